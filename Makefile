@@ -1,0 +1,48 @@
+# The two commands: `make run` and `make test`. Both set up .venv first when it is missing or
+# older than the requirements files.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
+export PERF_ARTIFACTS_URL ?= file://$(CURDIR)/artifacts
+PROFILE ?= smoke
+
+.PHONY: setup run run-cli test airflow clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	@touch $@
+
+$(AIRFLOW_HOME)/airflow.db: $(STAMP)
+	@mkdir -p $(AIRFLOW_HOME)
+	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+# The daily pipeline once, through Airflow (dags test: in-process, no scheduler needed).
+run: $(STAMP) $(AIRFLOW_HOME)/airflow.db
+	@$(PY) -m perf_tasks airflow-run perf_daily --profile $(PROFILE)
+
+# The same chain without Airflow.
+run-cli: $(STAMP)
+	$(PY) -m perf_tasks run daily --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+# Airflow UI with this repo's DAGs and plugins (http://localhost:8080, user admin; the password
+# is written to $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated).
+airflow: $(STAMP)
+	@mkdir -p $(AIRFLOW_HOME)
+	$(VENV)/bin/airflow standalone
+
+clean:
+	rm -rf $(VENV) $(AIRFLOW_HOME) .perf-work .pytest_cache

@@ -1,0 +1,3 @@
+from perf_tasks.cli import main
+
+raise SystemExit(main())

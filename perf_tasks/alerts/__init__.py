@@ -1,0 +1,1 @@
+"""Alert rules (evaluation of results) and Slack messages (build, then send)."""

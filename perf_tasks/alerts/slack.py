@@ -1,0 +1,180 @@
+"""Slack alerts: a pure function builds one Block Kit message per run; a thin sender posts it.
+
+With no webhook configured, or when Slack keeps answering errors, the message goes to an outbox
+file in the run's artifacts and to the log, so nothing is lost.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from perf_tasks.errors import DeliveryError
+from perf_tasks.results import Comparison, Evaluation, Violation
+
+log = logging.getLogger(__name__)
+
+#: Slack limits: 50 blocks per message, 3,000 characters per section text.
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_LINES_PER_GROUP = 40
+
+Sender = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    dag_id: str
+    run_id: str
+    profile: str
+    report_url: str | None = None
+    run_url: str | None = None  # the Airflow UI page of the run
+
+
+def format_value(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return f"{value / 2**20:,.1f} MiB"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:,.2f}"
+    else:
+        text = f"{value:.4g}"
+    return f"{text} {unit}" if unit not in ("%",) else f"{text}%"
+
+
+def _violation_line(v: Violation) -> str:
+    return (f"• `{v.metric}` = *{format_value(v.value, v.unit)}* (threshold {v.op} "
+            f"{format_value(v.threshold, v.unit)}) — {v.source}")
+
+
+def _sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
+    """Section blocks holding ``lines`` under ``title``, split to respect the text limit."""
+    if len(lines) > MAX_LINES_PER_GROUP:
+        extra = len(lines) - MAX_LINES_PER_GROUP
+        lines = lines[:MAX_LINES_PER_GROUP] + [f"… and {extra} more (see the report)"]
+    blocks: list[dict[str, Any]] = []
+    chunk = f"*{title}*"
+    for line in lines:
+        line = line if len(line) < MAX_SECTION_CHARS - 100 else line[: MAX_SECTION_CHARS - 101] + "…"
+        if len(chunk) + 1 + len(line) > MAX_SECTION_CHARS:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+            chunk = line
+        else:
+            chunk += "\n" + line
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
+    return blocks
+
+
+def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Comparison | None = None,
+                  failed_steps: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """One message for the run, violations grouped by severity, or None when there is nothing
+    to alert on. Returns ``{"text": fallback, "blocks": [...]}``."""
+    failed_steps = failed_steps or {}
+    violations = list(evaluation.violations) if evaluation else []
+    critical = [v for v in violations if v.severity == "critical"]
+    warning = [v for v in violations if v.severity == "warning"]
+    regressions = list(comparison.regressions) if comparison else []
+    if not (violations or regressions or failed_steps):
+        return None
+
+    parts = []
+    if failed_steps:
+        parts.append("run FAILED")
+    if critical:
+        parts.append(f"{len(critical)} critical")
+    if warning:
+        parts.append(f"{len(warning)} warning")
+    if regressions:
+        parts.append(f"{len(regressions)} regression{'s' if len(regressions) > 1 else ''}")
+    headline = f"{run.dag_id}: {', '.join(parts)}"
+    text = f"{headline} (run {run.run_id}, profile {run.profile})"
+
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": f"run `{run.run_id}` · profile `{run.profile}`"}]},
+    ]
+    if failed_steps:
+        blocks += _sections(":x: Failed steps", [f"• `{step}`: {err}" for step, err in failed_steps.items()])
+    if critical:
+        blocks += _sections(":rotating_light: Critical", [_violation_line(v) for v in critical])
+    if warning:
+        blocks += _sections(":warning: Warning", [_violation_line(v) for v in warning])
+    if regressions and comparison is not None:
+        lines = [f"• `{c.metric}`: {format_value(c.baseline, c.unit)} → *{format_value(c.current, c.unit)}* "
+                 f"({c.change_pct:+.1f} %, threshold {comparison.threshold_pct:g} %)" for c in regressions]
+        blocks += _sections(f":chart_with_downwards_trend: Regressions vs run `{comparison.baseline_run_id}`", lines)
+    links = []
+    if run.report_url:
+        links.append(f"<{run.report_url}|Report>" if run.report_url.startswith("http") else f"Report: `{run.report_url}`")
+    if run.run_url:
+        links.append(f"<{run.run_url}|Airflow run>")
+    if links:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
+    if len(blocks) > MAX_BLOCKS:
+        blocks = blocks[: MAX_BLOCKS - 1] + [{"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "message truncated: see the report"}]}]
+    return {"text": text, "blocks": blocks}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: Literal["sent", "outbox", "nothing_to_send"]
+    channel: str
+    attempts: int
+    errors: tuple[str, ...] = ()
+    outbox_path: str | None = None
+
+
+def webhook_sender(url: str, *, timeout_s: float = 10.0) -> Sender:
+    """Post with slack-sdk's WebhookClient; any non-200 answer raises DeliveryError."""
+    from slack_sdk.webhook import WebhookClient
+
+    client = WebhookClient(url, timeout=int(max(1, timeout_s)))
+
+    def send(message: dict[str, Any]) -> None:
+        resp = client.send(text=message["text"], blocks=message.get("blocks"))
+        if resp.status_code != 200:
+            raise DeliveryError(f"Slack webhook answered {resp.status_code}: {resp.body!r}")
+
+    return send
+
+
+def write_outbox(message: dict[str, Any], outbox_dir: Path, reason: str, errors: tuple[str, ...] = ()) -> Path:
+    outbox_dir.mkdir(parents=True, exist_ok=True)
+    path = outbox_dir / "slack-message.json"
+    path.write_text(json.dumps({"reason": reason, "errors": list(errors), "message": message}, indent=2))
+    log.warning("Slack message not delivered (%s); written to %s:\n%s", reason, path, message["text"])
+    return path
+
+
+def deliver(message: dict[str, Any] | None, sender: Sender | None, outbox_dir: Path, *, channel: str,
+            attempts: int = 3, backoff_s: float = 1.0,
+            sleep: Callable[[float], None] = time.sleep) -> Delivery:
+    """Send with retries and exponential backoff; fall back to the outbox. Never raises for a
+    delivery failure: the returned :class:`Delivery` records what happened."""
+    if message is None:
+        return Delivery("nothing_to_send", channel, 0)
+    if sender is None:
+        path = write_outbox(message, outbox_dir, f"no Slack connection configured ({channel})")
+        return Delivery("outbox", channel, 0, (), str(path))
+    errors: list[str] = []
+    delay = backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            sender(message)
+            log.info("Slack message sent via %s (attempt %d)", channel, attempt)
+            return Delivery("sent", channel, attempt, tuple(errors))
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, then the outbox takes it
+            errors.append(f"attempt {attempt}: {type(exc).__name__}: {exc}")
+            log.warning("Slack delivery via %s failed (attempt %d/%d): %s", channel, attempt, attempts, exc)
+            if attempt < attempts:
+                sleep(delay)
+                delay *= 2
+    path = write_outbox(message, outbox_dir, f"Slack delivery failed after {attempts} attempts", tuple(errors))
+    return Delivery("outbox", channel, attempts, tuple(errors), str(path))

@@ -1,0 +1,1 @@
+"""Resource sampling (psutil) and the environment fingerprint."""

@@ -1,0 +1,372 @@
+"""The daily pipeline as plain functions, one per step. Airflow operators and the CLI call them.
+
+Steps share a local *work folder* per run (``<work>/<dag_id>/<run_id>/``): each step reads what
+the previous ones wrote there and records ``status/<step>.json``. Only ``compare_to_baseline``
+(reads earlier runs) and ``persist_artifacts`` / ``notify`` (write this run) touch the artifact
+store, so a store outage never loses a measurement: the work folder keeps everything.
+(With workers on several machines the work folder must be on shared storage.)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from perf_tasks.alerts.rules import evaluate
+from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
+from perf_tasks.bench.runner import resolve_callable, run_benchmark
+from perf_tasks.config import PerfConfig, apply_target_overrides, load_config, select_suites
+from perf_tasks.errors import ConfigError, PipelineError, StoreError
+from perf_tasks.monitor.fingerprint import fingerprint
+from perf_tasks.regress.baseline import compare
+from perf_tasks.report.html import render_report
+from perf_tasks.results import (Comparison, Evaluation, Metric, RunResults, SuiteResult, from_json, to_dict,
+                                to_json)
+from perf_tasks.store import ArtifactStore, ManifestEntry, RunArtifacts, run_index, safe_id
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+PROFILES = ("smoke", "standard", "full")
+
+
+def default_artifacts_url() -> str:
+    return os.environ.get("PERF_ARTIFACTS_URL") or (REPO_ROOT / "artifacts").as_uri()
+
+
+def default_work_root() -> Path:
+    return Path(os.environ.get("PERF_WORK_DIR") or REPO_ROOT / ".perf-work")
+
+
+def work_dir_for(dag_id: str, run_id: str, root: Path | None = None) -> Path:
+    return (root or default_work_root()) / safe_id(dag_id) / safe_id(run_id)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run was asked to do; written to ``run.json`` by setup, read by every later step."""
+
+    dag_id: str
+    run_id: str
+    profile: str = "smoke"
+    suites: tuple[str, ...] = ()
+    notify: bool = True
+    target_overrides: dict[str, Any] = field(default_factory=dict)
+    artifacts_url: str = ""
+    config_dir: str = str(DEFAULT_CONFIG_DIR)
+    started_at: str = ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _read(work: Path, rel: str, step: str) -> str:
+    path = work / rel
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise PipelineError(f"{step}: {path} is missing: did the step that writes it run and succeed?") from None
+
+
+@contextlib.contextmanager
+def step(work: Path, name: str) -> Iterator[None]:
+    """Record a step's outcome in ``status/<name>.json`` (the notify step reads them)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except BaseException as exc:
+        _write(work / "status" / f"{name}.json", json.dumps({
+            "step": name, "state": "failed", "error": f"{type(exc).__name__}: {exc}",
+            "duration_s": round(time.perf_counter() - t0, 3), "at": _now()}))
+        raise
+    _write(work / "status" / f"{name}.json", json.dumps({
+        "step": name, "state": "success", "duration_s": round(time.perf_counter() - t0, 3), "at": _now()}))
+
+
+def load_spec(work: Path) -> RunSpec:
+    data = json.loads(_read(work, "run.json", "load run spec"))
+    data["suites"] = tuple(data["suites"])
+    return RunSpec(**data)
+
+
+def run_config(spec: RunSpec) -> PerfConfig:
+    cfg = load_config(spec.config_dir)
+    return apply_target_overrides(cfg, spec.target_overrides)
+
+
+# --- setup_environment ------------------------------------------------------------------------
+
+def validate_spec(spec: RunSpec) -> tuple[PerfConfig, list[str]]:
+    """Every check that can fail before a benchmark runs: profile, suites, overrides, config
+    files, every benchmark's callable importable."""
+    if spec.profile not in PROFILES:
+        raise ConfigError(f"param 'profile': {spec.profile!r} is not one of {list(PROFILES)}")
+    cfg = run_config(spec)
+    cfg.profile(spec.profile)
+    suites = select_suites(cfg, list(spec.suites))
+    for suite in suites:
+        for name, bench in cfg.benchmarks.suites[suite].benchmarks.items():
+            resolve_callable(bench.callable, source=f"{cfg.source('benchmarks')}: suites.{suite}.benchmarks.{name}.callable")
+    return cfg, suites
+
+
+def host_readings(disk_path: Path, cpu_window_s: float = 0.5) -> tuple[Metric, ...]:
+    """Host headroom before the run: CPU busy over a short window, memory and disk use."""
+    disk_path.mkdir(parents=True, exist_ok=True)
+    return (
+        Metric("host.cpu_pct", psutil.cpu_percent(interval=cpu_window_s), "%", "lower"),
+        Metric("host.memory_pct", psutil.virtual_memory().percent, "%", "lower"),
+        Metric("host.disk_pct", psutil.disk_usage(str(disk_path)).percent, "%", "lower"),
+    )
+
+
+def setup_environment(work: Path, spec: RunSpec) -> list[str]:
+    """Validate everything, take the fingerprint and host readings; return the suites to run."""
+    work.mkdir(parents=True, exist_ok=True)
+    with step(work, "setup_environment"):
+        _cfg, suites = validate_spec(spec)
+        spec = RunSpec(**{**spec.__dict__, "suites": tuple(suites), "started_at": spec.started_at or _now(),
+                          "artifacts_url": spec.artifacts_url or default_artifacts_url()})
+        _write(work / "run.json", json.dumps(to_dict(spec), indent=2))
+        env = {"fingerprint": fingerprint(), "host_metrics": [to_dict(m) for m in host_readings(work)]}
+        _write(work / "environment.json", json.dumps(env, indent=2))
+        log.info("run %s: profile %s, suites %s, work folder %s", spec.run_id, spec.profile, suites, work)
+    return suites
+
+
+# --- run_benchmarks ---------------------------------------------------------------------------
+
+def run_suite(work: Path, suite: str, *, seed: int = 20261127) -> SuiteResult:
+    """Run every benchmark of one suite; writes ``suites/<suite>.json`` and resource series."""
+    with step(work, f"run_benchmarks.{suite}"):
+        spec = load_spec(work)
+        cfg = run_config(spec)
+        if suite not in spec.suites:
+            raise ConfigError(f"suite {suite!r} is not part of run {spec.run_id} (suites: {list(spec.suites)})")
+        profile = cfg.profile(spec.profile)
+        rng = np.random.default_rng(seed)
+        started = _now()
+        results = []
+        benches = cfg.benchmarks.suites[suite].benchmarks
+        for i, (name, bench) in enumerate(benches.items(), 1):
+            log.info("[%s %d/%d] %s ...", suite, i, len(benches), name)
+            run = run_benchmark(suite, name, bench, profile, spec.profile, rng=rng, source=cfg.source("benchmarks"))
+            results.append(run.result)
+            _write(work / "resources" / f"{suite}.{name}.json",
+                   json.dumps({"interval_s": profile.sample_interval_s,
+                               "samples": [s.__dict__ for s in run.resources.series]}))
+        result = SuiteResult(suite=suite, profile=spec.profile, started_at=started, finished_at=_now(),
+                             benchmarks=tuple(results))
+        _write(work / "suites" / f"{suite}.json", to_json(result))
+    return result
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+
+def collect_results(work: Path) -> RunResults:
+    spec = load_spec(work)
+    env = json.loads(_read(work, "environment.json", "evaluate"))
+    suites = [from_json(SuiteResult, _read(work, f"suites/{suite}.json", "evaluate"),
+                        source=str(work / "suites" / f"{suite}.json")) for suite in spec.suites]
+    host = tuple(Metric(**m) for m in env["host_metrics"])
+    return RunResults(dag_id=spec.dag_id, run_id=spec.run_id, profile=spec.profile, started_at=spec.started_at,
+                      fingerprint=env["fingerprint"], suites=tuple(suites), host_metrics=host)
+
+
+def evaluate_run(work: Path) -> Evaluation:
+    """Merge suite results into ``results.json`` and judge them (``evaluation.json``)."""
+    with step(work, "evaluate"):
+        results = collect_results(work)
+        cfg = run_config(load_spec(work))
+        evaluation = evaluate(results, cfg.alerts.rules)
+        _write(work / "results.json", to_json(results))
+        _write(work / "evaluation.json", to_json(evaluation))
+        log.info("evaluate: %d targets (%d missed), %d alerts (%d critical)", len(evaluation.verdicts),
+                 sum(not v.passed for v in evaluation.verdicts), len(evaluation.violations), len(evaluation.critical))
+    return evaluation
+
+
+# --- compare_to_baseline ----------------------------------------------------------------------
+
+def find_baseline(store: ArtifactStore, dag_id: str, run_id: str) -> tuple[str, RunResults] | None:
+    """The newest sealed, successful earlier run of ``dag_id`` with results."""
+    for entry in run_index(store, dag_id):
+        if entry.get("status") != "success" or entry.get("run_id") == run_id:
+            continue
+        key = f"{entry['prefix']}/results.json"
+        return entry["run_id"], from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
+    return None
+
+
+def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
+    """Compare with the previous successful run. A store that cannot be read gives a comparison
+    with a note (and a warning in the log), not a failed run: the measurement stands."""
+    with step(work, "compare_to_baseline"):
+        results = from_json(RunResults, _read(work, "results.json", "compare_to_baseline"))
+        cfg = run_config(load_spec(work))
+        reg = cfg.alerts.regression
+        try:
+            found = find_baseline(store, results.dag_id, results.run_id)
+            note = f"no earlier successful run of {results.dag_id} in {store.url}"
+        except (StoreError, ValueError) as exc:
+            log.warning("compare_to_baseline: baseline unavailable: %s", exc)
+            found, note = None, f"baseline unavailable: {exc}"
+        if found is not None:
+            comparison = compare(results, found[1], threshold_pct=reg.threshold_pct, metric_globs=reg.metrics)
+        else:
+            comparison = Comparison(run_id=results.run_id, baseline_run_id=None, threshold_pct=reg.threshold_pct,
+                                    note=note)
+        _write(work / "comparison.json", to_json(comparison))
+        log.info("compare_to_baseline: %s", comparison.note or
+                 f"{len(comparison.regressions)} regressions, {len(comparison.improvements)} improvements "
+                 f"vs {comparison.baseline_run_id}")
+    return comparison
+
+
+# --- build_report -----------------------------------------------------------------------------
+
+def _optional(work: Path, cls: type, rel: str) -> Any:
+    path = work / rel
+    return from_json(cls, path.read_text(), source=str(path)) if path.exists() else None
+
+
+def report_url(spec: RunSpec) -> str:
+    from perf_tasks.store import open_store  # noqa: PLC0415 - cheap, but keeps the import graph flat
+    url = spec.artifacts_url or default_artifacts_url()
+    if url.startswith("s3://"):
+        return f"{url.rstrip('/')}/{safe_id(spec.dag_id)}/{safe_id(spec.run_id)}/report.html"
+    return RunArtifacts(open_store(url), spec.dag_id, spec.run_id).uri("report.html")
+
+
+def build_report(work: Path, *, run_url: str | None = None) -> Path:
+    """Write ``report.html`` and the run's alert message (``alerts/message.json``)."""
+    with step(work, "build_report"):
+        spec = load_spec(work)
+        results = from_json(RunResults, _read(work, "results.json", "build_report"))
+        evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
+        comparison = _optional(work, Comparison, "comparison.json")
+        links = {"artifacts": report_url(spec)}
+        if run_url:
+            links["Airflow run"] = run_url
+        path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links))
+        log.info("report written: %s (will be stored at %s)", path, links["artifacts"])
+    return path
+
+
+# --- persist_artifacts ------------------------------------------------------------------------
+
+def persist_artifacts(work: Path, store: ArtifactStore) -> list[ManifestEntry]:
+    """Upload the work folder to ``<root>/<dag_id>/<run_id>/``. A store failure raises a
+    StoreError naming the store; the work folder keeps every file."""
+    with step(work, "persist_artifacts"):
+        spec = load_spec(work)
+        run = RunArtifacts(store, spec.dag_id, spec.run_id)
+        try:
+            entries = run.upload_dir(work, exclude=("status",))
+        except StoreError as exc:
+            raise StoreError(f"{exc}\nNothing is lost: every artifact of this run is still in {work}") from exc
+    return entries
+
+
+# --- notify -----------------------------------------------------------------------------------
+
+def failed_steps(work: Path, spec: RunSpec | None) -> dict[str, str]:
+    """Steps that failed or never ran, with why."""
+    expected = ["setup_environment"]
+    if spec is not None:
+        expected += [f"run_benchmarks.{s}" for s in spec.suites]
+        expected += ["evaluate", "compare_to_baseline", "build_report", "persist_artifacts"]
+    out = {}
+    for name in expected:
+        path = work / "status" / f"{name}.json"
+        if not path.exists():
+            out[name] = "did not run (an upstream step failed)" if out else "did not run"
+            continue
+        status = json.loads(path.read_text())
+        if status["state"] != "success":
+            out[name] = status.get("error", status["state"])
+    return out
+
+
+@dataclass(frozen=True)
+class NotifyOutcome:
+    delivery: Delivery
+    failed_steps: dict[str, str]
+    sealed_at: str | None  # manifest URI, None when the store could not be written
+    store_error: str | None
+
+
+def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: str,
+           run_url: str | None = None, sleep: Any = time.sleep) -> NotifyOutcome:
+    """Send the run's one alert message (or put it in the outbox), then seal the run in the store:
+    upload what is new and write ``manifest.json`` last. Raises PipelineError afterwards when an
+    earlier step failed, so the run ends failed *after* alerting."""
+    work.mkdir(parents=True, exist_ok=True)
+    spec = load_spec(work) if (work / "run.json").exists() else None
+    failed = failed_steps(work, spec)
+    evaluation = _optional(work, Evaluation, "evaluation.json")
+    comparison = _optional(work, Comparison, "comparison.json")
+    dag_id = spec.dag_id if spec else work.parent.name
+    run_id = spec.run_id if spec else work.name
+    info = RunInfo(dag_id=dag_id, run_id=run_id, profile=spec.profile if spec else "?",
+                   report_url=report_url(spec) if spec and (work / "report.html").exists() else None, run_url=run_url)
+    message = build_message(info, evaluation, comparison, failed)
+    if message is not None:
+        _write(work / "alerts" / "message.json", json.dumps(message, indent=2))
+    cfg_slack = run_config(spec).alerts.slack if spec else None
+    attempts, backoff = (cfg_slack.attempts, cfg_slack.backoff_s) if cfg_slack else (3, 1.0)
+    outbox = work / "alerts" / "outbox"
+    if message is not None and spec is not None and not spec.notify:
+        path = write_outbox(message, outbox, "notifications disabled by param 'notify'")
+        delivery = Delivery("outbox", channel, 0, (), str(path))
+    else:
+        delivery = deliver(message, sender, outbox, channel=channel, attempts=attempts, backoff_s=backoff, sleep=sleep)
+    _write(work / "alerts" / "delivery.json", json.dumps(to_dict(delivery), indent=2))
+
+    sealed_at = store_error = None
+    if spec is not None:
+        run = RunArtifacts(store, spec.dag_id, spec.run_id)
+        try:
+            entries = run.upload_dir(work, exclude=("status",))
+            summary = {"targets": len(evaluation.verdicts) if evaluation else 0,
+                       "targets_missed": sum(not v.passed for v in evaluation.verdicts) if evaluation else None,
+                       "critical": len(evaluation.critical) if evaluation else None,
+                       "alerts": len(evaluation.violations) if evaluation else None,
+                       "regressions": len(comparison.regressions) if comparison else None,
+                       "delivery": delivery.status, "failed_steps": failed}
+            run.seal(entries, status="failed" if failed else "success", summary=summary)
+            sealed_at = run.uri("manifest.json")
+            log.info("run sealed: %s", sealed_at)
+        except StoreError as exc:
+            store_error = str(exc)
+            log.error("could not seal the run in %s: %s\nEvery artifact is still in %s", store.url, exc, work)
+    if failed or store_error:
+        why = "; ".join(f"{k}: {v}" for k, v in failed.items()) or store_error
+        raise PipelineError(f"run {run_id} failed ({why}); alert {delivery.status} via {delivery.channel}; "
+                            f"local artifacts in {work}")
+    return NotifyOutcome(delivery, failed, sealed_at, store_error)
+
+
+def clean_work(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Regression comparison against earlier runs."""

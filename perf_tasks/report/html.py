@@ -1,0 +1,105 @@
+"""The run report: one self-contained HTML page (no scripts, no external assets). Pure."""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from perf_tasks.alerts.slack import format_value
+from perf_tasks.results import Comparison, Evaluation, RunResults
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}
+th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#11772d;font-weight:bold}.fail{color:#b00020;font-weight:bold}.warn{color:#a65e00;font-weight:bold}
+code{background:#f6f6f6;padding:0 3px}
+"""
+
+
+def _row(cells: list[str], cls: list[str] | None = None) -> str:
+    cls = cls or [""] * len(cells)
+    return "<tr>" + "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>" for v, c in zip(cells, cls)) + "</tr>"
+
+
+def _table(headers: list[str], rows: list[str]) -> str:
+    return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>" + "".join(rows) + "</table>"
+
+
+def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
+                  *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None) -> str:
+    n_fail = sum(not v.passed for v in evaluation.verdicts)
+    critical = len(evaluation.critical)
+    verdict = ("FAIL" if critical or failed_steps else "PASS")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(results.dag_id)} "
+             f"{escape(results.run_id)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{escape(results.dag_id)}: <span class='{'fail' if verdict == 'FAIL' else 'pass'}'>{verdict}</span></h1>",
+             f"<p>run <code>{escape(results.run_id)}</code> · profile <code>{escape(results.profile)}</code> · "
+             f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_fail} missed · "
+             f"{len(evaluation.violations)} alerts ({critical} critical)</p>"]
+    for name, url in (links or {}).items():
+        parts.append(f"<p>{escape(name)}: <a href='{escape(url)}'>{escape(url)}</a></p>")
+    if failed_steps:
+        parts.append("<h2>Failed steps</h2><ul>" + "".join(
+            f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in failed_steps.items()) + "</ul>")
+
+    parts.append("<h2>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
+                 "for lower bounds: above 1 passes.</p>")
+    rows = []
+    for v in evaluation.verdicts:
+        ok = "pass" if v.passed else ("fail" if v.severity == "critical" else "warn")
+        rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
+                          escape(format_value(v.value, v.unit)), f"{v.margin:,.1f}x",
+                          "PASS" if v.passed else v.severity.upper()], ["", "num", "num", "num", ok]))
+    parts.append(_table(["metric", "target", "measured", "margin", "verdict"], rows))
+
+    if evaluation.violations:
+        parts.append("<h2>Alerts</h2>")
+        parts.append(_table(["severity", "metric", "measured", "threshold", "source"], [
+            _row([v.severity, f"<code>{escape(v.metric)}</code>", escape(format_value(v.value, v.unit)),
+                  escape(f"{v.op} {format_value(v.threshold, v.unit)}"), escape(v.source)],
+                 ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
+            for v in evaluation.violations]))
+
+    parts.append("<h2>Comparison with the baseline</h2>")
+    if comparison is None or comparison.baseline_run_id is None:
+        parts.append(f"<p>No baseline: {escape(comparison.note if comparison else 'comparison did not run')}</p>")
+    else:
+        parts.append(f"<p>Baseline run <code>{escape(comparison.baseline_run_id)}</code>, threshold "
+                     f"{comparison.threshold_pct:g} %. {escape(comparison.note)}</p>")
+        parts.append(_table(["metric", "baseline", "current", "change", "status"], [
+            _row([f"<code>{escape(c.metric)}</code>", escape(format_value(c.baseline, c.unit)),
+                  escape(format_value(c.current, c.unit)), f"{c.change_pct:+.1f} %", c.status],
+                 ["", "num", "num", "num", {"regression": "fail", "improvement": "pass"}.get(c.status, "")])
+            for c in comparison.changes]))
+
+    parts.append("<h2>Benchmarks</h2>")
+    rows = []
+    for suite in results.suites:
+        for b in suite.benchmarks:
+            s = b.latency_s
+            res = b.resources
+            rows.append(_row([
+                f"<code>{escape(b.key)}</code>", escape(b.item_unit), str(b.items_per_call), f"{len(b.round_call_s)} x {b.loops}",
+                f"{s.median * 1e3:.4g}" if s else "-", f"{s.p95 * 1e3:.4g}" if s else "-",
+                f"{s.ci_low * 1e3:.4g} – {s.ci_high * 1e3:.4g}" if s else "-",
+                f"{s.mad / s.median * 100:.1f} %" if s and s.median else "-",
+                f"{res.process_cpu_pct_mean:.0f} %" if res else "-",
+                f"{res.rss_max_bytes / 2**20:.0f} MiB" if res else "-",
+                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "fail"]))
+    parts.append(_table(["benchmark", "item", "items/call", "rounds x loops", "p50 ms/item", "p95 ms/item",
+                         "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "error"], rows))
+
+    parts.append("<h2>Environment</h2>")
+    parts.append(_table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()]))
+    if results.host_metrics:
+        parts.append(_table(["host reading at setup", "value"], [
+            _row([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {val}" for k, val in v.items())
+    return str(v)

@@ -1,0 +1,33 @@
+"""Plain-text summary table for terminals and logs. Pure."""
+from __future__ import annotations
+
+from perf_tasks.alerts.slack import format_value
+from perf_tasks.results import Comparison, Evaluation
+
+
+def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) -> str:
+    rows = [("metric", "target", "measured", "margin", "verdict")]
+    for v in evaluation.verdicts:
+        rows.append((v.metric, f"{v.op} {format_value(v.threshold, v.unit)}", format_value(v.value, v.unit),
+                     f"{v.margin:,.1f}x", "PASS" if v.passed else v.severity.upper()))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    other = [v for v in evaluation.violations if not v.source.startswith("target")]
+    if other:
+        lines.append("")
+        lines.append("alerts:")
+        lines += [f"  {v.severity.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
+                  f"(threshold {v.op} {format_value(v.threshold, v.unit)}; {v.source})" for v in other]
+    if comparison is not None:
+        lines.append("")
+        if comparison.baseline_run_id is None:
+            lines.append(f"baseline: none ({comparison.note})")
+        else:
+            lines.append(f"baseline {comparison.baseline_run_id}: {len(comparison.regressions)} regressions, "
+                         f"{len(comparison.improvements)} improvements (threshold {comparison.threshold_pct:g} %)"
+                         + (f"; {comparison.note}" if comparison.note else ""))
+            lines += [f"  REGRESSION {c.metric}: {format_value(c.baseline, c.unit)} -> "
+                      f"{format_value(c.current, c.unit)} ({c.change_pct:+.1f} %)" for c in comparison.regressions]
+    return "\n".join(lines)

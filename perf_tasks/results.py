@@ -1,0 +1,302 @@
+"""The result model: frozen dataclasses, one JSON format for files, S3 and process hand-offs.
+
+Units live in field and metric names (``*_s``, ``*_ms``, ``*_bytes``, ``*_pct``, ``*_per_s``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# Format history (bump on any incompatible change and say what changed):
+#   1 (2026-11-27): first format.
+SCHEMA_VERSION = 1
+
+Direction = Literal["lower", "higher"]
+Severity = Literal["warning", "critical"]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of one sample; values are in the unit the owner names (e.g. ``latency_s``)."""
+
+    n: int
+    min: float
+    median: float
+    mean: float
+    p95: float
+    p99: float
+    max: float
+    stdev: float
+    mad: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"Stats.n must be >= 1, got {self.n}")
+        if not (self.min <= self.median <= self.p95 <= self.p99 <= self.max):
+            raise ValueError(f"Stats out of order: min={self.min} median={self.median} p95={self.p95} "
+                             f"p99={self.p99} max={self.max}")
+
+
+@dataclass(frozen=True)
+class ResourceSummary:
+    """psutil samples taken while one benchmark ran (see perf_tasks.monitor.sampler)."""
+
+    samples: int
+    interval_s: float
+    process_cpu_pct_mean: float
+    process_cpu_pct_max: float
+    rss_max_bytes: int
+    system_cpu_pct_mean: float
+    system_memory_pct_max: float
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_sent_bytes: int
+    net_recv_bytes: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """A pass/fail bound on a metric: exactly one of ``max`` (value must be <= max) or ``min``."""
+
+    max: float | None = None
+    min: float | None = None
+    severity: Severity = "critical"
+    source: str = ""  # where it came from: "config/benchmarks.yaml" or "param target_overrides"
+
+    def __post_init__(self) -> None:
+        if (self.max is None) == (self.min is None):
+            raise ValueError(f"Target needs exactly one of max/min, got max={self.max} min={self.min}")
+        bound = self.max if self.max is not None else self.min
+        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
+            raise ValueError(f"Target bound must be a positive number, got {bound!r}")
+
+    @property
+    def threshold(self) -> float:
+        return float(self.max if self.max is not None else self.min)  # type: ignore[arg-type]
+
+    @property
+    def op(self) -> str:
+        return "<=" if self.max is not None else ">="
+
+    def met_by(self, value: float) -> bool:
+        return value <= self.max if self.max is not None else value >= self.min  # type: ignore[operator]
+
+    def margin(self, value: float) -> float:
+        """How many times over the bound we are on the good side (>1 passes, <1 fails)."""
+        if self.max is not None:
+            return math.inf if value <= 0 else self.max / value
+        return value / self.min  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # fully qualified: "<suite>.<benchmark>.<metric>", unit in the last part
+    value: float
+    unit: str
+    direction: Direction
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    suite: str
+    name: str
+    callable: str
+    params: dict[str, Any]
+    items_per_call: int
+    item_unit: str
+    warmups: int
+    loops: int  # inner loop count per round (calibrated)
+    round_call_s: tuple[float, ...]  # raw: mean seconds per call, one value per round
+    latency_s: Stats | None  # per item
+    metrics: tuple[Metric, ...]
+    resources: ResourceSummary | None
+    calls: int
+    errors: int
+    error: str | None = None  # the first error message, when a call raised
+    duration_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}.{self.name}"
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str
+    profile: str
+    started_at: str
+    finished_at: str
+    benchmarks: tuple[BenchmarkResult, ...]
+
+
+@dataclass(frozen=True)
+class RunResults:
+    dag_id: str
+    run_id: str
+    profile: str
+    started_at: str
+    fingerprint: dict[str, Any]
+    suites: tuple[SuiteResult, ...]
+    host_metrics: tuple[Metric, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def metrics(self) -> list[Metric]:
+        out = list(self.host_metrics)
+        for suite in self.suites:
+            for bench in suite.benchmarks:
+                out.extend(bench.metrics)
+        return out
+
+
+@dataclass(frozen=True)
+class Violation:
+    metric: str
+    value: float
+    unit: str
+    threshold: float
+    op: str  # the condition that was broken, e.g. "<=" (value should have been <= threshold)
+    severity: Severity
+    source: str  # "target (config/benchmarks.yaml)", "rule response_time_p95", ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    metric: str
+    value: float
+    unit: str
+    threshold: float
+    op: str
+    margin: float
+    passed: bool
+    severity: Severity
+    source: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    run_id: str
+    verdicts: tuple[Verdict, ...]
+    violations: tuple[Violation, ...]
+    failed_benchmarks: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def critical(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.severity == "critical")
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    metric: str
+    unit: str
+    direction: Direction
+    baseline: float
+    current: float
+    change_pct: float  # (current - baseline) / baseline * 100
+    status: Literal["regression", "improvement", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run_id: str
+    baseline_run_id: str | None
+    threshold_pct: float
+    changes: tuple[MetricChange, ...] = ()
+    note: str = ""  # why there is no comparison, or a fingerprint mismatch, named
+    fingerprint_mismatch: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def regressions(self) -> tuple[MetricChange, ...]:
+        return tuple(c for c in self.changes if c.status == "regression")
+
+    @property
+    def improvements(self) -> tuple[MetricChange, ...]:
+        return tuple(c for c in self.changes if c.status == "improvement")
+
+
+# --- JSON codec ------------------------------------------------------------------------------
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass -> plain JSON-able structure (tuples become lists, inf becomes a string)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)  # "inf" / "nan": JSON has no literal for them
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(to_dict(obj), indent=2, sort_keys=False)
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any or value is None:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value) if len(args) == 1 else value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ValueError(f"{value!r} is not one of {typing.get_args(tp)}")
+        return value
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(inner, v) for v in value)
+    if origin is dict:
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    if tp is float:
+        return float(value)  # accepts "inf"
+    if tp is int:
+        return int(value)
+    return value
+
+
+_T = typing.TypeVar("_T")
+
+
+def from_dict(cls: type[_T], data: dict[str, Any]) -> _T:
+    """Plain dict -> dataclass, recursively; unknown keys are an error (a newer format?)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown field(s) for {cls.__name__}: {sorted(unknown)}")
+    kwargs = {k: _convert(hints[k], v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def from_json(cls: type[_T], text: str, *, source: str = "<string>") -> _T:
+    """Parse a document written by :func:`to_json`; refuses other schema versions, naming both."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: not valid JSON: {exc}") from exc
+    version = data.get("schema_version", SCHEMA_VERSION) if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{source}: schema_version {version!r} is not supported (this code reads "
+                         f"{SCHEMA_VERSION})")
+    try:
+        return from_dict(cls, data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: not a valid {cls.__name__}: {exc}") from exc
+
+

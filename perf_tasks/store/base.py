@@ -1,0 +1,145 @@
+"""Artifact store interface and the run layout on top of it.
+
+Layout: ``<root>/<dag_id>/<run_id>/<relpath>``; ``manifest.json`` is written last and seals the
+run (no key under a sealed run is ever written again); ``<root>/<dag_id>/_index/<finished>__<run>.json``
+is a small index entry per sealed run, so the latest runs are found by listing one prefix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from perf_tasks.errors import RunSealedError, StoreError
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+INDEX = "_index"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_id(value: str) -> str:
+    """A run or DAG id made safe for paths and keys (``manual__2026-01-01T00:00:00+00:00`` ->
+    ``manual__2026-01-01T00_00_00_00_00``). The original id is kept inside the manifest."""
+    if not value:
+        raise ValueError("empty id")
+    return _UNSAFE.sub("_", value)
+
+
+class ArtifactStore(ABC):
+    """Keys are '/'-separated, relative to the store's root."""
+
+    url: str
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (recursive), sorted."""
+
+    @abstractmethod
+    def uri(self, key: str) -> str: ...
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    size_bytes: int
+    sha256: str
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class RunArtifacts:
+    """One run's artifacts in a store: idempotent uploads until sealed, then read-only."""
+
+    def __init__(self, store: ArtifactStore, dag_id: str, run_id: str) -> None:
+        self.store = store
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.prefix = f"{safe_id(dag_id)}/{safe_id(run_id)}"
+
+    def key(self, relpath: str) -> str:
+        return f"{self.prefix}/{relpath}"
+
+    def uri(self, relpath: str = "") -> str:
+        return self.store.uri(self.key(relpath)) if relpath else self.store.uri(self.prefix + "/")
+
+    def is_sealed(self) -> bool:
+        return self.store.exists(self.key(MANIFEST))
+
+    def upload_dir(self, local_dir: Path, *, exclude: tuple[str, ...] = ()) -> list[ManifestEntry]:
+        """Upload every file under ``local_dir``; refuses when the run is sealed.
+
+        Re-uploading after a retried task writes the same keys again (idempotent).
+        """
+        if self.is_sealed():
+            raise RunSealedError(f"run {self.run_id!r} is already finished at {self.uri(MANIFEST)}; "
+                                 f"its artifacts are never overwritten")
+        entries = []
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(local_dir).as_posix()
+            if rel == MANIFEST or rel.split("/")[0] in exclude:
+                continue
+            data = path.read_bytes()
+            self.store.put_bytes(self.key(rel), data)
+            entries.append(ManifestEntry(rel, len(data), sha256_bytes(data)))
+        log.info("uploaded %d artifacts to %s", len(entries), self.uri())
+        return entries
+
+    def seal(self, entries: list[ManifestEntry], *, status: str, summary: dict[str, Any],
+             finished_at: datetime | None = None) -> dict[str, Any]:
+        """Write ``manifest.json`` (last) and the index entry. Raises if already sealed."""
+        if self.is_sealed():
+            raise RunSealedError(f"run {self.run_id!r} is already sealed at {self.uri(MANIFEST)}")
+        finished = (finished_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        manifest = {
+            "schema_version": 1,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "status": status,
+            "finished_at": finished.isoformat(),
+            "artifacts": [e.__dict__ for e in entries],
+            "summary": summary,
+        }
+        self.store.put_bytes(self.key(MANIFEST), json.dumps(manifest, indent=2).encode())
+        stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
+        index = {"run_id": self.run_id, "status": status, "finished_at": manifest["finished_at"],
+                 "prefix": self.prefix}
+        self.store.put_bytes(f"{safe_id(self.dag_id)}/{INDEX}/{stamp}__{safe_id(self.run_id)}.json",
+                             json.dumps(index).encode())
+        return manifest
+
+    def verify(self) -> dict[str, Any]:
+        """Read the manifest back and check every artifact's size and sha256."""
+        manifest = self.store.get_json(self.key(MANIFEST))
+        for entry in manifest["artifacts"]:
+            data = self.store.get_bytes(self.key(entry["path"]))
+            if len(data) != entry["size_bytes"] or sha256_bytes(data) != entry["sha256"]:
+                raise StoreError(f"artifact {self.uri(entry['path'])} does not match its manifest entry")
+        return manifest
+
+
+def run_index(store: ArtifactStore, dag_id: str) -> list[dict[str, Any]]:
+    """Index entries of the sealed runs of ``dag_id``, newest first."""
+    keys = store.list_keys(f"{safe_id(dag_id)}/{INDEX}/")
+    return [store.get_json(k) for k in sorted(keys, reverse=True)]

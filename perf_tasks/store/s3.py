@@ -1,0 +1,118 @@
+"""Artifact store on S3 or any S3-compatible endpoint (MinIO, moto): ``s3://bucket/prefix``.
+
+perf_tasks talks boto3 directly so the CLI works without Airflow; inside Airflow the operator
+passes in the client built by the amazon provider's S3Hook from the ``aws_default`` connection
+(``extra.endpoint_url`` for MinIO). Transient errors are retried with exponential backoff; after
+the last try the error names the endpoint, the key and the cause.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from perf_tasks.errors import StoreError
+from perf_tasks.store.base import ArtifactStore
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: S3 error codes worth retrying (throttling and server side).
+_RETRY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500",
+                "Throttling", "ThrottlingException", "RequestTimeTooSkewed"}
+
+
+def default_client(endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client from the environment (``AWS_*`` variables, ``PERF_S3_ENDPOINT_URL``)."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint_url = endpoint_url or os.environ.get("PERF_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    config = Config(connect_timeout=3, read_timeout=20, retries={"max_attempts": 1, "mode": "standard"},
+                    s3={"addressing_style": "path"})
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _is_transient(exc: Exception) -> bool:
+    from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError,
+                                     EndpointConnectionError, ReadTimeoutError)
+
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code")) in _RETRY_CODES
+    return False
+
+
+class S3Store(ArtifactStore):
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None, attempts: int = 4,
+                 backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not bucket:
+            raise StoreError("S3 store needs a bucket: s3://bucket[/prefix]")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client if client is not None else default_client()
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    @property
+    def endpoint(self) -> str:
+        return getattr(getattr(self.client, "meta", None), "endpoint_url", "?")
+
+    def _call(self, what: str, key: str, fn: Callable[[], _T]) -> _T:
+        delay = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - classified below, re-raised as StoreError
+                transient = _is_transient(exc)
+                if not transient or attempt == self.attempts:
+                    kind = "unreachable or failing" if transient else "refused the request"
+                    raise StoreError(f"S3 {kind}: {what} s3://{self.bucket}/{self._key(key)} at endpoint "
+                                     f"{self.endpoint} failed after {attempt} attempt(s): {exc}") from exc
+                log.warning("S3 %s %s: attempt %d/%d failed (%s); retrying in %.1fs", what, key,
+                            attempt, self.attempts, exc, delay)
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call("put", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+
+    def get_bytes(self, key: str) -> bytes:
+        def get() -> bytes:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        return self._call("get", key, get)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                return True
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise  # 403 and friends are errors, not "absent"
+        return self._call("head", key, head)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        def list_all() -> list[str]:
+            out: list[str] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            strip = len(self.prefix) + 1 if self.prefix else 0
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                out.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+            return sorted(out)
+        return self._call("list", prefix, list_all)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"

@@ -1,0 +1,1 @@
+"""Risk engine: VaR (historical, parametric, Monte Carlo)."""
