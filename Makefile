@@ -29,7 +29,11 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 
 # The daily pipeline once, through Airflow (dags test: in-process, no scheduler needed).
 run: $(STAMP) $(AIRFLOW_HOME)/airflow.db
-	@$(PY) -m perf_tasks airflow-run perf_daily --profile $(PROFILE)
+	@echo "Running DAG perf_daily (profile $(PROFILE)) through Airflow; task log: $(AIRFLOW_HOME)/make-run.log"
+	@$(VENV)/bin/airflow dags test perf_daily -c '{"profile": "$(PROFILE)"}' > $(AIRFLOW_HOME)/make-run.log 2>&1; \
+	  rc=$$?; if [ $$rc -ne 0 ]; then grep -E "ERROR|error|Error" $(AIRFLOW_HOME)/make-run.log | tail -20; \
+	  echo "perf_daily FAILED (exit $$rc); full log: $(AIRFLOW_HOME)/make-run.log"; fi; \
+	  $(PY) -m perf_tasks show perf_daily; rc2=$$?; [ $$rc -eq 0 ] && [ $$rc2 -eq 0 ]
 
 # The same chain without Airflow.
 run-cli: $(STAMP)

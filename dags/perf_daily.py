@@ -1,0 +1,50 @@
+"""perf_daily: the daily benchmark pipeline (spec §1.3 targets, §7.1 alert rules).
+
+setup_environment -> run_benchmarks (mapped over suites) -> evaluate -> compare_to_baseline
+-> build_report -> persist_artifacts -> notify (always runs; fails the run after alerting when
+an upstream step failed). Wiring only: no config parsing or heavy imports here.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, TriggerRule
+
+from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
+                            PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator)
+
+#: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
+SUITES = ["risk", "market_data"]
+
+with DAG(
+    dag_id="perf_daily",
+    description="Daily benchmarks of the trading system against the spec targets",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["perf", "benchmarks"],
+    doc_md=__doc__,
+    params={
+        "profile": Param("standard", type="string", enum=["smoke", "standard", "full"],
+                         values_display={"smoke": "smoke (seconds)", "standard": "standard (minutes)",
+                                         "full": "full (long)"},
+                         description="Scales rounds, durations and sizes; never the targets."),
+        "suites": Param(SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
+                        description="Benchmark suites to run (all by default)."),
+        "notify": Param(True, type="boolean", description="Send the Slack alert (otherwise outbox only)."),
+        "target_overrides": Param({}, type="object",
+                                  description='Override targets for this run: {"suite.benchmark.metric": number}.'),
+        "artifacts_url": Param("", type="string",
+                               description="file:///path or s3://bucket/prefix; empty: $PERF_ARTIFACTS_URL "
+                                           "or ./artifacts."),
+    },
+) as dag:
+    setup = SetupEnvironmentOperator(task_id="setup_environment")
+    bench = RunSuiteOperator.partial(task_id="run_benchmarks").expand(suite=setup.output)
+    evaluate = EvaluateOperator(task_id="evaluate")
+    compare = CompareBaselineOperator(task_id="compare_to_baseline")
+    report = BuildReportOperator(task_id="build_report")
+    persist = PersistArtifactsOperator(task_id="persist_artifacts")
+    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
+
+    setup >> bench >> evaluate >> compare >> report >> persist >> notify

@@ -1,0 +1,197 @@
+"""Operators for the perf pipelines. Each reads its arguments, calls one perf_tasks function and
+returns a small dict (or list) for XCom. perf_tasks is imported inside ``execute`` so DAG files
+parse fast. Connections: ``aws_conn_id`` (S3, via the amazon provider's S3Hook; set
+``extra.endpoint_url`` for MinIO) and the Slack webhook connection named in ``config/alerts.yaml``.
+"""
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperator, Context, TriggerRule
+
+log = logging.getLogger(__name__)
+
+
+def _run_url(context: Context) -> str:
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+    return f"{base.rstrip('/')}/dags/{context['dag'].dag_id}/runs/{quote(context['run_id'], safe='')}"
+
+
+class PerfStepOperator(BaseOperator):
+    """Base: locates the run's work folder from the DAG id and Airflow's ``run_id``."""
+
+    template_fields = ("work_root", "aws_conn_id")
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, work_root: str | None = None, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.work_root = work_root
+        self.aws_conn_id = aws_conn_id
+
+    def work(self, context: Context) -> Path:
+        from perf_tasks import pipeline
+
+        root = Path(self.work_root) if self.work_root else None
+        return pipeline.work_dir_for(context["dag"].dag_id, context["run_id"], root)
+
+    def store(self, url: str) -> Any:
+        """The artifact store; for ``s3://`` the boto3 client comes from the S3Hook connection."""
+        from perf_tasks.store import open_store
+
+        client = None
+        if url.startswith("s3://"):
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        return open_store(url, s3_client=client, source="artifacts URL")
+
+    def spec_url(self, context: Context) -> str:
+        from perf_tasks import pipeline
+
+        return pipeline.load_spec(self.work(context)).artifacts_url
+
+
+class SetupEnvironmentOperator(PerfStepOperator):
+    """Validates params and config (before any benchmark), takes the environment fingerprint.
+    Returns the list of suites to run (the mapping input of ``run_benchmarks``)."""
+
+    template_fields = (*PerfStepOperator.template_fields, "config_dir")
+
+    def __init__(self, *, config_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_dir = config_dir
+
+    def execute(self, context: Context) -> list[str]:
+        from perf_tasks import pipeline
+
+        params = context["params"]
+        spec = pipeline.RunSpec(
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            profile=params.get("profile", "smoke"),
+            suites=tuple(params.get("suites") or ()),
+            notify=bool(params.get("notify", True)),
+            target_overrides=dict(params.get("target_overrides") or {}),
+            artifacts_url=params.get("artifacts_url") or pipeline.default_artifacts_url(),
+            config_dir=self.config_dir or str(pipeline.DEFAULT_CONFIG_DIR),
+        )
+        work = self.work(context)
+        if (work / "status").exists():  # a retry of setup starts the run afresh
+            pipeline.clean_work(work)
+        return pipeline.setup_environment(work, spec)
+
+
+class RunSuiteOperator(PerfStepOperator):
+    """Runs one benchmark suite (map it over the suites with ``.expand(suite=...)``)."""
+
+    template_fields = (*PerfStepOperator.template_fields, "suite")
+
+    def __init__(self, *, suite: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        result = pipeline.run_suite(self.work(context), self.suite)
+        return {"suite": self.suite, "benchmarks": len(result.benchmarks),
+                "errors": [b.key for b in result.benchmarks if b.error]}
+
+
+class EvaluateOperator(PerfStepOperator):
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        ev = pipeline.evaluate_run(self.work(context))
+        return {"targets": len(ev.verdicts), "missed": sum(not v.passed for v in ev.verdicts),
+                "alerts": len(ev.violations), "critical": len(ev.critical)}
+
+
+class CompareBaselineOperator(PerfStepOperator):
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        work = self.work(context)
+        cmp = pipeline.compare_to_baseline(work, self.store(self.spec_url(context)))
+        return {"baseline_run_id": cmp.baseline_run_id, "regressions": len(cmp.regressions),
+                "improvements": len(cmp.improvements), "note": cmp.note[:500]}
+
+
+class BuildReportOperator(PerfStepOperator):
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        work = self.work(context)
+        path = pipeline.build_report(work, run_url=_run_url(context))
+        return {"local_report": str(path), "report_url": pipeline.report_url(pipeline.load_spec(work))}
+
+
+class PersistArtifactsOperator(PerfStepOperator):
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        work = self.work(context)
+        url = self.spec_url(context)
+        entries = pipeline.persist_artifacts(work, self.store(url))
+        return {"artifacts_url": url, "files": len(entries), "bytes": sum(e.size_bytes for e in entries)}
+
+
+class NotifyOperator(PerfStepOperator):
+    """Runs whatever happened upstream (trigger rule all_done): sends the run's one Slack message
+    (or writes it to the outbox), seals the run in the store, and fails the DAG run afterwards
+    if an upstream step failed, so a failed run also alerts."""
+
+    template_fields = (*PerfStepOperator.template_fields, "slack_conn_id")
+
+    def __init__(self, *, slack_conn_id: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(**kwargs)
+        self.slack_conn_id = slack_conn_id
+
+    @cached_property
+    def _default_conn_id(self) -> str:
+        from perf_tasks import pipeline
+
+        try:
+            return pipeline.load_config(pipeline.DEFAULT_CONFIG_DIR).alerts.slack.conn_id
+        except Exception:  # noqa: BLE001 - a broken config is reported by setup; alert anyway
+            return "slack_default"
+
+    def sender(self, conn_id: str) -> tuple[Any, str]:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            return None, f"outbox (no Airflow connection {conn_id!r})"
+        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+        hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=10)
+
+        def send(message: dict[str, Any]) -> None:
+            hook.send(text=message["text"], blocks=message.get("blocks"))
+
+        return send, f"Airflow connection {conn_id!r}"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        work = self.work(context)
+        conn_id = self.slack_conn_id
+        if conn_id is None and (work / "run.json").exists():
+            try:
+                conn_id = pipeline.run_config(pipeline.load_spec(work)).alerts.slack.conn_id
+            except Exception:  # noqa: BLE001
+                conn_id = None
+        sender, channel = self.sender(conn_id or self._default_conn_id)
+        url = self.spec_url(context) if (work / "run.json").exists() else pipeline.default_artifacts_url()
+        outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_run_url(context))
+        return {"delivery": outcome.delivery.status, "channel": outcome.delivery.channel,
+                "manifest": outcome.sealed_at}
