@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perf_tasks.alerts.rules import check_rule, evaluate
+from perf_tasks.alerts.slack import (MAX_BLOCKS, MAX_SECTION_CHARS, RunInfo, build_message, deliver,
+                                     webhook_sender)
+from perf_tasks.config import AlertRule, load_config
+from perf_tasks.errors import DeliveryError
+from perf_tasks.results import (Comparison, Evaluation, Metric, MetricChange, RunResults, SuiteResult, Target,
+                                Violation)
+from tests.conftest import REPO
+
+RULES = load_config(REPO / "config").alerts.rules
+RUN = RunInfo(dag_id="perf_daily", run_id="manual__1", profile="smoke", report_url="s3://b/p/report.html",
+              run_url="http://localhost:8080/dags/perf_daily/runs/manual__1")
+
+
+def _results(*metrics: Metric) -> RunResults:
+    return RunResults(dag_id="perf_daily", run_id="r", profile="smoke", started_at="t", fingerprint={},
+                      suites=(), host_metrics=metrics)
+
+
+def test_spec_rules_grade_warning_and_critical():
+    rule = AlertRule(name="response_time_p95", metric="*.latency_p95_ms", warning=1000, critical=2000)
+    m = lambda v: Metric("api.x.latency_p95_ms", v, "ms", "lower")  # noqa: E731
+    assert check_rule(rule, m(999)) is None
+    assert check_rule(rule, m(1500)).severity == "warning"
+    v = check_rule(rule, m(2500))
+    assert v.severity == "critical" and v.threshold == 2000 and v.source == "rule response_time_p95"
+
+
+def test_own_target_takes_precedence_over_a_generic_rule():
+    slow_but_within_target = Metric("risk.mc.latency_p95_ms", 3000.0, "ms", "lower", Target(max=5000, source="cfg"))
+    ev = evaluate(_results(slow_but_within_target), RULES)
+    assert ev.violations == () and ev.verdicts[0].passed and ev.verdicts[0].margin == pytest.approx(5000 / 3000)
+
+
+def test_missed_target_is_a_violation_with_margin_below_one():
+    ev = evaluate(_results(Metric("risk.mc.latency_p95_ms", 10.0, "ms", "lower", Target(max=5, source="cfg"))), RULES)
+    (v,) = ev.violations
+    assert (v.metric, v.value, v.threshold, v.severity) == ("risk.mc.latency_p95_ms", 10.0, 5.0, "critical")
+    assert ev.verdicts[0].margin == 0.5 and not ev.verdicts[0].passed
+
+
+def test_host_readings_are_judged_by_the_resource_rules():
+    ev = evaluate(_results(Metric("host.cpu_pct", 95.0, "%", "lower"), Metric("host.memory_pct", 85.0, "%", "lower"),
+                           Metric("host.disk_pct", 50.0, "%", "lower")), RULES)
+    assert [(v.metric, v.severity) for v in ev.violations] == [("host.cpu_pct", "critical"),
+                                                              ("host.memory_pct", "warning")]
+
+
+def _violation(metric: str, severity: str = "critical") -> Violation:
+    return Violation(metric=metric, value=12.5, unit="ms", threshold=10.0, op="<=", severity=severity,
+                     source="target (config/benchmarks.yaml)")
+
+
+def test_message_groups_violations_by_severity_with_value_threshold_and_links():
+    ev = Evaluation(run_id="manual__1", verdicts=(), violations=(
+        _violation("risk.a.latency_p95_ms"), _violation("risk.b.latency_p95_ms", "warning")))
+    msg = build_message(RUN, ev)
+    text = json.dumps(msg["blocks"])
+    assert msg["text"].startswith("perf_daily: 1 critical, 1 warning")
+    crit = next(b for b in msg["blocks"] if "Critical" in b.get("text", {}).get("text", ""))
+    assert "risk.a.latency_p95_ms" in crit["text"]["text"] and "risk.b" not in crit["text"]["text"]
+    assert "12.50 ms" in text and "<= 10.00 ms" in text
+    assert "manual__1" in text and "s3://b/p/report.html" in text and RUN.run_url in text
+
+
+def test_nothing_to_alert_builds_no_message():
+    assert build_message(RUN, Evaluation(run_id="r", verdicts=(), violations=())) is None
+
+
+def test_regressions_and_failed_steps_are_in_the_message():
+    cmp = Comparison(run_id="r", baseline_run_id="r0", threshold_pct=10, changes=(
+        MetricChange("risk.a.latency_p50_ms", "ms", "lower", 1.0, 1.5, 50.0, "regression"),))
+    msg = build_message(RUN, None, cmp, {"persist_artifacts": "StoreError: S3 unreachable"})
+    text = json.dumps(msg)
+    assert "run FAILED" in msg["text"] and "1 regression" in msg["text"]
+    assert "+50.0 %" in text and "r0" in text and "S3 unreachable" in text
+
+
+def test_message_respects_slack_size_limits():
+    ev = Evaluation(run_id="r", verdicts=(), violations=tuple(
+        _violation(f"suite.bench{i}.latency_p95_ms_" + "x" * 200) for i in range(500)))
+    msg = build_message(RUN, ev)
+    assert len(msg["blocks"]) <= MAX_BLOCKS
+    assert all(len(b["text"]["text"]) <= MAX_SECTION_CHARS for b in msg["blocks"] if b["type"] == "section")
+    assert "and 460 more" in json.dumps(msg)
+
+
+def test_deliver_posts_to_a_real_webhook(slack, tmp_path):
+    msg = build_message(RUN, Evaluation(run_id="r", verdicts=(), violations=(_violation("a.b.c"),)))
+    d = deliver(msg, webhook_sender(slack.url), tmp_path, channel="test")
+    assert d.status == "sent" and d.attempts == 1
+    assert slack.messages == [{"text": msg["text"], "blocks": msg["blocks"]}]
+
+
+def test_deliver_retries_then_writes_the_outbox(slack, tmp_path):
+    slack.reset(status=500)
+    msg = build_message(RUN, Evaluation(run_id="r", verdicts=(), violations=(_violation("a.b.c"),)))
+    sleeps: list[float] = []
+    d = deliver(msg, webhook_sender(slack.url), tmp_path / "outbox", channel="test", attempts=3, backoff_s=0.5,
+                sleep=sleeps.append)
+    assert d.status == "outbox" and slack.attempts == 3 and sleeps == [0.5, 1.0]
+    saved = json.loads((tmp_path / "outbox" / "slack-message.json").read_text())
+    assert saved["message"] == msg and "500" in saved["errors"][0]
+
+
+def test_no_sender_goes_to_the_outbox(tmp_path):
+    msg = {"text": "t", "blocks": []}
+    d = deliver(msg, None, tmp_path, channel="outbox (SLACK_WEBHOOK_URL not set)")
+    assert d.status == "outbox" and (tmp_path / "slack-message.json").exists()
+
+
+def test_webhook_sender_raises_on_error_status(slack):
+    slack.reset(status=500)
+    with pytest.raises(DeliveryError, match="500"):
+        webhook_sender(slack.url)({"text": "t"})

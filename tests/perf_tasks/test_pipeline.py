@@ -1,0 +1,87 @@
+"""The pipeline steps in process, with a tiny config (fast benchmarks) and a file store."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perf_tasks import pipeline
+from perf_tasks.errors import PipelineError
+from perf_tasks.store import FileStore, RunArtifacts
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def cfg_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(REPO / "config", d)
+    bench = yaml.safe_load((d / "benchmarks.yaml").read_text())
+    bench["suites"] = {"market_data": bench["suites"]["market_data"]}
+    bench["suites"]["market_data"]["benchmarks"]["tick_handling"]["profile_params"]["smoke"] = {"n_ticks": 200}
+    (d / "benchmarks.yaml").write_text(yaml.safe_dump(bench))
+    prof = yaml.safe_load((d / "profiles.yaml").read_text())
+    prof["profiles"]["smoke"].update(min_rounds=3, max_rounds=3, min_round_s=0.001, warmups=0)
+    (d / "profiles.yaml").write_text(yaml.safe_dump(prof))
+    return d
+
+
+def _full_run(tmp_path: Path, cfg_dir: Path, store: FileStore, run_id: str, **spec_kw) -> Path:
+    work = tmp_path / "work" / run_id
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id=run_id, artifacts_url=store.url, config_dir=str(cfg_dir),
+                            **spec_kw)
+    for suite in pipeline.setup_environment(work, spec):
+        pipeline.run_suite(work, suite)
+    pipeline.evaluate_run(work)
+    pipeline.compare_to_baseline(work, store)
+    pipeline.build_report(work)
+    pipeline.persist_artifacts(work, store)
+    pipeline.notify(work, store, None, channel="outbox", sleep=lambda s: None)
+    return work
+
+
+def test_second_run_compares_to_the_first_successful_one(tmp_path, cfg_dir):
+    store = FileStore(tmp_path / "artifacts")
+    _full_run(tmp_path, cfg_dir, store, "run1")
+    work = _full_run(tmp_path, cfg_dir, store, "run2")
+    comparison = json.loads((work / "comparison.json").read_text())
+    assert comparison["baseline_run_id"] == "run1"
+    assert {c["metric"] for c in comparison["changes"]} >= {"market_data.tick_handling.latency_p50_ms"}
+    assert RunArtifacts(store, "perf_daily", "run2").verify()["status"] == "success"
+
+
+def test_failed_runs_are_never_baselines(tmp_path, cfg_dir):
+    store = FileStore(tmp_path / "artifacts")
+    work = tmp_path / "work" / "broken"
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id="broken", artifacts_url=store.url, config_dir=str(cfg_dir))
+    pipeline.setup_environment(work, spec)  # then every later step "fails" (never runs)
+    with pytest.raises(PipelineError, match="run_benchmarks.market_data"):
+        pipeline.notify(work, store, None, channel="outbox")
+    assert RunArtifacts(store, "perf_daily", "broken").verify()["status"] == "failed"
+    work2 = _full_run(tmp_path, cfg_dir, store, "ok")
+    assert json.loads((work2 / "comparison.json").read_text())["baseline_run_id"] is None
+
+
+def test_notify_disabled_keeps_the_message_in_the_outbox(tmp_path, cfg_dir):
+    store = FileStore(tmp_path / "artifacts")
+    work = _full_run(tmp_path, cfg_dir, store, "quiet", notify=False,
+                     target_overrides={"market_data.tick_handling.latency_p95_ms": 1e-9})
+    delivery = json.loads((work / "alerts" / "delivery.json").read_text())
+    assert delivery["status"] == "outbox"
+    assert "disabled" in json.loads((work / "alerts" / "outbox" / "slack-message.json").read_text())["reason"]
+
+
+def test_setup_validates_everything_before_any_benchmark(tmp_path, cfg_dir):
+    from perf_tasks.errors import ConfigError
+    spec = pipeline.RunSpec(dag_id="d", run_id="r", profile="huge", config_dir=str(cfg_dir))
+    with pytest.raises(ConfigError, match="param 'profile': 'huge'"):
+        pipeline.setup_environment(tmp_path / "w", spec)
+    bench = yaml.safe_load((cfg_dir / "benchmarks.yaml").read_text())
+    bench["suites"]["market_data"]["benchmarks"]["tick_handling"]["callable"] = "trading_agent.nope:f"
+    (cfg_dir / "benchmarks.yaml").write_text(yaml.safe_dump(bench))
+    with pytest.raises(ConfigError, match="suites.market_data.benchmarks.tick_handling.callable"):
+        pipeline.setup_environment(tmp_path / "w2", pipeline.RunSpec(dag_id="d", run_id="r", config_dir=str(cfg_dir)))
+    assert not (tmp_path / "w2" / "suites").exists()

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perf_tasks.errors import ConfigError, RunSealedError, StoreError
+from perf_tasks.store import FileStore, RunArtifacts, S3Store, open_store, run_index, safe_id
+from perf_tasks.store.s3 import default_client
+from tests.support.servers import free_port
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request, tmp_path):
+    if request.param == "file":
+        return FileStore(tmp_path / "artifacts")
+    s3_client = request.getfixturevalue("s3_client")
+    bucket = request.getfixturevalue("bucket")
+    return S3Store(bucket, "perf/root", client=s3_client)
+
+
+def _work(tmp_path):
+    work = tmp_path / "work"
+    (work / "suites").mkdir(parents=True)
+    (work / "results.json").write_text('{"a": 1}')
+    (work / "suites" / "risk.json").write_text('{"b": 2}')
+    (work / "status").mkdir()
+    (work / "status" / "x.json").write_text("{}")
+    return work
+
+
+def test_round_trip_list_and_exists(store):
+    store.put_bytes("d/r/a.json", b"1")
+    store.put_bytes("d/r/sub/b.json", b"22")
+    assert store.get_bytes("d/r/sub/b.json") == b"22"
+    assert store.exists("d/r/a.json") and not store.exists("d/r/missing")
+    assert store.list_keys("d/r/") == ["d/r/a.json", "d/r/sub/b.json"]
+    assert store.list_keys("nothing/") == []
+
+
+def test_run_layout_manifest_and_verification(store, tmp_path):
+    run = RunArtifacts(store, "perf_daily", "manual__2026-11-27T10:00:00+00:00")
+    assert run.prefix == "perf_daily/manual__2026-11-27T10_00_00_00_00"
+    entries = run.upload_dir(_work(tmp_path), exclude=("status",))
+    assert [e.path for e in entries] == ["results.json", "suites/risk.json"]
+    manifest = run.seal(entries, status="success", summary={"critical": 0})
+    assert run.verify()["run_id"] == "manual__2026-11-27T10:00:00+00:00"
+    assert manifest["artifacts"][0]["size_bytes"] == 8 and len(manifest["artifacts"][0]["sha256"]) == 64
+    assert [e["run_id"] for e in run_index(store, "perf_daily")] == ["manual__2026-11-27T10:00:00+00:00"]
+
+
+def test_a_finished_run_is_never_overwritten(store, tmp_path):
+    run = RunArtifacts(store, "perf_daily", "r1")
+    work = _work(tmp_path)
+    run.seal(run.upload_dir(work), status="success", summary={})
+    with pytest.raises(RunSealedError, match="never overwritten"):
+        run.upload_dir(work)
+    with pytest.raises(RunSealedError):
+        run.seal([], status="success", summary={})
+
+
+def test_retried_upload_before_sealing_is_idempotent(store, tmp_path):
+    run = RunArtifacts(store, "perf_daily", "r2")
+    work = _work(tmp_path)
+    first = run.upload_dir(work)
+    second = run.upload_dir(work)
+    assert first == second
+
+
+def test_verify_detects_a_tampered_artifact(store, tmp_path):
+    run = RunArtifacts(store, "perf_daily", "r3")
+    run.seal(run.upload_dir(_work(tmp_path)), status="success", summary={})
+    store.put_bytes(run.key("results.json"), b'{"a": 2}')
+    with pytest.raises(StoreError, match="does not match"):
+        run.verify()
+
+
+def test_index_is_newest_first(store):
+    from datetime import datetime, timezone
+    for i, rid in enumerate(["old", "new"]):
+        RunArtifacts(store, "d", rid).seal([], status="success", summary={},
+                                         finished_at=datetime(2026, 1, 1 + i, tzinfo=timezone.utc))
+    assert [e["run_id"] for e in run_index(store, "d")] == ["new", "old"]
+
+
+class FlakyClient:
+    """Wraps a real client; the first ``failures`` put_object calls raise a transient error."""
+
+    def __init__(self, real, failures: int) -> None:
+        self.real, self.failures, self.calls = real, failures, 0
+        self.meta = real.meta
+
+    def put_object(self, **kw):
+        from botocore.exceptions import EndpointConnectionError
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return self.real.put_object(**kw)
+
+
+def test_s3_transient_errors_are_retried_with_backoff(s3_client, bucket):
+    sleeps: list[float] = []
+    flaky = FlakyClient(s3_client, failures=2)
+    store = S3Store(bucket, "p", client=flaky, attempts=4, backoff_s=0.5, sleep=sleeps.append)
+    store.put_bytes("k", b"v")
+    assert flaky.calls == 3 and sleeps == [0.5, 1.0]
+    assert s3_client.get_object(Bucket=bucket, Key="p/k")["Body"].read() == b"v"
+
+
+def test_unreachable_s3_gives_a_clear_error_naming_endpoint_and_key(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    store = S3Store("b", "p", client=default_client(endpoint), attempts=2, sleep=lambda s: None)
+    with pytest.raises(StoreError) as err:
+        store.put_bytes("run/results.json", b"{}")
+    msg = str(err.value)
+    assert "s3://b/p/run/results.json" in msg and endpoint in msg and "2 attempt" in msg
+
+
+def test_a_refused_request_is_an_error_not_absent_and_not_retried(s3_client):
+    store = S3Store("no-such-bucket-xyz", client=s3_client, attempts=1)
+    with pytest.raises(StoreError, match="refused"):
+        store.get_bytes("k")
+
+
+def test_open_store_parses_urls(tmp_path, s3_client):
+    assert isinstance(open_store(tmp_path.as_uri()), FileStore)
+    assert isinstance(open_store(str(tmp_path)), FileStore)
+    s3 = open_store("s3://bucket/some/prefix", s3_client=s3_client)
+    assert isinstance(s3, S3Store) and s3.prefix == "some/prefix"
+    for bad in ("ftp://x/y", "s3:///nobucket", "file://host/path"):
+        with pytest.raises(ConfigError, match="artifacts URL"):
+            open_store(bad)
+
+
+def test_file_store_refuses_keys_escaping_its_root(tmp_path):
+    with pytest.raises(StoreError, match="escapes"):
+        FileStore(tmp_path).put_bytes("../outside", b"x")
+
+
+def test_safe_id_keeps_ids_readable():
+    assert safe_id("scheduled__2026-11-27T00:00:00+00:00") == "scheduled__2026-11-27T00_00_00_00_00"
+    assert json.dumps(safe_id("a/b c")) == '"a_b_c"'

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from trading_agent.benchmarks import market_data_ticks
+from trading_agent.data import Tick, synthetic_ticks
+from trading_agent.market_data.handler import BAR_NS, MarketDataHandler
+
+
+def test_handler_tracks_top_of_book_vwap_and_bars():
+    h = MarketDataHandler()
+    h.on_tick(Tick("A", 0, 9.99, 10.01, 10.0, 100))
+    h.on_tick(Tick("A", 10, 10.00, 10.02, 10.2, 300))
+    h.on_tick(Tick("A", BAR_NS + 5, 10.1, 10.2, 10.1, 100))
+    st = h.state["A"]
+    assert (st.bid, st.ask, st.last) == (10.1, 10.2, 10.1)
+    assert st.vwap == (10.0 * 100 + 10.2 * 300 + 10.1 * 100) / 500
+    (bar,) = st.bars  # the first second's bar is closed
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (10.0, 10.2, 10.0, 10.2, 400)
+
+
+def test_crossed_or_bad_quotes_are_rejected_and_counted():
+    h = MarketDataHandler()
+    assert h.on_tick(Tick("A", 0, 10.05, 10.0, 10.0, 1)) is None
+    assert h.on_tick(Tick("A", 0, 0.0, 10.0, 10.0, 1)) is None
+    assert h.rejected == 2 and h.state == {}
+
+
+def test_synthetic_ticks_are_seeded_and_valid():
+    a = synthetic_ticks(1000, 5, seed=1)
+    assert a == synthetic_ticks(1000, 5, seed=1)
+    assert all(t.bid < t.ask for t in a) and all(a[i].ts_ns < a[i + 1].ts_ns for i in range(999))
+
+
+def test_benchmark_factory_reports_items_per_call():
+    op = market_data_ticks(n_ticks=500, n_symbols=3)
+    handler = op()
+    assert op.items_per_call == 500 and handler.processed == 500 and handler.rejected == 0
