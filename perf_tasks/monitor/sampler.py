@@ -1,7 +1,9 @@
 """Background resource sampler: psutil readings of a process and the host at a fixed rate.
 
-Start it around a measured region (``with ResourceSampler(interval_s=0.1) as s: ...``); the
-summary and the time series come back from :meth:`ResourceSampler.stop`.
+Start it around a measured region; the summary and the time series come back from
+:meth:`ResourceSampler.stop`. It runs as a thread of the measured process, so a benchmark that
+holds the GIL delays it: the number of samples actually taken is recorded (``samples``), and the
+per-sample work is kept to four cheap readings.
 """
 from __future__ import annotations
 
@@ -25,10 +27,17 @@ class Sample:
     rss_bytes: int
     system_cpu_pct: float
     system_memory_pct: float
-    disk_read_bytes: int  # cumulative since start
-    disk_write_bytes: int
-    net_sent_bytes: int
-    net_recv_bytes: int
+
+
+@dataclass(frozen=True)
+class IoTotals:
+    """Host disk and network bytes moved between start and stop (read at both ends only: the
+    counters are cumulative, and reading them per sample would cost the sampled process GIL time)."""
+
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+    net_sent_bytes: int = 0
+    net_recv_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,18 +82,12 @@ class ResourceSampler:
         return self
 
     def _take(self) -> Sample:
-        disk = _disk_counters()
-        net = _net_counters()
         return Sample(
             t_s=time.perf_counter() - self._t0,
             process_cpu_pct=self._proc.cpu_percent(None),
             rss_bytes=self._proc.memory_info().rss,
             system_cpu_pct=psutil.cpu_percent(None),
             system_memory_pct=psutil.virtual_memory().percent,
-            disk_read_bytes=disk[0] - self._disk0[0],
-            disk_write_bytes=disk[1] - self._disk0[1],
-            net_sent_bytes=net[0] - self._net0[0],
-            net_recv_bytes=net[1] - self._net0[1],
         )
 
     def _loop(self) -> None:
@@ -104,23 +107,21 @@ class ResourceSampler:
             self._samples.append(self._take())  # always at least one sample, even for short runs
         except psutil.Error:
             pass
-        return SamplerOutput(summary=summarize_samples(self._samples, self.interval_s),
+        disk, net = _disk_counters(), _net_counters()
+        io = IoTotals(disk[0] - self._disk0[0], disk[1] - self._disk0[1], net[0] - self._net0[0],
+                      net[1] - self._net0[1])
+        return SamplerOutput(summary=summarize_samples(self._samples, self.interval_s, io),
                              series=tuple(self._samples))
 
-    def __enter__(self) -> ResourceSampler:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        if not self._stop.is_set():
-            self.output = self.stop()
-
-
-def summarize_samples(samples: list[Sample] | tuple[Sample, ...], interval_s: float) -> ResourceSummary:
+def summarize_samples(samples: list[Sample] | tuple[Sample, ...], interval_s: float,
+                      io: IoTotals | None = None) -> ResourceSummary:
     """Pure summary of a sample series (empty series -> zeros with samples=0)."""
+    io = io or IoTotals()
     if not samples:
-        return ResourceSummary(0, interval_s, 0.0, 0.0, 0, 0.0, 0.0, 0, 0, 0, 0)
+        return ResourceSummary(0, interval_s, 0.0, 0.0, 0, 0.0, 0.0, io.disk_read_bytes, io.disk_write_bytes,
+                               io.net_sent_bytes, io.net_recv_bytes)
     n = len(samples)
-    last = samples[-1]
     return ResourceSummary(
         samples=n,
         interval_s=interval_s,
@@ -129,8 +130,8 @@ def summarize_samples(samples: list[Sample] | tuple[Sample, ...], interval_s: fl
         rss_max_bytes=max(s.rss_bytes for s in samples),
         system_cpu_pct_mean=sum(s.system_cpu_pct for s in samples) / n,
         system_memory_pct_max=max(s.system_memory_pct for s in samples),
-        disk_read_bytes=last.disk_read_bytes,
-        disk_write_bytes=last.disk_write_bytes,
-        net_sent_bytes=last.net_sent_bytes,
-        net_recv_bytes=last.net_recv_bytes,
+        disk_read_bytes=io.disk_read_bytes,
+        disk_write_bytes=io.disk_write_bytes,
+        net_sent_bytes=io.net_sent_bytes,
+        net_recv_bytes=io.net_recv_bytes,
     )
