@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from trading_agent.benchmarks import market_data_ticks
+from trading_agent.market_data.bench import market_data_ticks
 from trading_agent.data import Tick, synthetic_ticks
 from trading_agent.market_data.handler import BAR_NS, MarketDataHandler
 

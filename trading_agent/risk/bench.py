@@ -1,31 +1,11 @@
-"""Benchmark factories: ``factory(**params)`` does the setup and returns the operation to time.
-
-Named in ``config/benchmarks.yaml`` as ``trading_agent.benchmarks:<name>``. A returned callable
-may carry ``items_per_call`` (how many records, ticks... one call handles) so the pipeline
-reports per-item latency and throughput.
-"""
+"""Benchmark factories for the risk engine (named in config/benchmarks.yaml)."""
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from trading_agent.data import index_log_returns, synthetic_portfolio, synthetic_returns, synthetic_ticks
-from trading_agent.market_data.handler import MarketDataHandler
+from trading_agent.data import index_log_returns, synthetic_portfolio, synthetic_returns
+from trading_agent.operation import Operation
 from trading_agent.risk.var import historical_var, monte_carlo_var, parametric_var
-
-
-class Operation:
-    """A timed operation with its per-call item count."""
-
-    def __init__(self, fn: Callable[[], Any], items_per_call: int = 1) -> None:
-        self._fn = fn
-        self.items_per_call = items_per_call
-
-    def __call__(self) -> Any:
-        return self._fn()
-
 
 def var_historical(n_assets: int = 50, n_days: int = 1000, confidence: float = 0.99, seed: int = 7) -> Operation:
     """Historical VaR of a synthetic multi-asset portfolio over ``n_days`` of returns."""
@@ -57,17 +37,3 @@ def var_monte_carlo(n_assets: int = 100, n_scenarios: int = 10_000, confidence: 
     rng = np.random.default_rng(seed)
     return Operation(lambda: monte_carlo_var(p.mu, p.cov, p.weights, p.value, n_scenarios=n_scenarios,
                                              confidence=confidence, rng=rng))
-
-
-def market_data_ticks(n_ticks: int = 10_000, n_symbols: int = 50, seed: int = 11) -> Operation:
-    """Feed ``n_ticks`` pre-generated ticks through a fresh handler per call."""
-    ticks = synthetic_ticks(n_ticks, n_symbols, seed)
-
-    def run() -> MarketDataHandler:
-        handler = MarketDataHandler()
-        on_tick = handler.on_tick
-        for t in ticks:
-            on_tick(t)
-        return handler
-
-    return Operation(run, items_per_call=n_ticks)
