@@ -123,6 +123,7 @@ class BenchmarkResult:
     errors: int
     error: str | None = None  # the first error message, when a call raised
     duration_s: float = 0.0
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # from the workload, e.g. {"device": "cpu"}
 
     @property
     def key(self) -> str:

@@ -3,7 +3,8 @@
 A benchmark names a *factory* ``module:function``. The runner calls ``factory(**params)`` once
 (setup, not timed) and gets back the operation to time: a zero-argument callable. The callable
 may carry ``items_per_call`` (e.g. 1,000 ticks per call) so latency and throughput are reported
-per item, and ``close()`` for cleanup.
+per item, ``info`` (a small dict recorded with the result, e.g. the torch device) and ``close()``
+for cleanup.
 
 Each round runs the operation ``loops`` times back to back and records the mean seconds per
 call, so fast operations (microseconds) are timed above the clock's resolution. ``loops`` is
@@ -85,6 +86,13 @@ def _metrics(key: str, latency_ms: dict[str, float], throughput: float, error_ra
     return tuple(out)
 
 
+def _info(op: Any) -> dict[str, Any]:
+    info = getattr(op, "info", None)
+    if not isinstance(info, dict):
+        return {}
+    return {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in info.items()}
+
+
 def run_benchmark(
     suite: str,
     name: str,
@@ -164,7 +172,7 @@ def run_benchmark(
         suite=suite, name=name, callable=cfg.callable, params=params, items_per_call=items,
         item_unit=cfg.item_unit, warmups=profile.warmups, loops=loops, round_call_s=tuple(rounds),
         latency_s=stats, metrics=metrics, resources=res, calls=calls, errors=errors,
-        error=first_error, duration_s=duration,
+        error=first_error, duration_s=duration, info=_info(op),
     )
     log.info("benchmark %s: %d rounds x %d loops, p50 %.4g ms/%s, %.4g %s/s%s", key, len(rounds), loops,
              (stats.median * 1e3) if stats else float("nan"), cfg.item_unit,
