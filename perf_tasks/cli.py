@@ -2,6 +2,7 @@
 
     python -m perf_tasks run daily --profile smoke [--artifacts URL] [--suites risk,market_data]
     python -m perf_tasks show perf_daily [--run-id ID] [--artifacts URL]
+    python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
 
 Exit codes: 0 all good; 1 a critical threshold was violated or a step failed; 2 bad usage or
 config (nothing was measured).
@@ -61,7 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dag_id")
     show.add_argument("--run-id", default=None, help="default: the newest finished run")
     show.add_argument("--artifacts", default=None)
+    reg = sub.add_parser("regress", help="find level changes in a metric history (CSV) and print them as JSON")
+    reg.add_argument("--history", type=Path, required=True,
+                     help="CSV: timestamp,value[,commit] or timestamp[,commit],<metric>,<metric>...")
+    reg.add_argument("--metric", default=None, help="one metric column (default: every numeric column)")
+    reg.add_argument("--direction", choices=["lower", "higher"], default="lower",
+                     help="which way is better (latency: lower; throughput: higher)")
+    reg.add_argument("--method", choices=["online", "whole"], default="online",
+                     help="online: replay one run at a time, as the pipeline alerts (default); "
+                          "whole: E-divisive change points (Apache Otava) over the whole history")
     return p
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from perf_tasks.regress.history import detect_changes, read_history_csv
+
+    out = {}
+    for history in read_history_csv(args.history, metric=args.metric):
+        changes = detect_changes(history, direction=args.direction, method=args.method)
+        out[history.metric] = {"runs": len(history.values), "changes": [to_dict(c) for c in changes]}
+    print(json.dumps(out, indent=2))
+    return 0
 
 
 def _sender() -> tuple[object, str]:
@@ -153,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return {"run": cmd_run, "show": cmd_show}[args.command](args)
+        return {"run": cmd_run, "show": cmd_show, "regress": cmd_regress}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
