@@ -13,7 +13,9 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator)
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
-SUITES = ["risk", "market_data"]
+SUITES = ["risk", "market_data", "trading", "trading_postgres"]
+#: Run when the form is left alone (config marks the others `default: false`).
+DEFAULT_SUITES = ["risk", "market_data", "trading"]
 
 with DAG(
     dag_id="perf_daily",
@@ -29,11 +31,13 @@ with DAG(
                          values_display={"smoke": "smoke (seconds)", "standard": "standard (minutes)",
                                          "full": "full (long)"},
                          description="Scales rounds, durations and sizes; never the targets."),
-        "suites": Param(SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
+        "suites": Param(DEFAULT_SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
                         description="Benchmark suites to run (all by default)."),
         "notify": Param(True, type="boolean", description="Send the Slack alert (otherwise outbox only)."),
         "target_overrides": Param({}, type="object",
                                   description='Override targets for this run: {"suite.benchmark.metric": number}.'),
+        "promote_baseline": Param(False, type="boolean",
+                                  description="Make this run the baseline for later comparisons if it succeeds."),
         "artifacts_url": Param("", type="string",
                                description="file:///path or s3://bucket/prefix; empty: $PERF_ARTIFACTS_URL "
                                            "or ./artifacts."),

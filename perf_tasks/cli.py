@@ -2,6 +2,7 @@
 
     python -m perf_tasks run daily --profile smoke [--artifacts URL] [--suites risk,market_data]
     python -m perf_tasks show perf_daily [--run-id ID] [--artifacts URL]
+    python -m perf_tasks baseline list|promote perf_daily [--run-id ID]
     python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
 
 Exit codes: 0 all good; 1 a critical threshold was violated or a step failed; 2 bad usage or
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a target, e.g. risk.var_monte_carlo.latency_p95_ms=100 (repeatable)")
     run.add_argument("--run-id", default=None, help="default: cli__<UTC timestamp>")
     run.add_argument("--no-notify", action="store_true", help="write the Slack message to the outbox only")
+    run.add_argument("--promote", action="store_true", help="make this run the baseline if it succeeds")
     run.add_argument("--json", type=Path, default=None, help="write evaluation + comparison as JSON here")
     run.add_argument("--junit", type=Path, default=None, help="write targets as JUnit XML here")
 
@@ -62,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dag_id")
     show.add_argument("--run-id", default=None, help="default: the newest finished run")
     show.add_argument("--artifacts", default=None)
+    base = sub.add_parser("baseline", help="list or promote baselines (kept in the artifact store)")
+    base.add_argument("action", choices=["list", "promote"])
+    base.add_argument("dag_id")
+    base.add_argument("--run-id", default=None, help="promote: the run (default: the newest finished run)")
+    base.add_argument("--note", default="")
+    base.add_argument("--artifacts", default=None)
+
     reg = sub.add_parser("regress", help="find level changes in a metric history (CSV) and print them as JSON")
     reg.add_argument("--history", type=Path, required=True,
                      help="CSV: timestamp,value[,commit] or timestamp[,commit],<metric>,<metric>...")
@@ -72,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="online: replay one run at a time, as the pipeline alerts (default); "
                           "whole: E-divisive change points (Apache Otava) over the whole history")
     return p
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from perf_tasks.regress.baselines import list_baselines, promote
+
+    store = open_store(args.artifacts or pipeline.default_artifacts_url(), source="--artifacts")
+    if args.action == "list":
+        print(json.dumps(list_baselines(store, args.dag_id), indent=2))
+        return 0
+    run_id = args.run_id
+    if run_id is None:
+        index = [e for e in run_index(store, args.dag_id) if e.get("status") == "success"]
+        if not index:
+            raise UserError(f"no successful run of {args.dag_id} in {store.url} to promote")
+        run_id = index[0]["run_id"]
+    doc = promote(store, args.dag_id, run_id, note=args.note, promoted_by="cli")
+    print(f"run {run_id} is now baseline v{doc['version']} of {args.dag_id}")
+    return 0
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
@@ -109,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = open_store(url, source="--artifacts")
     spec = pipeline.RunSpec(dag_id=DAILY_DAG_ID, run_id=run_id, profile=args.profile, suites=suites,
                             notify=not args.no_notify, target_overrides=dict(args.target), artifacts_url=url,
-                            config_dir=args.config_dir)
+                            config_dir=args.config_dir, promote_baseline=args.promote)
     work = pipeline.work_dir_for(DAILY_DAG_ID, run_id)
     sender, channel = _sender()
     print(f"perf_daily {run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
@@ -174,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return {"run": cmd_run, "show": cmd_show, "regress": cmd_regress}[args.command](args)
+        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

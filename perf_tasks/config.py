@@ -88,6 +88,7 @@ class BenchmarkConfig(_Strict):
 
 class SuiteConfig(_Strict):
     description: str = ""
+    default: bool = True  # run when no suites are named (false: only on request, e.g. needs a server)
     benchmarks: dict[str, BenchmarkConfig]
 
     @field_validator("benchmarks")
@@ -154,9 +155,29 @@ class AlertRule(_Strict):
         return fnmatch.fnmatchcase(metric, self.metric)
 
 
+class HistoryConfig(_Strict):
+    """The online change detector over each metric's history (perf_tasks.regress.detect)."""
+
+    window: int = Field(default=30, ge=5)
+    min_baseline: int = Field(default=10, ge=3)
+    persist: int = Field(default=3, ge=1)  # a change must hold this many runs before it alerts
+    z: float = Field(default=2.5, gt=0)
+    min_change_pct: float = Field(default=2.0, ge=0)
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+
+
 class RegressionConfig(_Strict):
     threshold_pct: float = Field(default=10.0, gt=0)
+    alpha: float = Field(default=0.01, gt=0, lt=1)  # Mann-Whitney U on raw samples, per run
     metrics: list[str] = Field(default_factory=lambda: ["*.latency_p50_ms", "*.throughput_per_s"])
+    overrides: dict[str, float] = Field(default_factory=dict)  # metric glob -> threshold_pct
+    history: HistoryConfig = HistoryConfig()
+
+    def threshold_for(self, metric: str) -> float:
+        for pattern, pct in self.overrides.items():
+            if fnmatch.fnmatchcase(metric, pattern):
+                return pct
+        return self.threshold_pct
 
 
 class SlackConfig(_Strict):
@@ -255,10 +276,10 @@ def load_config(config_dir: str | Path) -> PerfConfig:
 
 
 def select_suites(cfg: PerfConfig, requested: list[str] | None, *, source: str = "param 'suites'") -> list[str]:
-    """The suites to run: all when ``requested`` is empty; unknown names are an error."""
+    """The suites to run: the default ones when ``requested`` is empty; unknown names are an error."""
     known = cfg.suite_names()
     if not requested:
-        return known
+        return [s for s in known if cfg.benchmarks.suites[s].default]
     if not isinstance(requested, list) or not all(isinstance(s, str) for s in requested):
         raise ConfigError(f"{source}: expected a list of suite names, got {requested!r}")
     unknown = [s for s in requested if s not in known]

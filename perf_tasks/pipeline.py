@@ -9,6 +9,8 @@ store, so a store outage never loses a measurement: the work folder keeps everyt
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -26,13 +28,16 @@ import psutil
 from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
 from perf_tasks.bench.runner import resolve_callable, run_benchmark
-from perf_tasks.config import PerfConfig, apply_target_overrides, load_config, select_suites
+from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
 from perf_tasks.errors import ConfigError, PipelineError, StoreError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.baseline import compare
+from perf_tasks.regress.baselines import current_baseline, promote
+from perf_tasks.regress.detect import OnlineConfig
+from perf_tasks.regress.history import History, detect_changes, history_from_index
 from perf_tasks.report.html import render_report
-from perf_tasks.results import (Comparison, Evaluation, Metric, RunResults, SuiteResult, from_json, to_dict,
-                                to_json)
+from perf_tasks.results import (Comparison, Evaluation, HistoryChange, Metric, RunResults, SuiteResult, from_json,
+                                to_dict, to_json)
 from perf_tasks.store import ArtifactStore, ManifestEntry, RunArtifacts, run_index, safe_id
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,7 @@ class RunSpec:
     artifacts_url: str = ""
     config_dir: str = str(DEFAULT_CONFIG_DIR)
     started_at: str = ""
+    promote_baseline: bool = False  # make this run the baseline once it finishes successfully
 
 
 def _now() -> str:
@@ -132,10 +138,15 @@ def validate_spec(spec: RunSpec) -> tuple[PerfConfig, list[str]]:
 
 
 def host_readings(disk_path: Path, cpu_window_s: float = 0.5) -> tuple[Metric, ...]:
-    """Host headroom before the run: CPU busy over a short window, memory and disk use."""
+    """Host headroom before the run: CPU busy with *other* work over a short window (this
+    process's own share is taken out: it is about to be the benchmark), memory and disk use."""
     disk_path.mkdir(parents=True, exist_ok=True)
+    me = psutil.Process()
+    me.cpu_percent(None)
+    system = psutil.cpu_percent(interval=cpu_window_s)
+    own = me.cpu_percent(None) / (psutil.cpu_count() or 1)
     return (
-        Metric("host.cpu_pct", psutil.cpu_percent(interval=cpu_window_s), "%", "lower"),
+        Metric("host.cpu_pct", max(0.0, system - own), "%", "lower"),
         Metric("host.memory_pct", psutil.virtual_memory().percent, "%", "lower"),
         Metric("host.disk_pct", psutil.disk_usage(str(disk_path)).percent, "%", "lower"),
     )
@@ -209,38 +220,85 @@ def evaluate_run(work: Path) -> Evaluation:
 
 # --- compare_to_baseline ----------------------------------------------------------------------
 
-def find_baseline(store: ArtifactStore, dag_id: str, run_id: str) -> tuple[str, RunResults] | None:
-    """The newest sealed, successful earlier run of ``dag_id`` with results."""
-    for entry in run_index(store, dag_id):
+def find_baseline(store: ArtifactStore, dag_id: str, run_id: str,
+                  index: list[dict[str, Any]]) -> tuple[str, RunResults] | None:
+    """The promoted baseline when there is one, else the newest sealed, successful earlier run."""
+    promoted = current_baseline(store, dag_id)
+    if promoted is not None and promoted["run_id"] != run_id:
+        key = promoted["results_key"]
+        return "promoted", from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
+    for entry in index:
         if entry.get("status") != "success" or entry.get("run_id") == run_id:
             continue
         key = f"{entry['prefix']}/results.json"
-        return entry["run_id"], from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
+        return "previous", from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
     return None
 
 
+def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
+    """The metrics tracked over history (kept in the run index)."""
+    return {m.name: m.value for m in results.metrics() if any(fnmatch.fnmatchcase(m.name, g) for g in globs)}
+
+
+def history_changes(results: RunResults, index: list[dict[str, Any]], cfg: RegressionConfig) -> tuple[
+        tuple[HistoryChange, ...], int, dict[str, dict[str, Any]]]:
+    """Level changes in each tracked metric's history, this run included; ``new`` marks those
+    detected at this run (they alert), the rest are reported. Also returns the last 100 values of
+    each series (for the report's charts)."""
+    h = cfg.history
+    online = OnlineConfig(window=h.window, min_baseline=h.min_baseline, persist=h.persist, z=h.z,
+                          min_change_pct=h.min_change_pct, alpha=h.alpha)
+    directions = {m.name: m.direction for m in results.metrics()}
+    out: list[HistoryChange] = []
+    runs = 0
+    series: dict[str, dict[str, Any]] = {}
+    for name, value in headline_metrics(results, cfg.metrics).items():
+        past = history_from_index(index, name)
+        if value <= 0:
+            continue
+        hist = History(name, past.labels + (results.run_id,), past.values + (value,),
+                       past.commits + (results.fingerprint.get("git_sha"),))
+        runs = max(runs, len(hist.values))
+        series[name] = {"runs": list(hist.labels[-100:]), "values": list(hist.values[-100:])}
+        for c in detect_changes(hist, direction=directions[name], method="online", online=online):
+            out.append(HistoryChange(metric=c.metric, kind=c.kind, run=c.run, commit=c.commit,
+                                     detected_at_run=c.detected_at_run, before=c.before, after=c.after,
+                                     change_pct=c.change_pct, pvalue=c.pvalue,
+                                     new=c.detected_at_run == results.run_id))
+    return tuple(out), runs, series
+
+
 def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
-    """Compare with the previous successful run. A store that cannot be read gives a comparison
-    with a note (and a warning in the log), not a failed run: the measurement stands."""
+    """Compare with the promoted baseline (else the previous successful run), and look for level
+    changes over the history of runs. A store that cannot be read gives a comparison with a note
+    (and a warning in the log), not a failed run: the measurement stands."""
     with step(work, "compare_to_baseline"):
         results = from_json(RunResults, _read(work, "results.json", "compare_to_baseline"))
         cfg = run_config(load_spec(work))
         reg = cfg.alerts.regression
+        index: list[dict[str, Any]] = []
         try:
-            found = find_baseline(store, results.dag_id, results.run_id)
-            note = f"no earlier successful run of {results.dag_id} in {store.url}"
+            index = run_index(store, results.dag_id)
+            found = find_baseline(store, results.dag_id, results.run_id, index)
+            note = f"no promoted baseline and no earlier successful run of {results.dag_id} in {store.url}"
         except (StoreError, ValueError) as exc:
             log.warning("compare_to_baseline: baseline unavailable: %s", exc)
             found, note = None, f"baseline unavailable: {exc}"
         if found is not None:
-            comparison = compare(results, found[1], threshold_pct=reg.threshold_pct, metric_globs=reg.metrics)
+            kind, base = found
+            comparison = compare(results, base, threshold_pct=reg.threshold_pct, metric_globs=reg.metrics,
+                                 alpha=reg.alpha, baseline_kind=kind, overrides=reg.overrides)  # type: ignore[arg-type]
         else:
             comparison = Comparison(run_id=results.run_id, baseline_run_id=None, threshold_pct=reg.threshold_pct,
-                                    note=note)
+                                    note=note, baseline_kind="none", alpha=reg.alpha)
+        changes, runs, series = history_changes(results, index, reg)
+        comparison = dataclasses.replace(comparison, history_changes=changes, history_runs=runs)
         _write(work / "comparison.json", to_json(comparison))
-        log.info("compare_to_baseline: %s", comparison.note or
+        _write(work / "history.json", json.dumps(series))
+        log.info("compare_to_baseline: %s; history of %d runs: %d new level changes", comparison.note or
                  f"{len(comparison.regressions)} regressions, {len(comparison.improvements)} improvements "
-                 f"vs {comparison.baseline_run_id}")
+                 f"vs {comparison.baseline_kind} baseline {comparison.baseline_run_id}", runs,
+                 sum(c.new for c in changes))
     return comparison
 
 
@@ -266,10 +324,12 @@ def build_report(work: Path, *, run_url: str | None = None) -> Path:
         results = from_json(RunResults, _read(work, "results.json", "build_report"))
         evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
         comparison = _optional(work, Comparison, "comparison.json")
+        history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
         links = {"artifacts": report_url(spec)}
         if run_url:
             links["Airflow run"] = run_url
-        path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links))
+        path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links,
+                                                           history=history))
         log.info("report written: %s (will be stored at %s)", path, links["artifacts"])
     return path
 
@@ -355,9 +415,18 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
                        "alerts": len(evaluation.violations) if evaluation else None,
                        "regressions": len(comparison.regressions) if comparison else None,
                        "delivery": delivery.status, "failed_steps": failed}
-            run.seal(entries, status="failed" if failed else "success", summary=summary)
+            results_path = work / "results.json"
+            extra: dict[str, Any] = {}
+            if results_path.exists():
+                res = from_json(RunResults, results_path.read_text())
+                extra = {"git_sha": res.fingerprint.get("git_sha"),
+                         "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics)}
+            run.seal(entries, status="failed" if failed else "success", summary=summary, index_extra=extra)
             sealed_at = run.uri("manifest.json")
             log.info("run sealed: %s", sealed_at)
+            if spec.promote_baseline and not failed:
+                doc = promote(store, spec.dag_id, spec.run_id, promoted_by="param promote_baseline")
+                log.info("run %s promoted to baseline v%d of %s", spec.run_id, doc["version"], spec.dag_id)
         except StoreError as exc:
             store_error = str(exc)
             log.error("could not seal the run in %s: %s\nEvery artifact is still in %s", store.url, exc, work)

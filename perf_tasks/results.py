@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 # Format history (bump on any incompatible change and say what changed):
 #   1 (2026-11-27): first format.
-SCHEMA_VERSION = 1
+#   2 (2026-11-27): MetricChange gains pvalue and the ratio's CI; Comparison gains baseline_kind and
+#                   history_changes. Version-1 documents still read (new fields take defaults).
+SCHEMA_VERSION = 2
+MIN_READABLE_VERSION = 1
 
 Direction = Literal["lower", "higher"]
 Severity = Literal["warning", "critical"]
@@ -204,6 +207,25 @@ class MetricChange:
     current: float
     change_pct: float  # (current - baseline) / baseline * 100
     status: Literal["regression", "improvement", "unchanged"]
+    pvalue: float | None = None  # Mann-Whitney U on the raw per-round samples, when both have them
+    ratio_ci_low: float | None = None  # bootstrap 95 % CI of current/baseline median ratio
+    ratio_ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class HistoryChange:
+    """A level change found in a metric's history of runs (perf_tasks.regress.history)."""
+
+    metric: str
+    kind: Literal["regression", "improvement"]
+    run: str  # first run of the new level
+    commit: str | None  # the code under test at that run: the suspect
+    detected_at_run: str
+    before: float
+    after: float
+    change_pct: float
+    pvalue: float | None
+    new: bool  # detected at this run (alerts), or an older change (report only)
 
 
 @dataclass(frozen=True)
@@ -214,6 +236,10 @@ class Comparison:
     changes: tuple[MetricChange, ...] = ()
     note: str = ""  # why there is no comparison, or a fingerprint mismatch, named
     fingerprint_mismatch: tuple[str, ...] = ()
+    baseline_kind: Literal["promoted", "previous", "none"] = "previous"
+    alpha: float = 0.01
+    history_changes: tuple[HistoryChange, ...] = ()
+    history_runs: int = 0
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -292,9 +318,11 @@ def from_json(cls: type[_T], text: str, *, source: str = "<string>") -> _T:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: not valid JSON: {exc}") from exc
     version = data.get("schema_version", SCHEMA_VERSION) if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if not isinstance(version, int) or not MIN_READABLE_VERSION <= version <= SCHEMA_VERSION:
         raise ValueError(f"{source}: schema_version {version!r} is not supported (this code reads "
-                         f"{SCHEMA_VERSION})")
+                         f"{MIN_READABLE_VERSION} to {SCHEMA_VERSION})")
+    if version != SCHEMA_VERSION and "schema_version" in data:
+        data = {**data, "schema_version": SCHEMA_VERSION}  # older documents: new fields take defaults
     try:
         return from_dict(cls, data)
     except (TypeError, ValueError) as exc:

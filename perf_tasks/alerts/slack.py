@@ -79,8 +79,11 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     critical = [v for v in violations if v.severity == "critical"]
     warning = [v for v in violations if v.severity == "warning"]
     regressions = list(comparison.regressions) if comparison else []
-    if not (violations or regressions or failed_steps):
-        return None
+    improvements = list(comparison.improvements) if comparison else []
+    level = [c for c in comparison.history_changes if c.new] if comparison else []
+    level_regressions = [c for c in level if c.kind == "regression"]
+    if not (violations or regressions or level_regressions or failed_steps):
+        return None  # improvements alone are good news for the report, not an alert
 
     parts = []
     if failed_steps:
@@ -89,8 +92,9 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         parts.append(f"{len(critical)} critical")
     if warning:
         parts.append(f"{len(warning)} warning")
-    if regressions:
-        parts.append(f"{len(regressions)} regression{'s' if len(regressions) > 1 else ''}")
+    n_reg = len(regressions) + len(level_regressions)
+    if n_reg:
+        parts.append(f"{n_reg} regression{'s' if n_reg > 1 else ''}")
     headline = f"{run.dag_id}: {', '.join(parts)}"
     text = f"{headline} (run {run.run_id}, profile {run.profile})"
 
@@ -105,10 +109,28 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         blocks += _sections(":rotating_light: Critical", [_violation_line(v) for v in critical])
     if warning:
         blocks += _sections(":warning: Warning", [_violation_line(v) for v in warning])
-    if regressions and comparison is not None:
-        lines = [f"• `{c.metric}`: {format_value(c.baseline, c.unit)} → *{format_value(c.current, c.unit)}* "
-                 f"({c.change_pct:+.1f} %, threshold {comparison.threshold_pct:g} %)" for c in regressions]
-        blocks += _sections(f":chart_with_downwards_trend: Regressions vs run `{comparison.baseline_run_id}`", lines)
+    history_link = f" (<{run.report_url}#history|history chart>)" if run.report_url and run.report_url.startswith("http") else ""
+    if comparison is not None and (regressions or improvements):
+        def line(c: Any) -> str:
+            stat = f"p={c.pvalue:.2g}" if c.pvalue is not None else "no raw samples"
+            ci = (f", ratio 95 % CI {c.ratio_ci_low:.3f}–{c.ratio_ci_high:.3f}"
+                  if c.ratio_ci_low is not None else "")
+            return (f"• `{c.metric}`: {format_value(c.baseline, c.unit)} → *{format_value(c.current, c.unit)}* "
+                    f"({c.change_pct:+.1f} %, {stat}{ci})")
+        title = f"{comparison.baseline_kind} baseline `{comparison.baseline_run_id}`"
+        if regressions:
+            blocks += _sections(f":chart_with_downwards_trend: Regressions vs {title} (threshold "
+                                f"{comparison.threshold_pct:g} % and p < {comparison.alpha:g})", [line(c) for c in regressions])
+        if improvements:
+            blocks += _sections(f":chart_with_upwards_trend: Improvements vs {title}", [line(c) for c in improvements])
+        if comparison.fingerprint_mismatch:
+            blocks += _sections(":warning: Environment differs from the baseline's",
+                                [f"• {d}" for d in comparison.fingerprint_mismatch])
+    if level:
+        lines = [f"• `{c.metric}` {c.kind}: {c.before:.4g} → *{c.after:.4g}* ({c.change_pct:+.1f} %"
+                 + (f", p={c.pvalue:.2g}" if c.pvalue is not None else "") + f") from run `{c.run}`"
+                 + (f", suspected commit `{c.commit[:12]}`" if c.commit else "") for c in level]
+        blocks += _sections(f":mag: Level changes over the run history{history_link}", lines)
     links = []
     if run.report_url:
         links.append(f"<{run.report_url}|Report>" if run.report_url.startswith("http") else f"Report: `{run.report_url}`")

@@ -26,8 +26,44 @@ def _table(headers: list[str], rows: list[str]) -> str:
     return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>" + "".join(rows) + "</table>"
 
 
+def sparkline(values: list[float], marks: list[int], *, width: int = 320, height: int = 60) -> str:
+    """An inline SVG line chart of a series; ``marks`` are indexes of level changes (red lines)."""
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return 4 + i * (width - 8) / (len(values) - 1), height - 4 - (v - lo) / span * (height - 8)
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values)))
+    lines = "".join(f'<line x1="{xy(i, lo)[0]:.1f}" x2="{xy(i, lo)[0]:.1f}" y1="0" y2="{height}" stroke="#b00020" '
+                    f'stroke-dasharray="3,2"/>' for i in marks if 0 <= i < len(values))
+    return (f'<svg width="{width}" height="{height}" role="img"><rect width="100%" height="100%" fill="#fafafa"/>'
+            f'{lines}<polyline fill="none" stroke="#1a5fb4" stroke-width="1.5" points="{pts}"/></svg>')
+
+
+def _history_section(comparison: Comparison | None, history: dict[str, dict[str, Any]]) -> list[str]:
+    parts = [f"<h2 id='history'>History</h2>"]
+    if not history:
+        return parts + ["<p>No history yet.</p>"]
+    changes = comparison.history_changes if comparison else ()
+    parts.append(f"<p>{comparison.history_runs if comparison else 0} runs. Level changes are found one run at a "
+                 "time (robust band + Mann-Whitney U; the new level must hold for several runs); dashed lines "
+                 "mark them.</p>")
+    rows = []
+    for metric, series in history.items():
+        runs = series["runs"]
+        mine = [c for c in changes if c.metric == metric]
+        marks = [runs.index(c.run) for c in mine if c.run in runs]
+        text = "; ".join(f"{'NEW ' if c.new else ''}{c.kind} {c.change_pct:+.1f} % from run {c.run}"
+                         + (f" (commit {c.commit[:12]})" if c.commit else "") for c in mine)
+        rows.append(_row([f"<code>{escape(metric)}</code>", sparkline(series["values"], marks),
+                          f"{series['values'][-1]:.4g}", escape(text or "-")], ["", "", "num", ""]))
+    return parts + [_table(["metric", "last 100 runs", "this run", "level changes"], rows)]
+
+
 def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
-                  *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None) -> str:
+                  *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
+                  history: dict[str, dict[str, Any]] | None = None) -> str:
     n_fail = sum(not v.passed for v in evaluation.verdicts)
     critical = len(evaluation.critical)
     verdict = ("FAIL" if critical or failed_steps else "PASS")
@@ -65,13 +101,18 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     if comparison is None or comparison.baseline_run_id is None:
         parts.append(f"<p>No baseline: {escape(comparison.note if comparison else 'comparison did not run')}</p>")
     else:
-        parts.append(f"<p>Baseline run <code>{escape(comparison.baseline_run_id)}</code>, threshold "
-                     f"{comparison.threshold_pct:g} %. {escape(comparison.note)}</p>")
-        parts.append(_table(["metric", "baseline", "current", "change", "status"], [
+        parts.append(f"<p>{escape(comparison.baseline_kind.capitalize())} baseline run "
+                     f"<code>{escape(comparison.baseline_run_id)}</code>. A regression needs both magnitude "
+                     f"(threshold {comparison.threshold_pct:g} %) and significance (Mann-Whitney U on the raw "
+                     f"rounds, p &lt; {comparison.alpha:g}). <b>{escape(comparison.note)}</b></p>")
+        parts.append(_table(["metric", "baseline", "current", "change", "p-value", "ratio 95 % CI", "status"], [
             _row([f"<code>{escape(c.metric)}</code>", escape(format_value(c.baseline, c.unit)),
-                  escape(format_value(c.current, c.unit)), f"{c.change_pct:+.1f} %", c.status],
-                 ["", "num", "num", "num", {"regression": "fail", "improvement": "pass"}.get(c.status, "")])
+                  escape(format_value(c.current, c.unit)), f"{c.change_pct:+.1f} %",
+                  f"{c.pvalue:.2g}" if c.pvalue is not None else "-",
+                  f"{c.ratio_ci_low:.3f} – {c.ratio_ci_high:.3f}" if c.ratio_ci_low is not None else "-", c.status],
+                 ["", "num", "num", "num", "num", "num", {"regression": "fail", "improvement": "pass"}.get(c.status, "")])
             for c in comparison.changes]))
+    parts += _history_section(comparison, history or {})
 
     parts.append("<h2>Benchmarks</h2>")
     rows = []

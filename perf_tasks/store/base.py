@@ -107,8 +107,9 @@ class RunArtifacts:
         return entries
 
     def seal(self, entries: list[ManifestEntry], *, status: str, summary: dict[str, Any],
-             finished_at: datetime | None = None) -> dict[str, Any]:
-        """Write ``manifest.json`` (last) and the index entry. Raises if already sealed."""
+             finished_at: datetime | None = None, index_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``manifest.json`` (last) and the index entry (plus ``index_extra``: the run's
+        headline metrics and git SHA, so history needs one listing, not one read per run)."""
         if self.is_sealed():
             raise RunSealedError(f"run {self.run_id!r} is already sealed at {self.uri(MANIFEST)}")
         finished = (finished_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -124,7 +125,7 @@ class RunArtifacts:
         self.store.put_bytes(self.key(MANIFEST), json.dumps(manifest, indent=2).encode())
         stamp = finished.strftime("%Y%m%dT%H%M%S.%fZ")
         index = {"run_id": self.run_id, "status": status, "finished_at": manifest["finished_at"],
-                 "prefix": self.prefix}
+                 "prefix": self.prefix, **(index_extra or {})}
         self.store.put_bytes(f"{safe_id(self.dag_id)}/{INDEX}/{stamp}__{safe_id(self.run_id)}.json",
                              json.dumps(index).encode())
         return manifest

@@ -80,6 +80,7 @@ class SetupEnvironmentOperator(PerfStepOperator):
             target_overrides=dict(params.get("target_overrides") or {}),
             artifacts_url=params.get("artifacts_url") or pipeline.default_artifacts_url(),
             config_dir=self.config_dir or str(pipeline.DEFAULT_CONFIG_DIR),
+            promote_baseline=bool(params.get("promote_baseline", False)),
         )
         work = self.work(context)
         if (work / "status").exists():  # a retry of setup starts the run afresh

@@ -30,7 +30,7 @@ def _prefix() -> str:
 def test_smoke_run_persists_manifest_results_and_report_to_s3(perf_daily, airflow_conns, slack, s3_client, bucket):
     airflow_conns()
     prefix = _prefix()
-    dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{prefix}")
+    dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{prefix}", suites=["risk", "market_data"])
     assert ok, dr.state
     store = S3Store(bucket, prefix, client=s3_client)
     run = RunArtifacts(store, "perf_daily", dr.run_id)

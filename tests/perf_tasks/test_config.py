@@ -26,7 +26,7 @@ def _edit(path: Path, fn) -> None:
 
 def test_the_shipped_config_loads():
     cfg = load_config(REPO / "config")
-    assert cfg.suite_names() == ["risk", "market_data"]
+    assert {"risk", "market_data", "trading"} <= set(cfg.suite_names())
     assert cfg.profile("smoke").min_rounds >= 2
     assert {r.name for r in cfg.alerts.rules} >= {"response_time_p95", "error_rate", "cpu_usage", "memory_usage",
                                                    "disk_usage"}
@@ -90,7 +90,9 @@ def test_yaml_syntax_error_and_missing_file(cfg_dir):
 
 def test_select_suites():
     cfg = load_config(REPO / "config")
-    assert select_suites(cfg, []) == ["risk", "market_data"]
+    defaults = select_suites(cfg, [])
+    assert "risk" in defaults and "trading_postgres" not in defaults  # default: false -> on request only
+    assert select_suites(cfg, ["trading_postgres"]) == ["trading_postgres"]
     assert select_suites(cfg, ["market_data"]) == ["market_data"]
     with pytest.raises(ConfigError, match=r"param 'suites': unknown suite\(s\) \['nope'\]"):
         select_suites(cfg, ["nope"])

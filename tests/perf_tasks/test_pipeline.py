@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -85,3 +86,58 @@ def test_setup_validates_everything_before_any_benchmark(tmp_path, cfg_dir):
     with pytest.raises(ConfigError, match="suites.market_data.benchmarks.tick_handling.callable"):
         pipeline.setup_environment(tmp_path / "w2", pipeline.RunSpec(dag_id="d", run_id="r", config_dir=str(cfg_dir)))
     assert not (tmp_path / "w2" / "suites").exists()
+
+
+def test_promoted_baseline_wins_over_the_previous_run_and_is_versioned(tmp_path, cfg_dir):
+    from perf_tasks.regress.baselines import list_baselines
+    store = FileStore(tmp_path / "artifacts")
+    _full_run(tmp_path, cfg_dir, store, "run1", promote_baseline=True)
+    _full_run(tmp_path, cfg_dir, store, "run2")
+    work = _full_run(tmp_path, cfg_dir, store, "run3")
+    comparison = json.loads((work / "comparison.json").read_text())
+    assert (comparison["baseline_kind"], comparison["baseline_run_id"]) == ("promoted", "run1")
+    assert [b["run_id"] for b in list_baselines(store, "perf_daily")] == ["run1"]
+    assert list_baselines(store, "perf_daily")[0]["fingerprint"]["cpu_count_logical"] >= 1
+
+
+def test_index_entries_carry_headline_metrics_for_the_history(tmp_path, cfg_dir):
+    from perf_tasks.store import run_index
+    store = FileStore(tmp_path / "artifacts")
+    _full_run(tmp_path, cfg_dir, store, "run1")
+    work = _full_run(tmp_path, cfg_dir, store, "run2")
+    (entry, _older) = run_index(store, "perf_daily")
+    assert "market_data.tick_handling.latency_p50_ms" in entry["metrics"] and "git_sha" in entry
+    comparison = json.loads((work / "comparison.json").read_text())
+    assert comparison["history_runs"] == 2
+    history = json.loads((work / "history.json").read_text())
+    assert history["market_data.tick_handling.latency_p50_ms"]["runs"] == ["run1", "run2"]
+    assert "id='history'" in (work / "report.html").read_text()
+
+
+def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cfg_dir):
+    """Fake a history of 15 steady runs in the index; then the level triples at run old15, holds
+    at the probe run, and the third slow run (this one) completes the change."""
+    from datetime import datetime, timedelta, timezone
+    store = FileStore(tmp_path / "artifacts")
+    work = _full_run(tmp_path, cfg_dir, store, "probe")
+    metric = "market_data.tick_handling.latency_p50_ms"
+    level = json.loads((work / "results.json").read_text())
+    now = next(m["value"] for s in level["suites"] for b in s["benchmarks"] for m in b["metrics"] if m["name"] == metric)
+    rng = np.random.default_rng(0)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for i in range(15):
+        value = now / 3 * float(np.exp(rng.normal(0, 0.02)))
+        RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
+            [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
+            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: value}})
+    for i in (15,):
+        RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
+            [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
+            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: now * float(np.exp(rng.normal(0, 0.02)))}})
+    work = _full_run(tmp_path, cfg_dir, store, "run-new")
+    changes = json.loads((work / "comparison.json").read_text())["history_changes"]
+    new = [c for c in changes if c["new"] and c["metric"] == metric]
+    assert len(new) == 1 and new[0]["kind"] == "regression"
+    assert (new[0]["run"], new[0]["commit"]) == ("old15", "sha15")
+    message = json.loads((work / "alerts" / "message.json").read_text())
+    assert "sha15" in json.dumps(message) and "Level changes" in json.dumps(message)

@@ -12,20 +12,21 @@ from perf_tasks.results import (SCHEMA_VERSION, BenchmarkResult, Evaluation, Met
                                 SuiteResult, Target, from_json, to_json)
 
 
-def _bench(p50_ms: float, tput: float) -> BenchmarkResult:
-    stats = summarize([p50_ms / 1e3] * 3, np.random.default_rng(0))
+def _bench(p50_ms: float, tput: float, spread: float = 0.01) -> BenchmarkResult:
+    rounds = tuple(p50_ms / 1e3 * (1 + spread * x) for x in np.linspace(-1, 1, 12))
+    stats = summarize(rounds, np.random.default_rng(0))
     return BenchmarkResult(
         suite="risk", name="mc", callable="m:f", params={"n": 1}, items_per_call=1, item_unit="call", warmups=1,
-        loops=1, round_call_s=(p50_ms / 1e3,) * 3, latency_s=stats,
+        loops=1, round_call_s=rounds, latency_s=stats,
         metrics=(Metric("risk.mc.latency_p50_ms", p50_ms, "ms", "lower", Target(max=5000, source="cfg")),
                  Metric("risk.mc.throughput_per_s", tput, "1/s", "higher")),
         resources=None, calls=3, errors=0)
 
 
-def _run(run_id: str, p50_ms: float, tput: float, cpu: str = "CPU A") -> RunResults:
+def _run(run_id: str, p50_ms: float, tput: float, cpu: str = "CPU A", spread: float = 0.01) -> RunResults:
     return RunResults(dag_id="perf_daily", run_id=run_id, profile="smoke", started_at="t",
                       fingerprint={"cpu_model": cpu, "python": "3.11.7"},
-                      suites=(SuiteResult("risk", "smoke", "a", "b", (_bench(p50_ms, tput),)),))
+                      suites=(SuiteResult("risk", "smoke", "a", "b", (_bench(p50_ms, tput, spread),)),))
 
 
 def test_results_round_trip_through_json_with_schema_version():
@@ -38,7 +39,7 @@ def test_results_round_trip_through_json_with_schema_version():
 def test_other_schema_versions_are_refused_naming_both():
     data = json.loads(to_json(_run("r1", 20.0, 50.0)))
     data["schema_version"] = 99
-    with pytest.raises(ValueError, match="schema_version 99 is not supported .*reads 1"):
+    with pytest.raises(ValueError, match="schema_version 99 is not supported .*reads 1 to 2"):
         from_json(RunResults, json.dumps(data), source="results.json")
 
 
@@ -64,6 +65,16 @@ def test_compare_flags_regressions_by_direction_and_threshold():
     assert {c.status for c in better.changes} == {"improvement"}
     same = compare(_run("r3", 21.0, 48.0), base, threshold_pct=10, metric_globs=["*"])
     assert {c.status for c in same.changes} == {"unchanged"} and cmp.note == ""
+    assert by["risk.mc.latency_p50_ms"].pvalue < 0.01
+    assert by["risk.mc.latency_p50_ms"].ratio_ci_low > 1.1
+
+
+def test_a_big_but_insignificant_change_is_not_a_regression():
+    """Magnitude alone is not enough: with 60 % round-to-round spread a 15 % shift is noise."""
+    cmp = compare(_run("r1", 23.0, 44.0, spread=0.6), _run("r0", 20.0, 50.0, spread=0.6), threshold_pct=10,
+                  metric_globs=["*.latency_p50_ms"])
+    (change,) = cmp.changes
+    assert change.change_pct > 10 and change.pvalue > 0.01 and change.status == "unchanged"
 
 
 def test_compare_flags_a_different_environment_naming_both_values():

@@ -1,0 +1,131 @@
+"""PostgreSQL backend of :class:`~trading_agent.trading.store.OrderStore` (psycopg 3).
+
+A save is one transaction sent in pipeline mode: BEGIN, the order insert, the fills and maker
+updates (``executemany``) and COMMIT go out together, so an order costs about one network round
+trip plus the commit (measured on loopback: ~0.15 ms vs ~0.35 ms with ``conn.transaction()``).
+psycopg prepares the statements server-side after a few executions.
+
+Durability: ``synchronous_commit`` defaults to the server's setting (``on``: the commit waits
+for the WAL flush, like SQLite ``synchronous=FULL``). Pass ``synchronous_commit=False`` for the
+SQLite-``NORMAL``-like trade-off: a crash of the server host can lose the last few hundred
+milliseconds of commits, never consistency.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import psycopg
+
+from trading_agent.trading.model import Fill, OrderRecord, OrderUpdate
+from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, fill_from_row, fill_row, order_row,
+                                         record_from_row, update_row)
+
+_PG_DDL = (
+    """CREATE TABLE IF NOT EXISTS orders (
+        order_id BIGINT PRIMARY KEY, ts_ns BIGINT NOT NULL, account TEXT NOT NULL,
+        symbol TEXT NOT NULL, side TEXT NOT NULL, order_type TEXT NOT NULL, price DOUBLE PRECISION,
+        quantity BIGINT NOT NULL, filled_quantity BIGINT NOT NULL, resting_quantity BIGINT NOT NULL,
+        cancelled_quantity BIGINT NOT NULL, status TEXT NOT NULL, reason TEXT)""",
+    """CREATE TABLE IF NOT EXISTS fills (
+        fill_id BIGINT PRIMARY KEY, ts_ns BIGINT NOT NULL, symbol TEXT NOT NULL,
+        price DOUBLE PRECISION NOT NULL, quantity BIGINT NOT NULL, buy_order_id BIGINT NOT NULL,
+        sell_order_id BIGINT NOT NULL, buy_account TEXT NOT NULL, sell_account TEXT NOT NULL,
+        aggressor TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fills_buy_order ON fills (buy_order_id)",
+    "CREATE INDEX IF NOT EXISTS fills_sell_order ON fills (sell_order_id)",
+)
+_INSERT_ORDER = f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ORDER_COLUMNS))})"
+_INSERT_FILL = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join(['%s'] * len(FILL_COLUMNS))})"
+_UPDATE_ORDER = ("UPDATE orders SET filled_quantity = %s, resting_quantity = %s, cancelled_quantity = %s, "
+                 "status = %s WHERE order_id = %s")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class PostgresOrderStore:
+    """Orders and fills in PostgreSQL at ``url`` (``postgresql://user@host:port/db``).
+
+    ``schema``: tables live in this schema (created if missing) instead of the search path's
+    first, e.g. to isolate a benchmark run; :meth:`drop_schema` removes it again.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, synchronous_commit: bool | None = None) -> None:
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema must match {_SCHEMA_NAME.pattern}, got {schema!r}")
+        self.schema = schema
+        # autocommit: writes open their own BEGIN..COMMIT, so reads never leave a transaction open
+        self._conn = psycopg.connect(url, autocommit=True)
+        with self._conn.transaction():
+            if schema is not None:
+                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                self._conn.execute(f"SET search_path TO {schema}")
+            if synchronous_commit is not None:
+                self._conn.execute(f"SET synchronous_commit TO {'on' if synchronous_commit else 'off'}")
+            for ddl in _PG_DDL:
+                self._conn.execute(ddl)
+        self._cur = self._conn.cursor()
+
+    def save(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
+        cur = self._cur
+        try:
+            with self._conn.pipeline():
+                # explicit BEGIN/COMMIT statements: psycopg's conn.transaction() syncs on entry
+                # and exit, which measured ~2x the latency of one pipelined batch
+                cur.execute("BEGIN")
+                cur.execute(_INSERT_ORDER, order_row(order))
+                if fills:
+                    cur.executemany(_INSERT_FILL, [fill_row(f) for f in fills])
+                if updates:
+                    cur.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+                cur.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def update(self, updates: Sequence[OrderUpdate]) -> None:
+        cur = self._cur
+        try:
+            with self._conn.pipeline():
+                cur.execute("BEGIN")
+                cur.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+                cur.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        """Leave no failed transaction open after an error (the caller re-raises it)."""
+        if not self._conn.closed and self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self._conn.execute("ROLLBACK")
+
+    def get_order(self, order_id: int) -> OrderRecord | None:
+        row = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = %s",
+                                 (order_id,)).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def orders(self) -> list[OrderRecord]:
+        rows = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_id")
+        return [record_from_row(r) for r in rows]
+
+    def fills(self, order_id: int | None = None) -> list[Fill]:
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+        if order_id is None:
+            rows = self._conn.execute(sql + " ORDER BY fill_id")
+        else:
+            rows = self._conn.execute(sql + " WHERE buy_order_id = %s OR sell_order_id = %s ORDER BY fill_id",
+                                      (order_id, order_id))
+        return [fill_from_row(r) for r in rows]
+
+    def last_ids(self) -> tuple[int, int]:
+        row = self._conn.execute("SELECT (SELECT COALESCE(MAX(order_id), 0) FROM orders), "
+                                 "(SELECT COALESCE(MAX(fill_id), 0) FROM fills)").fetchone()
+        return int(row[0]), int(row[1])
+
+    def drop_schema(self) -> None:
+        """Drop this store's schema and everything in it (only for a store opened with ``schema``)."""
+        if self.schema is None:
+            raise ValueError("drop_schema needs a store opened with schema=...; refusing to drop tables")
+        self._conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,175 @@
+"""Order persistence: the :class:`OrderStore` interface, its SQLite backend and :func:`open_store`.
+
+One :meth:`OrderStore.save` is one transaction holding an order's row, its fills and the new
+state of every resting order it traded against, so the database never shows a fill without
+both orders' quantities agreeing with it.
+
+SQLite choices: ``journal_mode=WAL`` (a commit appends to the write-ahead log instead of
+rewriting pages, and readers don't block the writer) and ``synchronous=NORMAL`` (WAL is synced
+at checkpoints, not at every commit). A committed order survives a crash of the process; a power
+loss can drop the last commits but never corrupts the file. ``synchronous=FULL`` (an fsync per
+order) is a constructor argument away when that trade-off is wrong.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from trading_agent.trading.model import Fill, OrderRecord, OrderStatus, OrderUpdate, Side
+
+ORDER_COLUMNS = ("order_id", "ts_ns", "account", "symbol", "side", "order_type", "price", "quantity",
+                 "filled_quantity", "resting_quantity", "cancelled_quantity", "status", "reason")
+FILL_COLUMNS = ("fill_id", "ts_ns", "symbol", "price", "quantity", "buy_order_id", "sell_order_id",
+                "buy_account", "sell_account", "aggressor")
+
+
+@runtime_checkable
+class OrderStore(Protocol):
+    """Where orders and fills are persisted. Implementations: SQLite, PostgreSQL."""
+
+    def save(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
+        """Persist a new order, its fills and updates of the makers it hit, in one transaction."""
+
+    def update(self, updates: Sequence[OrderUpdate]) -> None:
+        """Persist changes to existing orders (e.g. a cancel), in one transaction."""
+
+    def get_order(self, order_id: int) -> OrderRecord | None: ...
+
+    def orders(self) -> list[OrderRecord]:
+        """Every order, by id (for checks and reports, not the hot path)."""
+
+    def fills(self, order_id: int | None = None) -> list[Fill]:
+        """Fills by id: all, or those where ``order_id`` was buyer or seller."""
+
+    def last_ids(self) -> tuple[int, int]:
+        """``(max order_id, max fill_id)`` stored so far, 0 when empty: a reopened store continues."""
+
+    def close(self) -> None: ...
+
+
+def record_from_row(row: Sequence) -> OrderRecord:
+    return OrderRecord(*row[:11], status=OrderStatus(row[11]), reason=row[12])
+
+
+def fill_from_row(row: Sequence) -> Fill:
+    return Fill(*row[:9], aggressor=Side(row[9]))
+
+
+def order_row(o: OrderRecord) -> tuple:
+    return (o.order_id, o.ts_ns, o.account, o.symbol, o.side, o.order_type, o.price, o.quantity,
+            o.filled_quantity, o.resting_quantity, o.cancelled_quantity, o.status.value, o.reason)
+
+
+def fill_row(f: Fill) -> tuple:
+    return (f.fill_id, f.ts_ns, f.symbol, f.price, f.quantity, f.buy_order_id, f.sell_order_id,
+            f.buy_account, f.sell_account, f.aggressor.value)
+
+
+def update_row(u: OrderUpdate) -> tuple:
+    return (u.filled_quantity, u.resting_quantity, u.cancelled_quantity, u.status.value, u.order_id)
+
+
+_SQLITE_DDL = (
+    """CREATE TABLE IF NOT EXISTS orders (
+        order_id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, account TEXT NOT NULL,
+        symbol TEXT NOT NULL, side TEXT NOT NULL, order_type TEXT NOT NULL, price REAL,
+        quantity INTEGER NOT NULL, filled_quantity INTEGER NOT NULL, resting_quantity INTEGER NOT NULL,
+        cancelled_quantity INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT)""",
+    """CREATE TABLE IF NOT EXISTS fills (
+        fill_id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, symbol TEXT NOT NULL, price REAL NOT NULL,
+        quantity INTEGER NOT NULL, buy_order_id INTEGER NOT NULL, sell_order_id INTEGER NOT NULL,
+        buy_account TEXT NOT NULL, sell_account TEXT NOT NULL, aggressor TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fills_buy_order ON fills (buy_order_id)",
+    "CREATE INDEX IF NOT EXISTS fills_sell_order ON fills (sell_order_id)",
+)
+_INSERT_ORDER = f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
+_INSERT_FILL = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
+_UPDATE_ORDER = ("UPDATE orders SET filled_quantity = ?, resting_quantity = ?, cancelled_quantity = ?, "
+                 "status = ? WHERE order_id = ?")
+
+
+class SqliteOrderStore:
+    """Orders and fills in one SQLite file (``path``; ``":memory:"`` for a throwaway store).
+
+    ``synchronous`` is the PRAGMA value: ``NORMAL`` (default, see the module docstring) or
+    ``FULL``/``OFF``. The connection is opened in the constructor's caller's thread and must be
+    used from that thread (sqlite3's default check).
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = str(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per save
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        for ddl in _SQLITE_DDL:
+            self._conn.execute(ddl)
+
+    def save(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
+        c = self._conn
+        c.execute("BEGIN")
+        try:
+            c.execute(_INSERT_ORDER, order_row(order))
+            if fills:
+                c.executemany(_INSERT_FILL, [fill_row(f) for f in fills])
+            if updates:
+                c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def update(self, updates: Sequence[OrderUpdate]) -> None:
+        c = self._conn
+        c.execute("BEGIN")
+        try:
+            c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def get_order(self, order_id: int) -> OrderRecord | None:
+        row = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = ?",
+                                 (order_id,)).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def orders(self) -> list[OrderRecord]:
+        rows = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_id")
+        return [record_from_row(r) for r in rows]
+
+    def fills(self, order_id: int | None = None) -> list[Fill]:
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+        if order_id is None:
+            rows = self._conn.execute(sql + " ORDER BY fill_id")
+        else:
+            rows = self._conn.execute(sql + " WHERE buy_order_id = ? OR sell_order_id = ? ORDER BY fill_id",
+                                      (order_id, order_id))
+        return [fill_from_row(r) for r in rows]
+
+    def last_ids(self) -> tuple[int, int]:
+        (o,) = self._conn.execute("SELECT COALESCE(MAX(order_id), 0) FROM orders").fetchone()
+        (f,) = self._conn.execute("SELECT COALESCE(MAX(fill_id), 0) FROM fills").fetchone()
+        return int(o), int(f)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_store(target: str | Path) -> OrderStore:
+    """A store from a location: ``postgresql://...`` (or ``postgres://``) opens PostgreSQL,
+    anything else is a SQLite file path (``sqlite:///path`` also accepted)."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        from trading_agent.trading.pg_store import PostgresOrderStore  # psycopg only when asked for
+
+        return PostgresOrderStore(text)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///"):]
+    elif "://" in text:
+        raise ValueError(f"unsupported store URL {text!r}; expected postgresql://..., sqlite:///path or a file path")
+    return SqliteOrderStore(text)
