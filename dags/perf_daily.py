@@ -1,6 +1,7 @@
 """perf_daily: the daily benchmark pipeline (spec §1.3 targets, §7.1 alert rules).
 
-setup_environment -> run_benchmarks (mapped over suites) -> evaluate -> compare_to_baseline
+setup_environment -> run_benchmarks (mapped over suites) -> validate (Great Expectations on the
+results) -> evaluate -> compare_to_baseline
 -> build_report -> persist_artifacts -> notify (always runs; fails the run after alerting when
 an upstream step failed). Wiring only: no config parsing or heavy imports here.
 """
@@ -10,7 +11,8 @@ import pendulum
 from airflow.sdk import DAG, Param, TriggerRule
 
 from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
-                            PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator)
+                            PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator,
+                            ValidateResultsOperator)
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
 SUITES = ["risk", "market_data", "trading", "trading_postgres"]
@@ -45,10 +47,11 @@ with DAG(
 ) as dag:
     setup = SetupEnvironmentOperator(task_id="setup_environment")
     bench = RunSuiteOperator.partial(task_id="run_benchmarks").expand(suite=setup.output)
+    validate = ValidateResultsOperator(task_id="validate")
     evaluate = EvaluateOperator(task_id="evaluate")
     compare = CompareBaselineOperator(task_id="compare_to_baseline")
     report = BuildReportOperator(task_id="build_report")
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
 
-    setup >> bench >> evaluate >> compare >> report >> persist >> notify
+    setup >> bench >> validate >> evaluate >> compare >> report >> persist >> notify

@@ -144,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         names = pipeline.setup_environment(work, spec)
         for suite in names:
             pipeline.run_suite(work, suite)
+        pipeline.validate_results_step(work)
         evaluation = pipeline.evaluate_run(work)
         comparison = pipeline.compare_to_baseline(work, store)
         pipeline.build_report(work)

@@ -205,13 +205,31 @@ def collect_results(work: Path) -> RunResults:
                       fingerprint=env["fingerprint"], suites=tuple(suites), host_metrics=host)
 
 
-def evaluate_run(work: Path) -> Evaluation:
-    """Merge suite results into ``results.json`` and judge them (``evaluation.json``)."""
-    with step(work, "evaluate"):
+def validate_results_step(work: Path) -> dict[str, Any]:
+    """Merge suite results into ``results.json`` and check them with Great Expectations (schema,
+    units, finite non-negative values, p50 <= p95 <= p99). Bad data stops the run here, before
+    any verdict, and the error says which metric and value."""
+    from perf_tasks.validate import validate_results  # GX import costs ~2.5 s: only in this step
+
+    with step(work, "validate"):
         results = collect_results(work)
+        _write(work / "results.json", to_json(results))
+        check = validate_results(results)
+        _write(work / "validation.json", json.dumps(to_dict(check), indent=2))
+        if not check.passed:
+            shown = "; ".join(check.failures[:10]) + (f" (and {len(check.failures) - 10} more)"
+                                                      if len(check.failures) > 10 else "")
+            raise PipelineError(f"results failed validation, no verdict on bad data: {shown}")
+        log.info("validate: %d metric rows passed", check.checked)
+    return {"checked": check.checked, "passed": check.passed}
+
+
+def evaluate_run(work: Path) -> Evaluation:
+    """Judge the validated ``results.json`` against targets and alert rules (``evaluation.json``)."""
+    with step(work, "evaluate"):
+        results = from_json(RunResults, _read(work, "results.json", "evaluate"))
         cfg = run_config(load_spec(work))
         evaluation = evaluate(results, cfg.alerts.rules)
-        _write(work / "results.json", to_json(results))
         _write(work / "evaluation.json", to_json(evaluation))
         log.info("evaluate: %d targets (%d missed), %d alerts (%d critical)", len(evaluation.verdicts),
                  sum(not v.passed for v in evaluation.verdicts), len(evaluation.violations), len(evaluation.critical))
@@ -356,7 +374,7 @@ def failed_steps(work: Path, spec: RunSpec | None) -> dict[str, str]:
     expected = ["setup_environment"]
     if spec is not None:
         expected += [f"run_benchmarks.{s}" for s in spec.suites]
-        expected += ["evaluate", "compare_to_baseline", "build_report", "persist_artifacts"]
+        expected += ["validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts"]
     out = {}
     for name in expected:
         path = work / "status" / f"{name}.json"

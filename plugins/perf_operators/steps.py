@@ -105,6 +105,15 @@ class RunSuiteOperator(PerfStepOperator):
                 "errors": [b.key for b in result.benchmarks if b.error]}
 
 
+class ValidateResultsOperator(PerfStepOperator):
+    """Great Expectations checks of the run's own results; fails (no verdict) on bad data."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from perf_tasks import pipeline
+
+        return pipeline.validate_results_step(self.work(context))
+
+
 class EvaluateOperator(PerfStepOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from perf_tasks import pipeline

@@ -41,7 +41,7 @@ def test_dag_file_does_not_import_heavy_modules():
 
 def test_perf_daily_has_the_pipeline_tasks_and_edges(dagbag):
     dag = dagbag.dags["perf_daily"]
-    chain = ["setup_environment", "run_benchmarks", "evaluate", "compare_to_baseline", "build_report",
+    chain = ["setup_environment", "run_benchmarks", "validate", "evaluate", "compare_to_baseline", "build_report",
              "persist_artifacts", "notify"]
     assert set(dag.task_ids) == set(chain)
     for upstream, downstream in zip(chain, chain[1:]):

@@ -36,6 +36,7 @@ def _full_run(tmp_path: Path, cfg_dir: Path, store: FileStore, run_id: str, **sp
                             **spec_kw)
     for suite in pipeline.setup_environment(work, spec):
         pipeline.run_suite(work, suite)
+    pipeline.validate_results_step(work)
     pipeline.evaluate_run(work)
     pipeline.compare_to_baseline(work, store)
     pipeline.build_report(work)
@@ -141,3 +142,22 @@ def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cf
     assert (new[0]["run"], new[0]["commit"]) == ("old15", "sha15")
     message = json.loads((work / "alerts" / "message.json").read_text())
     assert "sha15" in json.dumps(message) and "Level changes" in json.dumps(message)
+
+
+def test_bad_results_stop_the_run_before_any_verdict(tmp_path, cfg_dir):
+    store = FileStore(tmp_path / "artifacts")
+    work = tmp_path / "work" / "bad"
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id="bad", artifacts_url=store.url, config_dir=str(cfg_dir))
+    for suite in pipeline.setup_environment(work, spec):
+        pipeline.run_suite(work, suite)
+    path = work / "suites" / "market_data.json"
+    doc = json.loads(path.read_text())
+    metric = next(m for m in doc["benchmarks"][0]["metrics"] if m["name"].endswith("latency_p95_ms"))
+    metric["value"] = -3.0  # corrupted: a negative latency
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PipelineError, match=r"failed validation.*latency_p95_ms.*-3"):
+        pipeline.validate_results_step(work)
+    assert not (work / "evaluation.json").exists()
+    with pytest.raises(PipelineError, match="validate"):
+        pipeline.notify(work, store, None, channel="outbox")
+    assert "validate" in (work / "alerts" / "message.json").read_text()
