@@ -15,9 +15,9 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             ValidateResultsOperator)
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
-SUITES = ["risk", "market_data", "trading", "trading_postgres"]
+SUITES = ["risk", "market_data", "trading", "trading_postgres", "models"]
 #: Run when the form is left alone (config marks the others `default: false`).
-DEFAULT_SUITES = ["risk", "market_data", "trading"]
+DEFAULT_SUITES = ["risk", "market_data", "trading", "models"]
 
 with DAG(
     dag_id="perf_daily",
