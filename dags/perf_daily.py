@@ -15,9 +15,9 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             ValidateResultsOperator)
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
-SUITES = ["risk", "market_data", "trading", "trading_postgres", "models"]
+SUITES = ["risk", "market_data", "trading", "trading_postgres", "models", "data"]
 #: Run when the form is left alone (config marks the others `default: false`).
-DEFAULT_SUITES = ["risk", "market_data", "trading", "models"]
+DEFAULT_SUITES = ["risk", "market_data", "trading", "models", "data"]
 
 with DAG(
     dag_id="perf_daily",

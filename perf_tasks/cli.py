@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress}[args.command](args)
     except UserError as exc:

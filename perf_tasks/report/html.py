@@ -127,9 +127,11 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                 f"{s.mad / s.median * 100:.1f} %" if s and s.median else "-",
                 f"{res.process_cpu_pct_mean:.0f} %" if res else "-",
                 f"{res.rss_max_bytes / 2**20:.0f} MiB" if res else "-",
-                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "fail"]))
+                escape(", ".join(f"{k}={v}" for k, v in b.info.items())),
+                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "", "fail"]))
     parts.append(_table(["benchmark", "item", "items/call", "rounds x loops", "p50 ms/item", "p95 ms/item",
-                         "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "error"], rows))
+                         "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "workload info",
+                         "error"], rows))
 
     parts.append("<h2>Environment</h2>")
     parts.append(_table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()]))

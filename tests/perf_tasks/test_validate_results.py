@@ -44,7 +44,8 @@ def _run(*benches: BenchmarkResult) -> RunResults:
         by_suite.setdefault(b.suite, []).append(b)
     return RunResults(dag_id="perf_daily", run_id="r1", profile="standard", started_at="t", fingerprint={},
                       suites=tuple(SuiteResult(s, "standard", "a", "b", tuple(bs)) for s, bs in by_suite.items()),
-                      host_metrics=(Metric("host.cpu_pct", 3.5, "%", "lower"), Metric("host.memory_pct", 40.0, "%", "lower"),
+                      host_metrics=(Metric("host.cpu_pct", 3.5, "%", "lower"),
+                                    Metric("host.memory_pct", 40.0, "%", "lower"),
                                     Metric("host.disk_pct", 28.4, "%", "lower")))
 
 
@@ -105,7 +106,8 @@ BAD_CASES = {  # id: (mutation, the failure expected, in full or in part)
     "unknown_unit": (_set(f"{B}.rss_max_bytes", "unit", "MB"),
                      f"{B}.rss_max_bytes: unit must be one of ['1/s', 'bytes', '%', 'ms', 's'] (got unit='MB')"),
     "unit_not_the_suffix": (_set(f"{B}.latency_p50_ms", "unit", "s"),
-                            f"{B}.latency_p50_ms: unit must match the name's suffix (got unit='s', expected_unit='ms')"),
+                            f"{B}.latency_p50_ms: unit must match the name's suffix (got unit='s', "
+                            "expected_unit='ms')"),
     "pct_unit_on_a_throughput": (_set(f"{B}.throughput_per_s", "unit", "%"),
                                  f"{B}.throughput_per_s: unit must match the name's suffix (got unit='%', "
                                  "expected_unit='1/s')"),
@@ -135,7 +137,8 @@ BAD_CASES = {  # id: (mutation, the failure expected, in full or in part)
                       f"{B}.latency_p95_ms: latency_p95_ms must be >= the benchmark's latency_p50_ms "
                       "(got value=1e-09, latency_p50_ms="),
     "p99_below_p95": (_set(f"{B}.latency_p99_ms", "value", 1e-9),
-                      f"{B}.latency_p99_ms: latency_p99_ms must be >= the benchmark's latency_p95_ms (got value=1e-09"),
+                      f"{B}.latency_p99_ms: latency_p99_ms must be >= the benchmark's latency_p95_ms "
+                      "(got value=1e-09"),
     "max_below_p99": (_set(f"{B}.latency_max_ms", "value", 1e-9),
                       f"{B}.latency_max_ms: latency_max_ms must be >= the benchmark's latency_p99_ms"),
     "no_samples": (_set(f"{B}.latency_p50_ms", "samples", 0.0),
