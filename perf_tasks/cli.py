@@ -22,7 +22,7 @@ from pathlib import Path
 from perf_tasks import pipeline
 from perf_tasks.alerts.slack import webhook_sender
 from perf_tasks.errors import PerfError, UserError
-from perf_tasks.report.text import summary_table
+from perf_tasks.report.text import markdown_table, summary_table
 from perf_tasks.results import Comparison, Evaluation, from_json, to_dict
 from perf_tasks.store import RunArtifacts, open_store, run_index
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dag_id")
     show.add_argument("--run-id", default=None, help="default: the newest finished run")
     show.add_argument("--artifacts", default=None)
+    show.add_argument("--markdown", action="store_true", help="print the targets as a Markdown table (for READMEs)")
     base = sub.add_parser("baseline", help="list or promote baselines (kept in the artifact store)")
     base.add_argument("action", choices=["list", "promote"])
     base.add_argument("dag_id")
@@ -188,6 +189,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     evaluation = from_json(Evaluation, store.get_bytes(run.key("evaluation.json")).decode())
     comparison = (from_json(Comparison, store.get_bytes(run.key("comparison.json")).decode())
                   if store.exists(run.key("comparison.json")) else None)
+    if args.markdown:
+        env = store.get_json(run.key("environment.json"))["fingerprint"]
+        print(markdown_table(evaluation, env, run_id))
+        return 0
     print(f"{args.dag_id} run {run_id}: {manifest['status']} at {manifest['finished_at']}, "
           f"{len(manifest['artifacts'])} artifacts (sha256 verified)\n")
     print(summary_table(evaluation, comparison))

@@ -31,3 +31,16 @@ def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) 
             lines += [f"  REGRESSION {c.metric}: {format_value(c.baseline, c.unit)} -> "
                       f"{format_value(c.current, c.unit)} ({c.change_pct:+.1f} %)" for c in comparison.regressions]
     return "\n".join(lines)
+
+
+def markdown_table(evaluation: Evaluation, fingerprint: dict, run_id: str) -> str:
+    """Targets as a Markdown table, with the machine that measured them."""
+    lines = [f"Run `{run_id}` on {fingerprint.get('cpu_model')} ({fingerprint.get('cpu_count_logical')} logical CPUs, "
+             f"{fingerprint.get('memory_total_bytes', 0) / 2**30:.0f} GiB), Python {fingerprint.get('python')}, "
+             f"torch {fingerprint.get('packages', {}).get('torch', '-')}, commit "
+             f"`{(fingerprint.get('git_sha') or '-')[:12]}`.", "",
+             "| metric | target | measured | margin | verdict |", "|---|---|---|---|---|"]
+    for v in evaluation.verdicts:
+        lines.append(f"| `{v.metric}` | {v.op} {format_value(v.threshold, v.unit)} | {format_value(v.value, v.unit)} | "
+                     f"{v.margin:,.1f}x | {'PASS' if v.passed else v.severity.upper()} |")
+    return "\n".join(lines)
