@@ -24,8 +24,9 @@ DETECTORS = {
     "Otava defaults, whole history": (lambda v: otava_change_points(v), False),
     "Otava defaults, one run at a time": (lambda v: otava_online(v), True),
     "ours: robust band + MWU, persist 3 (one run at a time)": (lambda v: online_alerts(v, OnlineConfig()), True),
-    "ours: Otava on log values, winsorised, min 2 % (whole history)": (
-        lambda v: otava_change_points(v, OtavaConfig(log=True, clip_sigma=4.0, min_magnitude=0.02)), False),
+    "ours: Otava on log values, winsorised at 3 sigma, p < 1e-5, min 2 % (whole history)": (
+        lambda v: otava_change_points(v, OtavaConfig(log=True, clip_sigma=3.0, min_magnitude=0.02, max_pvalue=1e-5)),
+        False),
 }
 
 

@@ -99,7 +99,8 @@ def history_from_index(entries: Sequence[dict[str, Any]], metric: str) -> Histor
 
 def detect_changes(history: History, *, direction: Literal["lower", "higher"] = "lower",
                    method: Method = "online", online: OnlineConfig = OnlineConfig(),
-                   whole: OtavaConfig = OtavaConfig(log=True, clip_sigma=4.0, min_magnitude=0.02)) -> list[ChangeReport]:
+                   whole: OtavaConfig = OtavaConfig(log=True, clip_sigma=3.0, min_magnitude=0.02,
+                                                   max_pvalue=1e-5)) -> list[ChangeReport]:
     """Changes in a history, each classed as a regression or an improvement by the metric's
     direction (for latency, up is a regression; for throughput, down is)."""
     if len(history.values) < 3:
