@@ -73,6 +73,12 @@ class RunSpec:
     config_dir: str = str(DEFAULT_CONFIG_DIR)
     started_at: str = ""
     promote_baseline: bool = False  # make this run the baseline once it finishes successfully
+    # load pipelines (perf_tasks.load_pipeline)
+    scenarios: tuple[str, ...] = ()
+    shards: int = 1
+    target_url: str = ""  # empty: start the bundled service
+    service_workers: int = 1
+    expected_steps: tuple[str, ...] = ()  # steps notify checks; empty: the daily pipeline's
 
 
 def _now() -> str:
@@ -112,7 +118,8 @@ def step(work: Path, name: str) -> Iterator[None]:
 
 def load_spec(work: Path) -> RunSpec:
     data = json.loads(_read(work, "run.json", "load run spec"))
-    data["suites"] = tuple(data["suites"])
+    for key in ("suites", "scenarios", "expected_steps"):
+        data[key] = tuple(data.get(key, ()))
     return RunSpec(**data)
 
 
@@ -372,7 +379,9 @@ def persist_artifacts(work: Path, store: ArtifactStore) -> list[ManifestEntry]:
 def failed_steps(work: Path, spec: RunSpec | None) -> dict[str, str]:
     """Steps that failed or never ran, with why."""
     expected = ["setup_environment"]
-    if spec is not None:
+    if spec is not None and spec.expected_steps:
+        expected = list(spec.expected_steps)
+    elif spec is not None:
         expected += [f"run_benchmarks.{s}" for s in spec.suites]
         expected += ["validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts"]
     out = {}

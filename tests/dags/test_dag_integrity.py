@@ -71,3 +71,24 @@ def test_suites_offered_in_the_form_match_the_config(dagbag):
     params = dagbag.dags["perf_daily"].params
     assert params.get_param("suites").schema["items"]["enum"] == list(suites)
     assert params["suites"] == [name for name, s in suites.items() if s.get("default", True)]
+
+
+def test_perf_load_weekly_shape_schedule_and_params(dagbag):
+    dag = dagbag.dags["perf_load_weekly"]
+    chain = ["setup_environment", "start_service", "run_shard", "merge_shards", "validate", "evaluate",
+             "compare_to_baseline", "build_report", "persist_artifacts", "notify"]
+    assert set(dag.task_ids) == set(chain) | {"stop_service"}
+    for upstream, downstream in zip(chain[:-1], chain[1:-1]):
+        assert upstream in dag.get_task(downstream).upstream_task_ids, downstream
+    assert dag.get_task("stop_service").trigger_rule == "all_done"
+    assert dag.get_task("stop_service").upstream_task_ids == {"start_service", "run_shard"}
+    assert dag.get_task("notify").upstream_task_ids == {"persist_artifacts", "stop_service"}
+    assert dag.schedule == "@weekly" and dag.catchup is False and dag.max_active_runs == 1
+    params = dag.params
+    assert params.get_param("shards").schema["minimum"] == 1
+    assert {"profile", "scenarios", "shards", "target_url"} <= set(params.keys())
+
+
+def test_load_scenarios_offered_match_the_config(dagbag):
+    configured = list(yaml.safe_load((REPO / "config" / "load_scenarios.yaml").read_text())["scenarios"])
+    assert dagbag.dags["perf_load_weekly"].params.get_param("scenarios").schema["items"]["enum"] == configured

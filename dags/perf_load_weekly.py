@@ -1,0 +1,61 @@
+"""perf_load_weekly: the spec's load scenarios (§2.1) against the trading API.
+
+setup_environment -> start_service -> run_shard[0..K-1] (mapped; on Celery they run on different
+workers) -> merge_shards (exact: HDR histograms and counts add) -> validate -> evaluate ->
+compare_to_baseline -> build_report -> persist_artifacts -> notify; stop_service always runs
+after the shards. Wiring only.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, TriggerRule
+
+from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
+                            PersistArtifactsOperator, ValidateResultsOperator)
+from perf_operators.load import (LoadSetupOperator, MergeShardsOperator, RunShardOperator, StartServiceOperator,
+                                 StopServiceOperator)
+
+#: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
+SCENARIOS = ["normal", "peak", "stress", "burst"]
+
+with DAG(
+    dag_id="perf_load_weekly",
+    description="Load scenarios (normal, peak, stress, burst) against the trading HTTP API",
+    schedule="@weekly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["perf", "load"],
+    doc_md=__doc__,
+    params={
+        "profile": Param("standard", type="string", enum=["smoke", "standard", "full"],
+                         description="Scales durations only (smoke ~10 s per scenario, standard minutes, full as "
+                                     "the spec says: 8 h normal load)."),
+        "scenarios": Param(SCENARIOS, type="array", items={"type": "string", "enum": SCENARIOS}, examples=SCENARIOS,
+                           description="Scenarios to run, in order."),
+        "shards": Param(1, type="integer", minimum=1, maximum=64,
+                        description="Split each scenario's rate and users over this many load processes."),
+        "target_url": Param("", type="string",
+                            description="Existing service to test (must be in the allowlist: loopback by "
+                                        "default); empty: start the bundled service."),
+        "service_workers": Param(1, type="integer", minimum=1, maximum=16,
+                                 description="uvicorn workers of the bundled service."),
+        "notify": Param(True, type="boolean"),
+        "promote_baseline": Param(False, type="boolean"),
+        "artifacts_url": Param("", type="string"),
+    },
+) as dag:
+    setup = LoadSetupOperator(task_id="setup_environment")
+    service = StartServiceOperator(task_id="start_service")
+    shards = RunShardOperator.partial(task_id="run_shard").expand(shard=setup.output)
+    stop = StopServiceOperator(task_id="stop_service", trigger_rule=TriggerRule.ALL_DONE)
+    merge = MergeShardsOperator(task_id="merge_shards")
+    validate = ValidateResultsOperator(task_id="validate")
+    evaluate = EvaluateOperator(task_id="evaluate")
+    compare = CompareBaselineOperator(task_id="compare_to_baseline")
+    report = BuildReportOperator(task_id="build_report")
+    persist = PersistArtifactsOperator(task_id="persist_artifacts")
+    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
+
+    setup >> service >> shards >> merge >> validate >> evaluate >> compare >> report >> persist >> notify
+    [service, shards] >> stop >> notify

@@ -1,0 +1,208 @@
+"""The FastAPI application: probes, market data, portfolio, risk, recommendations and orders.
+
+Endpoint placement (why the event loop never waits on heavy work):
+
+- market data: ``async``, on the loop (a few microseconds: one dict lookup, a few floats);
+- portfolio and orders: ``async``, awaiting the single engine thread (see
+  :mod:`trading_agent.service.state`), which also does the order store's I/O;
+- risk and recommendations: ``async`` wrappers that snapshot their inputs on the loop (or the
+  engine thread) and compute in the thread pool (numpy and torch release the GIL in their
+  kernels; one torch thread per worker).
+
+Every worker process has its own state: its own market data, engine, books, positions and
+store. With ``--workers N`` a client's requests land on whichever worker accepts the
+connection, so an order resting in one worker's book never matches an order sent to another,
+and a portfolio seen through one worker does not show fills made in another.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from trading_agent.service.config import ServiceConfig, config_from_env
+from trading_agent.service.desk import UnknownAccountError
+from trading_agent.service.market import MAX_BARS_OUT, UnknownSymbolError
+from trading_agent.service.risk import assess
+from trading_agent.service.schemas import (MAX_SCENARIOS, ErrorOut, Health, MarketData, OrderOut, OrderRequest,
+                                           PortfolioOut, Readiness, RecommendationOut, RiskOut, RiskRequest,
+                                           Universe, VarMethod)
+from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder
+
+log = logging.getLogger(__name__)
+Builder = Callable[[ServiceConfig, StateHolder], Awaitable[ServiceState]]
+
+
+class NotReadyError(RuntimeError):
+    """A request arrived before this worker's state was built (or after its build failed)."""
+
+
+_NOT_FOUND = {404: {"model": ErrorOut, "description": "unknown symbol or account"}}
+_NOT_READY = {503: {"model": ErrorOut, "description": "the worker's state is not built yet"}}
+Symbol = Annotated[str, Path(min_length=1, max_length=32, examples=["SYM001"])]
+Account = Annotated[str, Path(min_length=1, max_length=64, examples=["acct-1"])]
+
+
+def _state(request: Request) -> ServiceState:
+    holder: StateHolder = request.app.state.holder
+    if holder.state is None:
+        raise NotReadyError(f"worker {os.getpid()} is not ready: {holder.status}"
+                            + (f" ({holder.error})" if holder.error else ""))
+    return holder.state
+
+
+def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_state) -> FastAPI:
+    """The app for one worker; ``builder`` makes its state after start-up (injectable for tests)."""
+    cfg = config or ServiceConfig()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder = app.state.holder = StateHolder()
+
+        async def build() -> None:
+            try:
+                holder.state = await builder(cfg, holder)
+                holder.status = "ready"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reported by /ready and logged; the probes keep answering
+                holder.status, holder.error = "failed", f"{type(exc).__name__}: {exc}"
+                log.exception("worker %d failed to build its state", os.getpid())
+
+        task = asyncio.create_task(build())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await close_holder(holder)
+
+    app = FastAPI(title="Reference trading agent", version="1.0", lifespan=lifespan,
+                  description="Market data, portfolio, risk, model recommendations and order entry of the "
+                              "reference trading system (synthetic, seeded). Each worker process keeps its "
+                              "own in-memory state.")
+
+    @app.exception_handler(UnknownSymbolError)
+    @app.exception_handler(UnknownAccountError)
+    async def _not_found(request: Request, exc: KeyError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": exc.args[0]})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the bad input, and a NaN or Infinity in it (Python's JSON
+        # parser accepts them) would make the response unencodable: a 500 instead of a 422.
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+    @app.exception_handler(NotReadyError)
+    async def _not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "1"})
+
+    @app.get("/health", response_model=Health, tags=["probes"], summary="Liveness: 200 while the process runs")
+    async def health(request: Request) -> Health:
+        return Health(pid=os.getpid(), uptime_s=time.monotonic() - request.app.state.holder.started_s)
+
+    @app.get("/ready", response_model=Readiness, tags=["probes"], responses={503: {"model": Readiness}},
+             summary="Readiness: 200 once market data, models and the engine are loaded, else 503")
+    async def ready(request: Request) -> Any:
+        holder: StateHolder = request.app.state.holder
+        if holder.state is None:
+            body = Readiness(status=holder.status, pid=os.getpid(), detail=holder.error)
+            return JSONResponse(status_code=503, content=body.model_dump())
+        st = holder.state
+        return Readiness(status="ready", pid=os.getpid(), build_s=st.build_s, store=st.store.description)
+
+    @app.get("/universe", response_model=Universe, tags=["probes"], responses=_NOT_READY,
+             summary="The symbols and accounts this service knows")
+    async def universe(request: Request) -> Universe:
+        st = _state(request)
+        accounts = sorted(st.desk.account_names, key=lambda a: (not a.startswith("acct-"), len(a), a))
+        return Universe(symbols=list(st.feed.symbols), accounts=accounts)
+
+    @app.get("/market-data/{symbol}", response_model=MarketData, tags=["market data"],
+             responses={**_NOT_FOUND, **_NOT_READY},
+             summary="Top of book, last, VWAP, session range and recent one-second bars")
+    async def market_data(request: Request, symbol: Symbol,
+                          bars: Annotated[int, Query(ge=0, le=MAX_BARS_OUT)] = 10) -> MarketData:
+        feed = _state(request).feed
+        feed.advance(symbol)  # the stream moves a little with every call (--advance-ticks)
+        return feed.quote(symbol, bars)
+
+    @app.get("/portfolio/{account}", response_model=PortfolioOut, tags=["portfolio"],
+             responses={**_NOT_FOUND, **_NOT_READY}, summary="Positions, cash and realised + unrealised P&L")
+    async def portfolio(request: Request, account: Account) -> PortfolioOut:
+        st = _state(request)
+        return await st.on_engine(st.desk.portfolio, account, st.feed.marks())
+
+    async def _risk(st: ServiceState, req: RiskRequest) -> RiskOut:
+        exposure = await st.on_engine(st.desk.exposure, req.account, st.feed.marks())
+        return await run_in_threadpool(assess, st.risk, exposure, method=req.method, confidence=req.confidence,
+                                       scenarios=req.scenarios, seed=req.seed, now_s=time.time())
+
+    @app.get("/risk/{account}", response_model=RiskOut, tags=["risk"], responses={**_NOT_FOUND, **_NOT_READY},
+             summary="One-day VaR (historical, parametric, Monte Carlo) and the limit check")
+    async def risk(request: Request, account: Account,
+                   method: VarMethod = "both",
+                   scenarios: Annotated[int, Query(ge=100, le=MAX_SCENARIOS)] = 10_000,
+                   confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.99,
+                   seed: Annotated[int, Query(ge=0)] = 0) -> RiskOut:
+        req = RiskRequest(account=account, method=method, scenarios=scenarios, confidence=confidence, seed=seed)
+        return await _risk(_state(request), req)
+
+    @app.post("/risk/metrics", response_model=RiskOut, tags=["risk"], responses={**_NOT_FOUND, **_NOT_READY},
+              summary="The same risk metrics, asked for with a JSON body")
+    async def risk_metrics(request: Request, body: RiskRequest) -> RiskOut:
+        return await _risk(_state(request), body)
+
+    @app.get("/recommendations/{symbol}", response_model=RecommendationOut, tags=["models"],
+             responses={**_NOT_FOUND, **_NOT_READY},
+             summary="CNN+LSTM next-return prediction and the PPO agent's action for the symbol")
+    async def recommendations(request: Request, symbol: Symbol) -> RecommendationOut:
+        st = _state(request)
+        return await run_in_threadpool(st.recommender.recommend, st.feed.live(symbol))
+
+    @app.post("/orders", response_model=OrderOut, status_code=201, tags=["orders"],
+              responses={404: {"model": ErrorOut, "description": "unknown account"}, **_NOT_READY,
+                         422: {"model": OrderOut, "description": "rejected by the engine (status 'rejected', "
+                                                                 "with its reason); a malformed body also "
+                                                                 "answers 422, with FastAPI's validation detail"}},
+              summary="Submit an order: validation, pre-trade risk, matching, persistence")
+    async def submit_order(request: Request, body: OrderRequest) -> Any:
+        st = _state(request)
+        mark = st.feed.mark(body.symbol) if st.feed.has(body.symbol) else None
+        out = await st.on_engine(st.desk.submit, body, mark)
+        if out.status == "rejected":
+            return JSONResponse(status_code=422, content=out.model_dump())
+        return out
+
+    return app
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by their names ('nan', 'inf'), which JSON lacks."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for uvicorn workers (``factory=True``): the config the CLI left in the environment."""
+    from trading_agent.service.__main__ import configure_logging
+
+    cfg = config_from_env()
+    configure_logging(cfg.log_level)
+    return create_app(cfg)
