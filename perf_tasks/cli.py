@@ -3,6 +3,7 @@
     python -m perf_tasks run daily --profile smoke [--artifacts URL] [--suites risk,market_data]
     python -m perf_tasks show perf_daily [--run-id ID] [--artifacts URL]
     python -m perf_tasks baseline list|promote perf_daily [--run-id ID]
+    python -m perf_tasks load --target URL --scenario NAME --profile P --out FILE [--rate --users --duration]
     python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
 
 Exit codes: 0 all good; 1 a critical threshold was violated or a step failed; 2 bad usage or
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--run-id", default=None, help="promote: the run (default: the newest finished run)")
     base.add_argument("--note", default="")
     base.add_argument("--artifacts", default=None)
+
+    from perf_tasks.load import cli as load_cli  # light: argparse only until it runs
+    load_cli.add_parser(sub)
 
     reg = sub.add_parser("regress", help="find level changes in a metric history (CSV) and print them as JSON")
     reg.add_argument("--history", type=Path, required=True,
@@ -202,13 +206,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 1 if manifest["status"] != "success" or evaluation.critical else 0
 
 
+def _load(args: argparse.Namespace) -> int:
+    from perf_tasks.load import cli as load_cli
+
+    return load_cli.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
-        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress}[args.command](args)
+        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress,
+                "load": _load}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perf_tasks.load import cli
+from perf_tasks.load.loopback import LoopbackServer
+from perf_tasks.load.result import result_from_json, result_to_json
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = LoopbackServer().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    scenarios = {"schema_version": 1, "scenarios": {
+        "quick": {"users": 20, "requests_per_minute": 3000, "duration_s": 3600, "p95_target_ms": 500,
+                  "max_error_rate_pct": 5, "warn_error_rate_pct": 2, "arrival": "constant",
+                  "profile_duration_s": {"smoke": 1}},
+        "strict": {"users": 20, "requests_per_minute": 1200, "duration_s": 1, "p95_target_ms": 10,
+                   "max_error_rate_pct": 5, "journey": "slow"},
+    }}
+    journeys = {"schema_version": 1, "params": {"symbol": {"range": [0, 49], "format": "SYM{:03d}"}},
+                "journeys": {"user_workload": {"steps": [{"name": "market_data", "path": "/market-data/{symbol}"}]},
+                             "slow": {"steps": [{"name": "slow", "path": "/sleep/40"}]}}}
+    (tmp_path / "sc.yaml").write_text(yaml.safe_dump(scenarios))
+    (tmp_path / "j.yaml").write_text(yaml.safe_dump(journeys))
+    return {"scenarios": tmp_path / "sc.yaml", "journeys": tmp_path / "j.yaml", "out": tmp_path / "out" / "r.json"}
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m perf_tasks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.add_parser(sub)
+    args = parser.parse_args(["load", *argv])
+    assert args.load_run is cli.run
+    return cli.run(args)
+
+
+def _args(files: dict[str, Path], url: str, scenario: str = "quick", *extra: str) -> list[str]:
+    return ["--target", url, "--scenario", scenario, "--scenarios", str(files["scenarios"]), "--journeys",
+            str(files["journeys"]), "--out", str(files["out"]), *extra]
+
+
+def test_runs_a_scenario_writes_json_and_passes(server, files, capsys):
+    assert _run(_args(files, server.url, "quick", "--seed", "3")) == 0
+    r = result_from_json(files["out"].read_text())
+    assert r.scenario == "quick" and r.requests == 50 and r.duration_s == 1.0 and r.seed == 3
+    out = capsys.readouterr().out
+    assert "verdict: PASS" in out and "market_data" in out and str(files["out"]) in out
+
+
+def test_exit_1_when_the_p95_target_is_missed(server, files, capsys):
+    assert _run(_args(files, server.url, "strict")) == 1
+    assert "FAIL latency_p95_ms" in capsys.readouterr().out
+
+
+def test_overrides_from_the_command_line(server, files):
+    assert _run(_args(files, server.url, "quick", "--rate", "30", "--duration", "0.5", "--users", "3",
+                      "--model", "open", "--arrival", "constant")) == 0
+    r = result_from_json(files["out"].read_text())
+    assert r.intended_requests == 15 and r.users == 3
+
+
+@pytest.mark.parametrize("url,scenario,needle", [
+    ("http://example.com:80", "quick", "not in the load-test allowlist"),
+    ("not a url", "quick", "http://"),
+    ("http://127.0.0.1:1", "soak", "scenario 'soak' is not defined"),
+])
+def test_exit_2_for_bad_usage(files, capsys, url, scenario, needle):
+    assert _run(_args(files, url, scenario)) == 2
+    assert needle in capsys.readouterr().err
+    assert not files["out"].exists()
+
+
+def test_bad_option_values_are_usage_errors(files):
+    with pytest.raises(SystemExit) as exc:
+        _run(_args(files, "http://127.0.0.1:1", "quick", "--rate", "-5"))
+    assert exc.value.code == 2
+
+
+def test_allow_adds_a_host_to_the_loopback_default(files):
+    other = LoopbackServer(host="127.0.0.2").start()
+    try:
+        url = f"http://127.0.0.2:{other.port}"
+        assert _run(_args(files, url, "quick")) == 2 and other.requests == 0
+        assert _run(_args(files, url, "quick", "--allow", "127.0.0.2")) == 0 and other.requests == 50
+    finally:
+        other.stop()
+
+
+def test_merge_mode_merges_shard_files(server, files, tmp_path):
+    assert _run(_args(files, server.url, "quick", "--shards", "2")) == 0
+    sharded = result_from_json(files["out"].read_text())
+    assert sharded.shards == 2 and sharded.requests == 50
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(result_to_json(sharded))
+    b.write_text(result_to_json(sharded))
+    merged_path = tmp_path / "m.json"
+    assert _run(["--merge", str(a), str(b), "--out", str(merged_path)]) == 0
+    assert json.loads(merged_path.read_text())["requests"] == 100
+
+
+def test_locustfile_option_runs_locust_against_the_scenario(server, files, tmp_path):
+    lf = tmp_path / "lf.py"
+    lf.write_text("from locust import FastHttpUser, task, constant\n"
+                  "class U(FastHttpUser):\n    wait_time = constant(0.05)\n"
+                  "    @task\n    def t(self):\n        self.client.get('/x')\n")
+    assert _run(_args(files, server.url, "quick", "--locustfile", str(lf), "--users", "2", "--duration", "2")) == 0
+    r = result_from_json(files["out"].read_text())
+    assert r.source == "locust" and r.requests > 10
