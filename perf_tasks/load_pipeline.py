@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from perf_tasks import pipeline
-from perf_tasks.config import BENCHMARK_METRICS
 from perf_tasks.errors import ConfigError, PipelineError
 from perf_tasks.monitor.fingerprint import fingerprint
-from perf_tasks.results import BenchmarkResult, Metric, SuiteResult, Target, to_dict, to_json
+from perf_tasks.results import BenchmarkResult, SuiteResult, to_dict, to_json
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
 
 log = logging.getLogger(__name__)
@@ -136,32 +135,15 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127) -> list[str]:
     return done
 
 
-def _metrics(name: str, merged: Any, scenario: Any, source: str) -> tuple[Metric, ...]:
-    key = f"{SUITE}.{name}"
-    lat = merged.latency
-    values: dict[str, float] = {"throughput_per_s": merged.throughput_per_s, "error_rate_pct": merged.error_rate_pct}
-    if lat is not None and lat.count:
-        values.update(latency_p50_ms=lat.p50_ms, latency_mean_ms=lat.mean_ms, latency_p95_ms=lat.p95_ms,
-                      latency_p99_ms=lat.p99_ms, latency_max_ms=lat.max_ms)
-    targets = {"latency_p95_ms": Target(max=scenario.p95_target_ms, source=source)}
-    if scenario.max_error_rate_pct > 0:
-        targets["error_rate_pct"] = Target(max=scenario.max_error_rate_pct, source=source)
-    out = []
-    for metric, value in values.items():
-        unit, direction = BENCHMARK_METRICS[metric]
-        out.append(Metric(f"{key}.{metric}", float(value), unit, direction, targets.get(metric)))
-    return tuple(out)  # nothing completed: no latency metrics, and the error rate (100 %) fails
-
-
 def merge_shards(work: Path) -> SuiteResult:
     """Merge each scenario's shards exactly; write ``load/<scenario>/merged.json`` and the common
     result model (``suites/load.json``)."""
     from perf_tasks.load.result import merge_results, result_from_json, result_to_json
+    from perf_tasks.load.summary import result_metrics
 
     with pipeline.step(work, "merge_shards"):
         spec = pipeline.load_spec(work)
         scenarios = _scenarios(spec)
-        source = str(Path(spec.config_dir) / SCENARIOS_FILE)
         started = spec.started_at
         benches = []
         for name in spec.scenarios:
@@ -179,7 +161,7 @@ def merge_shards(work: Path) -> SuiteResult:
                 params={"users": scaled_users, "intended_rate_per_s": round(merged.intended_rate_per_s, 3),
                         "duration_s": merged.duration_s, "shards": spec.shards, "target": merged.target},
                 items_per_call=1, item_unit="request", warmups=0, loops=1, round_call_s=(), latency_s=None,
-                metrics=_metrics(name, merged, scenarios[name], source), resources=merged.target_resources,
+                metrics=result_metrics(merged, scenarios[name], prefix=SUITE), resources=merged.target_resources,
                 calls=merged.requests, errors=merged.errors, error=None, duration_s=merged.elapsed_s,
                 info={"achieved_rate_per_s": round(merged.achieved_rate_per_s, 2), "late_sends": merged.late_sends,
                       "dropped": merged.dropped, "out_of_range": merged.out_of_range,
