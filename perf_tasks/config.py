@@ -171,6 +171,9 @@ class RegressionConfig(_Strict):
     alpha: float = Field(default=0.01, gt=0, lt=1)  # Mann-Whitney U on raw samples, per run
     metrics: list[str] = Field(default_factory=lambda: ["*.latency_p50_ms", "*.throughput_per_s"])
     overrides: dict[str, float] = Field(default_factory=dict)  # metric glob -> threshold_pct
+    # per-run regressions alert against a promoted baseline only ("any": also vs the previous run,
+    # which on a noisy host alerts on most runs: within-run samples miss between-run variance)
+    alert_on: Literal["promoted", "any"] = "promoted"
     history: HistoryConfig = HistoryConfig()
 
     def threshold_for(self, metric: str) -> float:

@@ -71,15 +71,18 @@ def _sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
 
 
 def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Comparison | None = None,
-                  failed_steps: dict[str, str] | None = None) -> dict[str, Any] | None:
+                  failed_steps: dict[str, str] | None = None, *,
+                  alert_on: str = "promoted") -> dict[str, Any] | None:
     """One message for the run, violations grouped by severity, or None when there is nothing
-    to alert on. Returns ``{"text": fallback, "blocks": [...]}``."""
+    to alert on. Per-run regressions count only against a promoted baseline unless ``alert_on``
+    is "any". Returns ``{"text": fallback, "blocks": [...]}``."""
     failed_steps = failed_steps or {}
     violations = list(evaluation.violations) if evaluation else []
     critical = [v for v in violations if v.severity == "critical"]
     warning = [v for v in violations if v.severity == "warning"]
-    regressions = list(comparison.regressions) if comparison else []
-    improvements = list(comparison.improvements) if comparison else []
+    per_run = comparison is not None and (alert_on == "any" or comparison.baseline_kind == "promoted")
+    regressions = list(comparison.regressions) if per_run else []
+    improvements = list(comparison.improvements) if per_run else []
     level = [c for c in comparison.history_changes if c.new] if comparison else []
     level_regressions = [c for c in level if c.kind == "regression"]
     if not (violations or regressions or level_regressions or failed_steps):

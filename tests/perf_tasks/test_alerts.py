@@ -74,12 +74,20 @@ def test_nothing_to_alert_builds_no_message():
 
 
 def test_regressions_and_failed_steps_are_in_the_message():
-    cmp = Comparison(run_id="r", baseline_run_id="r0", threshold_pct=10, changes=(
-        MetricChange("risk.a.latency_p50_ms", "ms", "lower", 1.0, 1.5, 50.0, "regression"),))
+    cmp = Comparison(run_id="r", baseline_run_id="r0", threshold_pct=10, baseline_kind="promoted", changes=(
+        MetricChange("risk.a.latency_p50_ms", "ms", "lower", 1.0, 1.5, 50.0, "regression", pvalue=0.001,
+                     ratio_ci_low=1.4, ratio_ci_high=1.6),))
     msg = build_message(RUN, None, cmp, {"persist_artifacts": "StoreError: S3 unreachable"})
     text = json.dumps(msg)
     assert "run FAILED" in msg["text"] and "1 regression" in msg["text"]
-    assert "+50.0 %" in text and "r0" in text and "S3 unreachable" in text
+    assert "+50.0 %" in text and "r0" in text and "S3 unreachable" in text and "p=0.001" in text
+
+
+def test_per_run_regressions_vs_the_previous_run_do_not_alert_by_default():
+    cmp = Comparison(run_id="r", baseline_run_id="r0", threshold_pct=10, baseline_kind="previous", changes=(
+        MetricChange("risk.a.latency_p50_ms", "ms", "lower", 1.0, 1.5, 50.0, "regression", pvalue=0.001),))
+    assert build_message(RUN, None, cmp) is None
+    assert "1 regression" in build_message(RUN, None, cmp, alert_on="any")["text"]
 
 
 def test_message_respects_slack_size_limits():
