@@ -241,13 +241,14 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _load_yaml(path: Path) -> Any:
+def load_yaml_mapping(path: Path, what: str = "config file") -> Any:
+    """A YAML file whose top level is a mapping; every failure is a ConfigError naming the file."""
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read {what}: {exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -258,7 +259,7 @@ def _load_yaml(path: Path) -> Any:
 
 
 def _parse(model: type[BaseModel], path: Path) -> Any:
-    data = _load_yaml(path)
+    data = load_yaml_mapping(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from yarl import URL
 
-from perf_tasks.config import format_validation_error
+from perf_tasks.config import format_validation_error, load_yaml_mapping
 from perf_tasks.errors import ConfigError
 
 BUILTIN_PARAMS = ("request_index",)
@@ -199,16 +198,7 @@ def _safe_body(body: Any, source: str, journey: str, i: int) -> list[str]:
 
 def load_journeys(path: str | Path) -> JourneysFile:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: journeys file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read journeys file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    data = load_yaml_mapping(p, "journeys file")
     try:
         file = JourneysFile.model_validate(data)
     except ValidationError as exc:

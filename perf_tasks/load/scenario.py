@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from perf_tasks.config import PROFILE_NAMES, format_validation_error
+from perf_tasks.config import PROFILE_NAMES, format_validation_error, load_yaml_mapping
 from perf_tasks.errors import ConfigError
 from perf_tasks.load.journey import JourneySpec, JourneysFile, resolve_journey
 from perf_tasks.load.plan import DEFAULT_MAX_REQUESTS, LoadPlan
@@ -83,16 +82,7 @@ class ScenariosFile(_Strict):
 
 def load_scenarios(path: str | Path) -> dict[str, LoadScenario]:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: scenarios file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read scenarios file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    data = load_yaml_mapping(p, "scenarios file")
     try:
         return ScenariosFile.model_validate(data).scenarios
     except ValidationError as exc:
