@@ -13,6 +13,7 @@ from airflow.sdk import DAG, Param, TriggerRule
 from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
                             PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator,
                             ValidateResultsOperator)
+from perf_operators.params import profile_param, run_params
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
 SUITES = ["risk", "market_data", "trading", "trading_postgres", "models", "data"]
@@ -29,20 +30,12 @@ with DAG(
     tags=["perf", "benchmarks"],
     doc_md=__doc__,
     params={
-        "profile": Param("standard", type="string", enum=["smoke", "standard", "full"],
-                         values_display={"smoke": "smoke (seconds)", "standard": "standard (minutes)",
-                                         "full": "full (long)"},
-                         description="Scales rounds, durations and sizes; never the targets."),
+        "profile": profile_param("Scales rounds, durations and sizes; never the targets."),
         "suites": Param(DEFAULT_SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
                         description="Benchmark suites to run (all by default)."),
-        "notify": Param(True, type="boolean", description="Send the Slack alert (otherwise outbox only)."),
         "target_overrides": Param({}, type="object",
                                   description='Override targets for this run: {"suite.benchmark.metric": number}.'),
-        "promote_baseline": Param(False, type="boolean",
-                                  description="Make this run the baseline for later comparisons if it succeeds."),
-        "artifacts_url": Param("", type="string",
-                               description="file:///path or s3://bucket/prefix; empty: $PERF_ARTIFACTS_URL "
-                                           "or ./artifacts."),
+        **run_params(),
     },
 ) as dag:
     setup = SetupEnvironmentOperator(task_id="setup_environment")

@@ -14,6 +14,7 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             PersistArtifactsOperator, ValidateResultsOperator)
 from perf_operators.load import (LoadSetupOperator, MergeShardsOperator, RunShardOperator, StartServiceOperator,
                                  StopServiceOperator)
+from perf_operators.params import profile_param, run_params
 
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
 SCENARIOS = ["normal", "peak", "stress", "burst"]
@@ -28,9 +29,8 @@ with DAG(
     tags=["perf", "load"],
     doc_md=__doc__,
     params={
-        "profile": Param("standard", type="string", enum=["smoke", "standard", "full"],
-                         description="Scales durations only (smoke ~10 s per scenario, standard minutes, full as "
-                                     "the spec says: 8 h normal load)."),
+        "profile": profile_param("Scales durations only (smoke ~10 s per scenario, standard minutes, full as "
+                                 "the spec says: 8 h normal load)."),
         "scenarios": Param(SCENARIOS, type="array", items={"type": "string", "enum": SCENARIOS}, examples=SCENARIOS,
                            description="Scenarios to run, in order."),
         "shards": Param(1, type="integer", minimum=1, maximum=64,
@@ -40,9 +40,7 @@ with DAG(
                                         "default); empty: start the bundled service."),
         "service_workers": Param(1, type="integer", minimum=1, maximum=16,
                                  description="uvicorn workers of the bundled service."),
-        "notify": Param(True, type="boolean"),
-        "promote_baseline": Param(False, type="boolean"),
-        "artifacts_url": Param("", type="string"),
+        **run_params(),
     },
 ) as dag:
     setup = LoadSetupOperator(task_id="setup_environment")
