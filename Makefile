@@ -46,7 +46,7 @@ test: $(STAMP)
 # is written to $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated).
 airflow: $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
-	$(VENV)/bin/airflow standalone
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/airflow standalone
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) .perf-work .pytest_cache

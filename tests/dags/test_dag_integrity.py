@@ -47,6 +47,7 @@ def test_perf_daily_has_the_pipeline_tasks_and_edges(dagbag):
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}, downstream
     assert dag.get_task("notify").trigger_rule == "all_done"
+    assert dag.get_task("run_benchmarks").max_active_tis_per_dagrun == 1  # suites never overlap
 
 
 def test_perf_daily_schedule_and_run_policy(dagbag):
