@@ -41,7 +41,7 @@ def test_open_model_sends_exactly_the_schedule_on_time(server):
     r = run_plan(_plan(server.url, _journey("/a", "/b"), rate_per_s=200.0, duration_s=1.5))
     assert r.intended_requests == 300 and r.requests == 300 and r.errors == 0 and r.dropped == 0
     assert r.achieved_rate_per_s == pytest.approx(200.0)
-    assert r.late_sends <= 3  # a loaded test host may delay a timer now and then
+    assert r.late_sends <= 15  # 5 % of 300: a loaded test host may delay a timer now and then
     assert [e.requests for e in r.endpoints] == [150, 150]  # a sequence alternates its steps
     ts = r.timeseries
     assert sum(ts.sent) == 300 and sum(ts.completed) == 300 and ts.sent[:1] == (200,)
