@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import psycopg
 
 from trading_agent.trading.model import Fill, OrderRecord, OrderUpdate
-from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, fill_from_row, fill_row, order_row,
-                                         record_from_row, update_row)
+from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, _OrderQueries, fill_row, order_row,
+                                         update_row)
 
 _PG_DDL = (
     """CREATE TABLE IF NOT EXISTS orders (
@@ -42,12 +42,14 @@ _UPDATE_ORDER = ("UPDATE orders SET filled_quantity = %s, resting_quantity = %s,
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-class PostgresOrderStore:
+class PostgresOrderStore(_OrderQueries):
     """Orders and fills in PostgreSQL at ``url`` (``postgresql://user@host:port/db``).
 
     ``schema``: tables live in this schema (created if missing) instead of the search path's
     first, e.g. to isolate a benchmark run; :meth:`drop_schema` removes it again.
     """
+
+    _ph = "%s"
 
     def __init__(self, url: str, *, schema: str | None = None, synchronous_commit: bool | None = None) -> None:
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
@@ -97,24 +99,6 @@ class PostgresOrderStore:
         """Leave no failed transaction open after an error (the caller re-raises it)."""
         if not self._conn.closed and self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self._conn.execute("ROLLBACK")
-
-    def get_order(self, order_id: int) -> OrderRecord | None:
-        row = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = %s",
-                                 (order_id,)).fetchone()
-        return None if row is None else record_from_row(row)
-
-    def orders(self) -> list[OrderRecord]:
-        rows = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_id")
-        return [record_from_row(r) for r in rows]
-
-    def fills(self, order_id: int | None = None) -> list[Fill]:
-        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
-        if order_id is None:
-            rows = self._conn.execute(sql + " ORDER BY fill_id")
-        else:
-            rows = self._conn.execute(sql + " WHERE buy_order_id = %s OR sell_order_id = %s ORDER BY fill_id",
-                                      (order_id, order_id))
-        return [fill_from_row(r) for r in rows]
 
     def last_ids(self) -> tuple[int, int]:
         row = self._conn.execute("SELECT (SELECT COALESCE(MAX(order_id), 0) FROM orders), "

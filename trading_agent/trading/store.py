@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from trading_agent.trading.model import Fill, OrderRecord, OrderStatus, OrderUpdate, Side
 
@@ -34,14 +34,6 @@ class OrderStore(Protocol):
 
     def update(self, updates: Sequence[OrderUpdate]) -> None:
         """Persist changes to existing orders (e.g. a cancel), in one transaction."""
-
-    def get_order(self, order_id: int) -> OrderRecord | None: ...
-
-    def orders(self) -> list[OrderRecord]:
-        """Every order, by id (for checks and reports, not the hot path)."""
-
-    def fills(self, order_id: int | None = None) -> list[Fill]:
-        """Fills by id: all, or those where ``order_id`` was buyer or seller."""
 
     def last_ids(self) -> tuple[int, int]:
         """``(max order_id, max fill_id)`` stored so far, 0 when empty: a reopened store continues."""
@@ -90,7 +82,33 @@ _UPDATE_ORDER = ("UPDATE orders SET filled_quantity = ?, resting_quantity = ?, c
                  "status = ? WHERE order_id = ?")
 
 
-class SqliteOrderStore:
+class _OrderQueries:
+    """The read side shared by both backends; ``_ph`` is the driver's parameter placeholder
+    (sqlite3: ``?``, psycopg: ``%s``)."""
+
+    _ph = "?"
+    _conn: Any
+
+    def get_order(self, order_id: int) -> OrderRecord | None:
+        row = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = {self._ph}",
+                                 (order_id,)).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def orders(self) -> list[OrderRecord]:
+        rows = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_id")
+        return [record_from_row(r) for r in rows]
+
+    def fills(self, order_id: int | None = None) -> list[Fill]:
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+        if order_id is None:
+            rows = self._conn.execute(sql + " ORDER BY fill_id")
+        else:
+            rows = self._conn.execute(sql + f" WHERE buy_order_id = {self._ph} OR sell_order_id = {self._ph} "
+                                      "ORDER BY fill_id", (order_id, order_id))
+        return [fill_from_row(r) for r in rows]
+
+
+class SqliteOrderStore(_OrderQueries):
     """Orders and fills in one SQLite file (``path``; ``":memory:"`` for a throwaway store).
 
     ``synchronous`` is the PRAGMA value: ``NORMAL`` (default, see the module docstring) or
