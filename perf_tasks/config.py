@@ -18,13 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from perf_tasks.errors import ConfigError
 
-#: The metrics a benchmark produces (per item), with unit and direction. Targets name these.
+#: The metrics a benchmark produces, with unit and direction. Targets name these.
+#: ``latency_*``: of single calls (one observation = one call; what every item that call processed
+#: experiences). ``batch_latency_*``: of batches of ``calls_per_observation`` calls (sub-microsecond
+#: operations). ``latency_mean_per_item_ms``: timed wall time / items, an amortised mean, never a
+#: percentile. ``throughput_per_s``: items completed / wall time of the timed calls.
+PER_CALL_METRICS = ("latency_p50_ms", "latency_mean_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms")
+BATCH_METRICS = tuple(f"batch_{m}" for m in PER_CALL_METRICS)
 BENCHMARK_METRICS: dict[str, tuple[str, Literal["lower", "higher"]]] = {
-    "latency_p50_ms": ("ms", "lower"),
-    "latency_mean_ms": ("ms", "lower"),
-    "latency_p95_ms": ("ms", "lower"),
-    "latency_p99_ms": ("ms", "lower"),
-    "latency_max_ms": ("ms", "lower"),
+    **{m: ("ms", "lower") for m in PER_CALL_METRICS},
+    **{m: ("ms", "lower") for m in BATCH_METRICS},
+    "latency_mean_per_item_ms": ("ms", "lower"),
     "throughput_per_s": ("1/s", "higher"),
     "error_rate_pct": ("%", "lower"),
     "rss_max_bytes": ("bytes", "lower"),
@@ -62,8 +66,31 @@ class BenchmarkConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     profile_params: dict[Literal["smoke", "standard", "full"], dict[str, Any]] = Field(default_factory=dict)
     item_unit: str = "call"
-    loops: int | None = Field(default=None, ge=1)  # force the inner loop count (1 = per-call timing)
+    # 1 (default): every call is timed alone, so latency_pNN_ms are percentiles of single calls.
+    # N > 1: N calls per observation, for operations too short for the clock (sub-microsecond);
+    # their percentiles are batch_latency_pNN_ms, and latency_pNN_ms targets are refused.
+    calls_per_observation: int = Field(default=1, ge=1, le=100_000)
     targets: dict[str, TargetConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_loops(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "loops" in data:
+            raise ValueError(f"'loops' ({data['loops']!r}) was replaced by 'calls_per_observation' (default 1: "
+                             "each call timed alone; percentiles of round means are no longer produced)")
+        return data
+
+    @model_validator(mode="after")
+    def _targets_match_timing(self) -> BenchmarkConfig:
+        wrong = BATCH_METRICS if self.calls_per_observation == 1 else PER_CALL_METRICS
+        bad = sorted(set(self.targets) & set(wrong))
+        if bad:
+            if self.calls_per_observation == 1:
+                raise ValueError(f"targets {bad}: batch_latency_* metrics exist only with calls_per_observation > 1")
+            raise ValueError(f"targets {bad}: with calls_per_observation {self.calls_per_observation} an observation "
+                             f"is a batch, so per-call percentiles cannot be measured; judge "
+                             f"batch_latency_* or latency_mean_per_item_ms instead")
+        return self
 
     @field_validator("callable")
     @classmethod
@@ -118,18 +145,37 @@ class BenchmarksFile(_Strict):
 
 
 class ProfileConfig(_Strict):
+    """How long and how often each benchmark is measured (never its targets).
+
+    Each benchmark runs in ``processes`` fresh worker processes, one after another; each does its
+    warmups, then takes observations until it has its share of ``max_observations``, or its share
+    of ``min_observations`` and of ``max_benchmark_s``; a process stops regardless at
+    ``hard_limit_factor`` x its time share (then percentiles may lack samples and say so).
+    """
+
     description: str = ""
     warmups: int = Field(ge=0)
-    min_rounds: int = Field(ge=2)
-    max_rounds: int = Field(ge=2)
-    min_round_s: float = Field(gt=0)  # calibrate inner loops until one round takes at least this
-    max_benchmark_s: float = Field(gt=0)  # stop adding rounds past this (after min_rounds)
+    processes: int = Field(ge=1, le=64)
+    min_observations: int = Field(ge=2)
+    max_observations: int = Field(ge=2)
+    max_benchmark_s: float = Field(gt=0)
+    hard_limit_factor: float = Field(default=3.0, ge=1.0)
     sample_interval_s: float = Field(gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        old = sorted(set(data) & {"min_rounds", "max_rounds", "min_round_s"}) if isinstance(data, dict) else []
+        if old:
+            raise ValueError(f"{old} were replaced by processes, min_observations and max_observations "
+                             "(observations are single calls now, not calibrated rounds)")
+        return data
+
     @model_validator(mode="after")
-    def _rounds(self) -> ProfileConfig:
-        if self.max_rounds < self.min_rounds:
-            raise ValueError(f"max_rounds ({self.max_rounds}) < min_rounds ({self.min_rounds})")
+    def _bounds(self) -> ProfileConfig:
+        if self.max_observations < self.min_observations:
+            raise ValueError(f"max_observations ({self.max_observations}) < min_observations "
+                             f"({self.min_observations})")
         return self
 
 
@@ -326,7 +372,11 @@ def apply_target_overrides(cfg: PerfConfig, overrides: dict[str, Any] | None,
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"{source}: {key}")) from None
         bench_cfg = suites[suite].benchmarks[bench]
-        new_bench = bench_cfg.model_copy(update={"targets": {**bench_cfg.targets, metric: target}})
+        try:
+            new_bench = BenchmarkConfig.model_validate(
+                {**bench_cfg.model_dump(), "targets": {**bench_cfg.targets, metric: target}})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, f"{source}: {key}")) from None
         suites[suite] = suites[suite].model_copy(
             update={"benchmarks": {**suites[suite].benchmarks, bench: new_bench}})
     new_file = cfg.benchmarks.model_copy(update={"suites": suites})

@@ -238,8 +238,11 @@ def evaluate_run(work: Path) -> Evaluation:
         cfg = run_config(load_spec(work))
         evaluation = evaluate(results, cfg.alerts.rules)
         _write(work / "evaluation.json", to_json(evaluation))
-        log.info("evaluate: %d targets (%d missed), %d alerts (%d critical)", len(evaluation.verdicts),
-                 sum(not v.passed for v in evaluation.verdicts), len(evaluation.violations), len(evaluation.critical))
+        log.info("evaluate: %d targets (%d missed, %d invalid), %d alerts (%d critical)", len(evaluation.verdicts),
+                 sum(v.status in ("warning", "critical") for v in evaluation.verdicts), len(evaluation.invalid),
+                 len(evaluation.violations), len(evaluation.critical))
+        for v in evaluation.invalid:
+            log.warning("evaluate: %s is INVALID: %s", v.metric, v.reason)
     return evaluation
 
 
@@ -438,7 +441,9 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
         try:
             entries = run.upload_dir(work, exclude=("status",))
             summary = {"targets": len(evaluation.verdicts) if evaluation else 0,
-                       "targets_missed": sum(not v.passed for v in evaluation.verdicts) if evaluation else None,
+                       "targets_missed": sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
+                       if evaluation else None,
+                       "targets_invalid": len(evaluation.invalid) if evaluation else None,
                        "critical": len(evaluation.critical) if evaluation else None,
                        "alerts": len(evaluation.violations) if evaluation else None,
                        "regressions": len(comparison.regressions) if comparison else None,

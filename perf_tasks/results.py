@@ -16,7 +16,13 @@ from typing import Any, Literal
 #   1 (2026-11-27): first format.
 #   2 (2026-11-27): MetricChange gains pvalue and the ratio's CI; Comparison gains baseline_kind and
 #                   history_changes. Version-1 documents still read (new fields take defaults).
-SCHEMA_VERSION = 2
+#   3 (2026-11-29): observations are single calls (or batches of ``calls_per_observation``) taken in
+#                   several worker processes: BenchmarkResult.round_call_s/loops become observation_s/
+#                   calls_per_observation (+ observation_process, process_means_s, timed_s, items);
+#                   Metric gains samples; Verdict gains status (pass/warning/critical/invalid) and reason;
+#                   RunResults and MetricChange gain the comparison key. Older documents migrate on read
+#                   (a round of ``loops`` calls becomes one observation of that many calls).
+SCHEMA_VERSION = 3
 MIN_READABLE_VERSION = 1
 
 Direction = Literal["lower", "higher"]
@@ -36,9 +42,15 @@ class Stats:
     max: float
     stdev: float
     mad: float
-    ci_low: float
+    ci_low: float  # confidence interval of the median
     ci_high: float
     ci_level: float
+    # Distribution-free (order-statistic) confidence intervals of the tail quantiles; None where the
+    # sample is too small for the interval to have that end inside it.
+    p95_ci_low: float | None = None
+    p95_ci_high: float | None = None
+    p99_ci_low: float | None = None
+    p99_ci_high: float | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -106,6 +118,7 @@ class Metric:
     unit: str
     direction: Direction
     target: Target | None = None
+    samples: int | None = None  # observations behind a statistic (a percentile's sample count)
 
 
 @dataclass(frozen=True)
@@ -117,9 +130,9 @@ class BenchmarkResult:
     items_per_call: int
     item_unit: str
     warmups: int
-    loops: int  # inner loop count per round (calibrated)
-    round_call_s: tuple[float, ...]  # raw: mean seconds per call, one value per round
-    latency_s: Stats | None  # per item
+    calls_per_observation: int  # 1: every observation is one call (latency_* metrics); >1: batch_latency_*
+    observation_s: tuple[float, ...]  # raw: seconds of each timed observation, in order, all processes
+    latency_s: Stats | None  # of the observations (seconds per call, or per batch)
     metrics: tuple[Metric, ...]
     resources: ResourceSummary | None
     calls: int
@@ -127,10 +140,26 @@ class BenchmarkResult:
     error: str | None = None  # the first error message, when a call raised
     duration_s: float = 0.0
     info: dict[str, Any] = dataclasses.field(default_factory=dict)  # from the workload, e.g. {"device": "cpu"}
+    observation_process: tuple[int, ...] = ()  # worker process index (0..processes-1) of each observation
+    process_means_s: tuple[float, ...] = ()  # mean observation per worker process (between-process spread)
+    timed_s: float = 0.0  # wall time of the timed observations (throughput = items / timed_s)
+    items: int = 0  # work items completed in the timed observations
+    params_digest: str = ""  # sha256 of callable + params + calls_per_observation (comparison key part)
+
+    def __post_init__(self) -> None:
+        if self.calls_per_observation < 1:
+            raise ValueError(f"calls_per_observation must be >= 1, got {self.calls_per_observation}")
+        if self.observation_process and len(self.observation_process) != len(self.observation_s):
+            raise ValueError(f"observation_process has {len(self.observation_process)} entries for "
+                             f"{len(self.observation_s)} observations")
 
     @property
     def key(self) -> str:
         return f"{self.suite}.{self.name}"
+
+    @property
+    def processes(self) -> int:
+        return len(self.process_means_s)
 
 
 @dataclass(frozen=True)
@@ -172,17 +201,27 @@ class Violation:
     source: str  # "target (config/benchmarks.yaml)", "rule response_time_p95", ...
 
 
+VerdictStatus = Literal["pass", "warning", "critical", "invalid"]
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """One target judged. ``status`` is pass, warning or critical (missed, by the target's
+    severity), or invalid: the measurement cannot be trusted (too few samples for the percentile,
+    the benchmark failed), so it neither passes nor blames the system; ``reason`` says why."""
+
     metric: str
     value: float
     unit: str
     threshold: float
     op: str
     margin: float
-    passed: bool
+    passed: bool  # status == "pass"
     severity: Severity
     source: str
+    status: VerdictStatus = "pass"
+    reason: str = ""
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +235,10 @@ class Evaluation:
     @property
     def critical(self) -> tuple[Violation, ...]:
         return tuple(v for v in self.violations if v.severity == "critical")
+
+    @property
+    def invalid(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.status == "invalid")
 
 
 @dataclass(frozen=True)
@@ -311,6 +354,21 @@ def from_dict(cls: type[_T], data: dict[str, Any]) -> _T:
     return cls(**kwargs)
 
 
+def _migrate(data: Any, version: int) -> Any:
+    """Older documents -> this version's shape (see the format history at the top)."""
+    if isinstance(data, list):
+        return [_migrate(v, version) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out = {k: _migrate(v, version) for k, v in data.items()}
+    if version < 3 and "round_call_s" in out and "loops" in out:
+        loops = int(out.pop("loops"))
+        rounds = out.pop("round_call_s")
+        out["calls_per_observation"] = loops
+        out["observation_s"] = [float(r) * loops for r in rounds]  # a round of `loops` calls = one observation
+    return out
+
+
 def from_json(cls: type[_T], text: str, *, source: str = "<string>") -> _T:
     """Parse a document written by :func:`to_json`; refuses other schema versions, naming both."""
     try:
@@ -322,7 +380,7 @@ def from_json(cls: type[_T], text: str, *, source: str = "<string>") -> _T:
         raise ValueError(f"{source}: schema_version {version!r} is not supported (this code reads "
                          f"{MIN_READABLE_VERSION} to {SCHEMA_VERSION})")
     if version != SCHEMA_VERSION and "schema_version" in data:
-        data = {**data, "schema_version": SCHEMA_VERSION}  # older documents: new fields take defaults
+        data = {**_migrate(data, version), "schema_version": SCHEMA_VERSION}  # new fields take defaults
     try:
         return from_dict(cls, data)
     except (TypeError, ValueError) as exc:

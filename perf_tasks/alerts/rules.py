@@ -1,14 +1,52 @@
-"""Judge a run's metrics against their targets and the alert rules. Pure: no I/O."""
+"""Judge a run's metrics against their targets and the alert rules. Pure: no I/O.
+
+This is the one verdict engine: the CLI and the DAGs, benchmarks and load alike, judge with
+:func:`evaluate`. A target's verdict is pass, warning or critical (missed, by the target's
+severity), or *invalid* when the measurement cannot carry the verdict: a percentile from fewer
+observations than :func:`required_samples` asks for is invalid, never a pass, never a violation.
+"""
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 
 from perf_tasks.config import AlertRule
 from perf_tasks.results import Evaluation, Metric, RunResults, Verdict, Violation
 
 
-def _metric_suffix(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
+#: A percentile needs this many observations beyond it (a p95 >= 200, a p99 >= 1,000, a p50 >= 20).
+TAIL_OBSERVATIONS = 10
+_PERCENTILE = re.compile(r"(?:^|_)p(\d+(?:\.\d+)?)(?:_|$)")
+
+
+def required_samples(metric_name: str) -> int:
+    """Observations a percentile-named metric needs to judge a target (1 for other metrics)."""
+    m = _PERCENTILE.search(metric_name.rsplit(".", 1)[-1])
+    if not m:
+        return 1
+    q = float(m.group(1)) / 100.0
+    if not 0.0 < q < 1.0:
+        return 1
+    return math.ceil(round(TAIL_OBSERVATIONS / (1.0 - q), 6))
+
+
+def judge(metric: Metric) -> Verdict:
+    """The verdict on one metric that has a target."""
+    t = metric.target
+    assert t is not None
+    need = required_samples(metric.name)
+    met = t.met_by(metric.value)
+    if metric.samples is not None and metric.samples < need:
+        status, reason = "invalid", (f"{metric.samples} observations; this percentile needs >= {need} to judge "
+                                     f"(it would have {'met' if met else 'missed'} the target)")
+    elif met:
+        status, reason = "pass", ""
+    else:
+        status, reason = t.severity, f"{metric.value:.6g} {metric.unit} is not {t.op} {t.threshold:g}"
+    return Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=t.threshold, op=t.op,
+                   margin=t.margin(metric.value), passed=status == "pass", severity=t.severity, source=t.source,
+                   status=status, reason=reason, samples=metric.samples)  # type: ignore[arg-type]
 
 
 def check_rule(rule: AlertRule, metric: Metric) -> Violation | None:
@@ -37,11 +75,9 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule]) -> Evaluation:
     for metric in results.metrics():
         if metric.target is not None:
             t = metric.target
-            passed = t.met_by(metric.value)
-            verdicts.append(Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=t.threshold,
-                                    op=t.op, margin=t.margin(metric.value), passed=passed, severity=t.severity,
-                                    source=t.source))
-            if not passed:
+            verdict = judge(metric)
+            verdicts.append(verdict)
+            if verdict.status in ("warning", "critical"):
                 violations.append(Violation(metric=metric.name, value=metric.value, unit=metric.unit,
                                             threshold=t.threshold, op=t.op, severity=t.severity,
                                             source=f"target ({t.source})"))

@@ -1,24 +1,41 @@
-"""Benchmark runner in the spirit of pyperf: warmups, calibrated inner loops, several rounds.
+"""Benchmark runner in the spirit of pyperf: fresh worker processes, warmups, single-call timing.
 
-A benchmark names a *factory* ``module:function``. The runner calls ``factory(**params)`` once
-(setup, not timed) and gets back the operation to time: a zero-argument callable. The callable
-may carry ``items_per_call`` (e.g. 1,000 ticks per call) so latency and throughput are reported
-per item, ``info`` (a small dict recorded with the result, e.g. the torch device) and ``close()``
-for cleanup.
+A benchmark names a *factory* ``module:function``. Each worker process
+(:mod:`perf_tasks.bench.worker`) calls ``factory(**params)`` once (setup, not timed) and times the
+zero-argument callable it returns, one call per observation. The callable may carry
+``items_per_call`` (e.g. 1,000 ticks per call), ``info`` (a small dict recorded with the result,
+e.g. the torch device) and ``close()`` for cleanup.
 
-Each round runs the operation ``loops`` times back to back and records the mean seconds per
-call, so fast operations (microseconds) are timed above the clock's resolution. ``loops`` is
-calibrated until one round takes at least ``min_round_s``; with ``loops: 1`` in config every
-round is one call and the percentiles are those of single calls.
+What the numbers mean (DESIGN.md, measurement contract):
+
+- ``latency_pNN_ms`` are percentiles of single calls, with their sample count. When a call handles
+  several items, that call's latency is what each of its items experienced.
+- ``calls_per_observation: N`` (for operations shorter than the clock can time alone) makes an
+  observation a batch of N calls; its percentiles are ``batch_latency_pNN_ms``, never per call.
+- ``latency_mean_per_item_ms`` = timed wall time / items: an amortised mean, not a percentile.
+- ``throughput_per_s`` = items completed / wall time of the timed calls.
+
+The profile sets the number of processes (run one after another, never at once: they would slow
+each other), warmups per process and the observation and time bounds; observations of all
+processes are pooled and each process's mean is kept, so the spread includes what differs between
+processes. The psutil sampler runs here, in the parent, watching the worker's pid.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +43,13 @@ import numpy as np
 from perf_tasks.bench.stats import summarize
 from perf_tasks.config import BENCHMARK_METRICS, BenchmarkConfig, ProfileConfig
 from perf_tasks.errors import ConfigError
-from perf_tasks.monitor.sampler import ResourceSampler, SamplerOutput
+from perf_tasks.monitor.sampler import IoTotals, ResourceSampler, Sample, SamplerOutput, summarize_samples
 from perf_tasks.results import BenchmarkResult, Metric, Target
 
 log = logging.getLogger(__name__)
 
-MAX_LOOPS = 1 << 22
+#: Seconds a worker may spend importing and setting up, on top of its timing bound.
+SETUP_ALLOWANCE_S = 600.0
 
 
 def resolve_callable(spec: str, *, source: str = "") -> Callable[..., Any]:
@@ -57,40 +75,107 @@ class BenchmarkRun:
     resources: SamplerOutput
 
 
-def _time_loops(op: Callable[[], Any], loops: int, clock: Callable[[], float]) -> float:
-    t0 = clock()
-    for _ in range(loops):
-        op()
-    return clock() - t0
+@dataclass(frozen=True)
+class WorkerOutput:
+    """What one worker process returned (see perf_tasks.bench.worker for the protocol)."""
+
+    observation_s: tuple[float, ...]
+    calls: int
+    errors: int
+    error: str | None
+    items_per_call: int
+    info: dict[str, Any]
+    setup_s: float
+    series: tuple[Sample, ...]
+    io: IoTotals
 
 
-def calibrate_loops(op: Callable[[], Any], min_round_s: float, clock: Callable[[], float]) -> int:
-    """Smallest power of two of calls that takes at least ``min_round_s`` (capped at MAX_LOOPS)."""
-    loops = 1
-    while loops < MAX_LOOPS:
-        if _time_loops(op, loops, clock) >= min_round_s:
-            break
-        loops *= 2
-    return loops
+def params_digest(callable_spec: str, params: dict[str, Any], calls_per_observation: int) -> str:
+    """Short sha256 of what is measured: two results compare only when this matches."""
+    doc = json.dumps({"callable": callable_spec, "params": params, "calls_per_observation": calls_per_observation},
+                     sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
-def _metrics(key: str, latency_ms: dict[str, float], throughput: float, error_rate: float,
-             resources: dict[str, float], targets: dict[str, Target]) -> tuple[Metric, ...]:
-    values = {**{f"latency_{k}_ms": v for k, v in latency_ms.items()}, "throughput_per_s": throughput,
-              "error_rate_pct": error_rate, **resources}
+def _worker_env() -> dict[str, str]:
+    """The worker imports what this process can: its sys.path becomes the worker's PYTHONPATH."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and Path(p).exists()]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def run_worker(request: dict[str, Any], *, sample_interval_s: float, timeout_s: float,
+               key: str = "") -> WorkerOutput:
+    """Run one worker process to the end, sampling its resources from here once it starts timing.
+    Raises ConfigError when the factory refuses its params; a crashed or hung worker is a
+    recorded error, not an exception."""
+    with tempfile.TemporaryDirectory(prefix="perf-worker-") as tmp:
+        req_path, out_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        req_path.write_text(json.dumps(request, default=str))
+        proc = subprocess.Popen([sys.executable, "-m", "perf_tasks.bench.worker", str(req_path), str(out_path)],
+                                stdout=subprocess.PIPE, env=_worker_env(), text=True)
+        sampler: list[ResourceSampler] = []
+
+        def watch() -> None:  # start sampling when the worker says it starts timing
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if line.strip() == "timing" and proc.poll() is None:
+                try:
+                    sampler.append(ResourceSampler(sample_interval_s, pid=proc.pid).start())
+                except Exception as exc:  # noqa: BLE001 - process gone between the line and here
+                    log.debug("%s: sampler not started: %s", key, exc)
+            proc.stdout.read()
+
+        watcher = threading.Thread(target=watch, name="worker-watch", daemon=True)
+        watcher.start()
+        timed_out = False
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()
+            rc = proc.wait()
+        out = sampler[0].stop() if sampler else None
+        watcher.join(timeout=5)
+        series = out.series if out else ()
+        io = IoTotals(out.summary.disk_read_bytes, out.summary.disk_write_bytes, out.summary.net_sent_bytes,
+                      out.summary.net_recv_bytes) if out else IoTotals()
+        if timed_out or not out_path.exists():
+            why = (f"worker timed out after {timeout_s:.0f} s and was killed" if timed_out
+                   else f"worker process exited with code {rc} before writing its result (crashed?)")
+            return WorkerOutput((), 0, 1, why, 1, {}, 0.0, series, io)
+        data = json.loads(out_path.read_text())
+    if data.get("config_error"):
+        raise ConfigError(data["config_error"])
+    if data.get("traceback"):
+        log.error("benchmark %s failed in worker pid %s: %s\n%s", key, data.get("pid"), data["error"], data["traceback"])
+    return WorkerOutput(tuple(float(v) for v in data["observation_s"]), int(data["calls"]), int(data["errors"]),
+                        data.get("error"), int(data["items_per_call"]), dict(data.get("info") or {}),
+                        float(data.get("setup_s") or 0.0), series, io)
+
+
+def _metrics(key: str, values: dict[str, tuple[float, int | None]], targets: dict[str, Target]) -> tuple[Metric, ...]:
     out = []
-    for name, value in values.items():
+    for name, (value, samples) in values.items():
         unit, direction = BENCHMARK_METRICS[name]
         out.append(Metric(name=f"{key}.{name}", value=float(value), unit=unit, direction=direction,
-                          target=targets.get(name)))
+                          target=targets.get(name), samples=samples))
     return tuple(out)
 
 
-def _info(op: Any) -> dict[str, Any]:
-    info = getattr(op, "info", None)
-    if not isinstance(info, dict):
-        return {}
-    return {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in info.items()}
+def _merge_series(outputs: list[WorkerOutput]) -> tuple[tuple[Sample, ...], IoTotals]:
+    series: list[Sample] = []
+    offset = 0.0
+    io = IoTotals()
+    for w in outputs:
+        series.extend(Sample(s.t_s + offset, s.process_cpu_pct, s.rss_bytes, s.system_cpu_pct, s.system_memory_pct)
+                      for s in w.series)
+        if w.series:
+            offset += w.series[-1].t_s
+        io = IoTotals(io.disk_read_bytes + w.io.disk_read_bytes, io.disk_write_bytes + w.io.disk_write_bytes,
+                      io.net_sent_bytes + w.io.net_sent_bytes, io.net_recv_bytes + w.io.net_recv_bytes)
+    return tuple(series), io
 
 
 def run_benchmark(
@@ -104,78 +189,74 @@ def run_benchmark(
     clock: Callable[[], float] = time.perf_counter,
     source: str = "",
 ) -> BenchmarkRun:
-    """Set up, warm up, calibrate and time one benchmark. A call that raises stops the benchmark
-    and is recorded in the result (``errors``, ``error``); it does not raise here."""
+    """Measure one benchmark in ``profile.processes`` fresh worker processes, one after another.
+    A call that raises stops that process's measurement and is recorded in the result (``errors``,
+    ``error``); the benchmark's other processes still run. Raises ConfigError only for a factory
+    that cannot be imported or refuses its params."""
     key = f"{suite}.{name}"
     params = cfg.params_for(profile_name)
-    factory = resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
-    try:
-        op = factory(**params)
-    except TypeError as exc:
-        raise ConfigError(f"{source}: suites.{suite}.benchmarks.{name}.params: {cfg.callable} refused "
-                          f"params {params!r}: {exc}") from exc
-    if not callable(op):
-        raise ConfigError(f"{source}: suites.{suite}.benchmarks.{name}: {cfg.callable} must return a "
-                          f"callable (the operation to time), got {type(op).__name__}")
-    items = int(getattr(op, "items_per_call", 1))
-    if items < 1:
-        raise ConfigError(f"{key}: items_per_call must be >= 1, got {items}")
+    resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
     targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source)
                for m, t in cfg.targets.items()}
-
-    sampler = ResourceSampler(profile.sample_interval_s).start()
+    cpo = cfg.calls_per_observation
+    procs = profile.processes
+    max_s = profile.max_benchmark_s / procs
+    request = {"callable": cfg.callable, "params": params, "calls_per_observation": cpo,
+               "warmups": profile.warmups, "min_observations": math.ceil(profile.min_observations / procs),
+               "max_observations": math.ceil(profile.max_observations / procs), "max_s": max_s,
+               "hard_s": max_s * profile.hard_limit_factor}
     t_start = clock()
-    rounds: list[float] = []
-    calls = errors = 0
-    first_error: str | None = None
-    loops = cfg.loops or 1
-    try:
-        for _ in range(profile.warmups):
-            calls += 1
-            op()
-        if cfg.loops is None:
-            loops = calibrate_loops(op, profile.min_round_s, clock)
-            calls += 2 * loops - 1
-        while True:
-            dt = _time_loops(op, loops, clock)
-            calls += loops
-            rounds.append(dt / loops)
-            n = len(rounds)
-            if n >= profile.max_rounds or (n >= profile.min_rounds and clock() - t_start >= profile.max_benchmark_s):
-                break
-    except Exception as exc:  # a broken workload is a finding, recorded, not a crash of the suite
-        errors += 1
-        first_error = f"{type(exc).__name__}: {exc}"
-        log.error("benchmark %s failed after %d calls: %s\n%s", key, calls, first_error, traceback.format_exc())
-    finally:
-        resources = sampler.stop()
-        close = getattr(op, "close", None)
-        if callable(close):
-            close()
+    outputs: list[WorkerOutput] = []
+    for i in range(procs):
+        try:
+            w = run_worker(request, sample_interval_s=profile.sample_interval_s,
+                           timeout_s=request["hard_s"] + SETUP_ALLOWANCE_S, key=key)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: suites.{suite}.benchmarks.{name}.params: {exc}") from None
+        outputs.append(w)
+        log.debug("%s process %d/%d: %d observations, setup %.2f s%s", key, i + 1, procs, len(w.observation_s),
+                  w.setup_s, f", error {w.error}" if w.error else "")
     duration = clock() - t_start
 
-    res = resources.summary
-    resource_metrics = {"rss_max_bytes": res.rss_max_bytes, "process_cpu_pct_mean": res.process_cpu_pct_mean,
-                        "system_memory_pct_max": res.system_memory_pct_max}
+    obs = [v for w in outputs for v in w.observation_s]
+    owner = [i for i, w in enumerate(outputs) for _ in w.observation_s]
+    means = tuple(float(np.mean(w.observation_s)) for w in outputs if w.observation_s)
+    items_per_call = outputs[0].items_per_call if outputs else 1
+    calls = sum(w.calls for w in outputs)
+    errors = sum(w.errors for w in outputs)
+    first_error = next((w.error for w in outputs if w.error), None)
+    info = next((w.info for w in outputs if w.info), {})
+    series, io = _merge_series(outputs)
+    res = summarize_samples(series, profile.sample_interval_s, io)
+    timed_s = float(sum(obs))
+    items = len(obs) * cpo * items_per_call
+    resource_values: dict[str, tuple[float, int | None]] = {
+        "rss_max_bytes": (res.rss_max_bytes, None), "process_cpu_pct_mean": (res.process_cpu_pct_mean, None),
+        "system_memory_pct_max": (res.system_memory_pct_max, None)}
     error_rate = 100.0 * errors / max(calls, 1)
-    if rounds and first_error is None:
-        per_item_s = [r / items for r in rounds]
-        stats = summarize(per_item_s, rng)
-        latency_ms = {"p50": stats.median * 1e3, "mean": stats.mean * 1e3, "p95": stats.p95 * 1e3,
-                      "p99": stats.p99 * 1e3, "max": stats.max * 1e3}
-        throughput = items / float(np.median(rounds))
-        metrics = _metrics(key, latency_ms, throughput, error_rate, resource_metrics, targets)
+    if obs and first_error is None:
+        stats = summarize(obs, rng)
+        n = stats.n
+        prefix = "latency" if cpo == 1 else "batch_latency"
+        values: dict[str, tuple[float, int | None]] = {
+            f"{prefix}_p50_ms": (stats.median * 1e3, n), f"{prefix}_mean_ms": (stats.mean * 1e3, n),
+            f"{prefix}_p95_ms": (stats.p95 * 1e3, n), f"{prefix}_p99_ms": (stats.p99 * 1e3, n),
+            f"{prefix}_max_ms": (stats.max * 1e3, n),
+            "latency_mean_per_item_ms": (timed_s / items * 1e3, n),
+            "throughput_per_s": (items / timed_s if timed_s > 0 else 0.0, n),
+            "error_rate_pct": (error_rate, None), **resource_values}
+        metrics = _metrics(key, values, targets)
     else:
         stats = None
-        metrics = (Metric(f"{key}.error_rate_pct", error_rate, "%", "lower", targets.get("error_rate_pct")),)
+        metrics = _metrics(key, {"error_rate_pct": (error_rate, None)}, targets)
     result = BenchmarkResult(
-        suite=suite, name=name, callable=cfg.callable, params=params, items_per_call=items,
-        item_unit=cfg.item_unit, warmups=profile.warmups, loops=loops, round_call_s=tuple(rounds),
-        latency_s=stats, metrics=metrics, resources=res, calls=calls, errors=errors,
-        error=first_error, duration_s=duration, info=_info(op),
-    )
-    log.info("benchmark %s: %d rounds x %d loops, p50 %.4g ms/%s, %.4g %s/s%s", key, len(rounds), loops,
-             (stats.median * 1e3) if stats else float("nan"), cfg.item_unit,
-             (items / float(np.median(rounds))) if rounds else 0.0, cfg.item_unit,
-             f" ERROR {first_error}" if first_error else "")
-    return BenchmarkRun(result=result, resources=resources)
+        suite=suite, name=name, callable=cfg.callable, params=params, items_per_call=items_per_call,
+        item_unit=cfg.item_unit, warmups=profile.warmups, calls_per_observation=cpo, observation_s=tuple(obs),
+        latency_s=stats, metrics=metrics, resources=res, calls=calls, errors=errors, error=first_error,
+        duration_s=duration, info=info, observation_process=tuple(owner), process_means_s=means, timed_s=timed_s,
+        items=items, params_digest=params_digest(cfg.callable, params, cpo))
+    log.info("benchmark %s: %d observations in %d processes (%s), p50 %.4g ms, p95 %.4g ms, %.4g %s/s%s", key,
+             len(obs), len(outputs), "1 call each" if cpo == 1 else f"{cpo} calls each",
+             (stats.median * 1e3) if stats else float("nan"), (stats.p95 * 1e3) if stats else float("nan"),
+             (items / timed_s) if timed_s > 0 else 0.0, cfg.item_unit, f" ERROR {first_error}" if first_error else "")
+    return BenchmarkRun(result=result, resources=SamplerOutput(summary=res, series=series))

@@ -83,11 +83,11 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                  "for lower bounds: above 1 passes.</p>")
     rows = []
     for v in evaluation.verdicts:
-        ok = "pass" if v.passed else ("fail" if v.severity == "critical" else "warn")
+        ok = {"pass": "pass", "critical": "fail", "warning": "warn", "invalid": "warn"}[v.status]
         rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
-                          escape(format_value(v.value, v.unit)), f"{v.margin:,.1f}x",
-                          "PASS" if v.passed else v.severity.upper()], ["", "num", "num", "num", ok]))
-    parts.append(_table(["metric", "target", "measured", "margin", "verdict"], rows))
+                          escape(format_value(v.value, v.unit)), f"{v.samples:,}" if v.samples is not None else "-",
+                          f"{v.margin:,.1f}x", v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
+    parts.append(_table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
 
     if evaluation.violations:
         parts.append("<h2>Alerts</h2>")
@@ -121,15 +121,15 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
             s = b.latency_s
             res = b.resources
             rows.append(_row([
-                f"<code>{escape(b.key)}</code>", escape(b.item_unit), str(b.items_per_call), f"{len(b.round_call_s)} x {b.loops}",
-                f"{s.median * 1e3:.4g}" if s else "-", f"{s.p95 * 1e3:.4g}" if s else "-",
+                f"<code>{escape(b.key)}</code>", escape(b.item_unit), str(b.items_per_call), f"{len(b.observation_s):,} in {b.processes} proc" + (f" x {b.calls_per_observation} calls" if b.calls_per_observation > 1 else ""),
+                f"{s.median * 1e3:.4g}" if s else "-", f"{s.p95 * 1e3:.4g}" if s else "-", f"{s.p99 * 1e3:.4g}" if s else "-",
                 f"{s.ci_low * 1e3:.4g} – {s.ci_high * 1e3:.4g}" if s else "-",
                 f"{s.mad / s.median * 100:.1f} %" if s and s.median else "-",
                 f"{res.process_cpu_pct_mean:.0f} %" if res else "-",
                 f"{res.rss_max_bytes / 2**20:.0f} MiB" if res else "-",
                 escape(", ".join(f"{k}={v}" for k, v in b.info.items())),
-                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "", "fail"]))
-    parts.append(_table(["benchmark", "item", "items/call", "rounds x loops", "p50 ms/item", "p95 ms/item",
+                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "num", "", "fail"]))
+    parts.append(_table(["benchmark", "item", "items/call", "observations", "p50 ms/call", "p95 ms/call", "p99 ms/call",
                          "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "workload info",
                          "error"], rows))
 

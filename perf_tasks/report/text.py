@@ -6,14 +6,18 @@ from perf_tasks.results import Comparison, Evaluation
 
 
 def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) -> str:
-    rows = [("metric", "target", "measured", "margin", "verdict")]
+    rows = [("metric", "target", "measured", "n", "margin", "verdict")]
     for v in evaluation.verdicts:
         rows.append((v.metric, f"{v.op} {format_value(v.threshold, v.unit)}", format_value(v.value, v.unit),
-                     f"{v.margin:,.1f}x", "PASS" if v.passed else v.severity.upper()))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     f"{v.samples:,}" if v.samples is not None else "-", f"{v.margin:,.1f}x", v.status.upper()))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if evaluation.invalid:
+        lines.append("")
+        lines.append("invalid (the measurement cannot carry a verdict):")
+        lines += [f"  {v.metric}: {v.reason}" for v in evaluation.invalid]
     other = [v for v in evaluation.violations if not v.source.startswith("target")]
     if other:
         lines.append("")
@@ -39,8 +43,8 @@ def markdown_table(evaluation: Evaluation, fingerprint: dict, run_id: str) -> st
              f"{fingerprint.get('memory_total_bytes', 0) / 2**30:.0f} GiB), Python {fingerprint.get('python')}, "
              f"torch {fingerprint.get('packages', {}).get('torch', '-')}, commit "
              f"`{(fingerprint.get('git_sha') or '-')[:12]}`.", "",
-             "| metric | target | measured | margin | verdict |", "|---|---|---|---|---|"]
+             "| metric | target | measured | samples | margin | verdict |", "|---|---|---|---|---|---|"]
     for v in evaluation.verdicts:
         lines.append(f"| `{v.metric}` | {v.op} {format_value(v.threshold, v.unit)} | {format_value(v.value, v.unit)} | "
-                     f"{v.margin:,.1f}x | {'PASS' if v.passed else v.severity.upper()} |")
+                     f"{f'{v.samples:,}' if v.samples is not None else '-'} | {v.margin:,.1f}x | {v.status.upper()} |")
     return "\n".join(lines)

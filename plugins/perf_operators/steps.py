@@ -119,7 +119,8 @@ class EvaluateOperator(PerfStepOperator):
         from perf_tasks import pipeline
 
         ev = pipeline.evaluate_run(self.work(context))
-        return {"targets": len(ev.verdicts), "missed": sum(not v.passed for v in ev.verdicts),
+        return {"targets": len(ev.verdicts), "missed": sum(v.status in ("warning", "critical") for v in ev.verdicts),
+                "invalid": len(ev.invalid),
                 "alerts": len(ev.violations), "critical": len(ev.critical)}
 
 
