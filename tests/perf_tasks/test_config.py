@@ -27,7 +27,10 @@ def _edit(path: Path, fn) -> None:
 def test_the_shipped_config_loads():
     cfg = load_config(REPO / "config")
     assert {"risk", "market_data", "trading"} <= set(cfg.suite_names())
-    assert cfg.profile("smoke").min_rounds >= 2
+    smoke, standard = cfg.profile("smoke"), cfg.profile("standard")
+    # a p95 target needs >= 200 observations: smoke gets them; standard also trusts p99 (>= 1,000)
+    assert smoke.min_observations >= 200 and standard.min_observations >= 1000
+    assert smoke.processes >= 2 and standard.processes >= smoke.processes
     assert {r.name for r in cfg.alerts.rules} >= {"response_time_p95", "error_rate", "cpu_usage", "memory_usage",
                                                    "disk_usage"}
 
@@ -50,8 +53,12 @@ def test_spec_alert_thresholds_are_the_spec_values():
      ["suites.risk.benchmarks.var_monte_carlo.targets", "Field required"]),
     (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(tragets={}),
      ["suites.risk.benchmarks.var_monte_carlo.tragets", "Extra inputs are not permitted"]),
-    (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(loops="many"),
-     ["suites.risk.benchmarks.var_monte_carlo.loops", "'many'"]),
+    (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(calls_per_observation="many"),
+     ["suites.risk.benchmarks.var_monte_carlo.calls_per_observation", "'many'"]),
+    (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(loops=1),
+     ["suites.risk.benchmarks.var_monte_carlo", "replaced by 'calls_per_observation'"]),
+    (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(calls_per_observation=16),
+     ["suites.risk.benchmarks.var_monte_carlo", "per-call percentiles cannot be measured"]),
     (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"]["targets"].update(latency_p42_ms={"max": 1}),
      ["unknown metric 'latency_p42_ms'"]),
     (lambda d: d["suites"]["risk"]["benchmarks"]["var_monte_carlo"].update(callable="not a callable"),
@@ -74,8 +81,8 @@ def test_bad_alert_rule_names_its_index(cfg_dir):
 
 
 def test_bad_profile_value(cfg_dir):
-    _edit(cfg_dir / "profiles.yaml", lambda d: d["profiles"]["smoke"].update(min_rounds=1))
-    with pytest.raises(ConfigError, match=r"profiles.yaml: profiles.smoke.min_rounds: .*greater than or equal to 2 \(got 1\)"):
+    _edit(cfg_dir / "profiles.yaml", lambda d: d["profiles"]["smoke"].update(min_observations=1))
+    with pytest.raises(ConfigError, match=r"profiles.yaml: profiles.smoke.min_observations: .*greater than or equal to 2 \(got 1\)"):
         load_config(cfg_dir)
 
 

@@ -25,7 +25,7 @@ def cfg_dir(tmp_path: Path) -> Path:
     bench["suites"]["market_data"]["benchmarks"]["tick_handling"]["profile_params"]["smoke"] = {"n_ticks": 200}
     (d / "benchmarks.yaml").write_text(yaml.safe_dump(bench))
     prof = yaml.safe_load((d / "profiles.yaml").read_text())
-    prof["profiles"]["smoke"].update(min_rounds=3, max_rounds=3, min_round_s=0.001, warmups=0)
+    prof["profiles"]["smoke"].update(processes=1, min_observations=20, max_observations=30, max_benchmark_s=0.1, warmups=0)
     (d / "profiles.yaml").write_text(yaml.safe_dump(prof))
     return d
 

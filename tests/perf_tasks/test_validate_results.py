@@ -19,7 +19,7 @@ from perf_tasks.results import BenchmarkResult, Metric, RunResults, SuiteResult,
 from perf_tasks.validate import ResultsValidation, results_frame, validate_results, validate_results_frame
 from tests.conftest import REPO
 
-PROFILE = ProfileConfig(warmups=1, min_rounds=3, max_rounds=4, min_round_s=0.002, max_benchmark_s=0.3,
+PROFILE = ProfileConfig(warmups=1, processes=1, min_observations=20, max_observations=40, max_benchmark_s=0.3,
                         sample_interval_s=0.01)
 
 
@@ -28,13 +28,13 @@ def _bench(suite: str, name: str, base_ms: float, rng: np.random.Generator, **ov
     stats = summarize(list(rng.lognormal(math.log(base_ms / 1e3), 0.2, 30)), rng)
     values = {"latency_p50_ms": stats.median * 1e3, "latency_mean_ms": stats.mean * 1e3,
               "latency_p95_ms": stats.p95 * 1e3, "latency_p99_ms": stats.p99 * 1e3, "latency_max_ms": stats.max * 1e3,
-              "throughput_per_s": 1.0 / stats.median, "error_rate_pct": 0.0, "rss_max_bytes": 3e8,
+              "latency_mean_per_item_ms": stats.mean * 1e3, "throughput_per_s": 1.0 / stats.mean, "error_rate_pct": 0.0, "rss_max_bytes": 3e8,
               "process_cpu_pct_mean": 97.0, "system_memory_pct_max": 41.0, **overrides}
     metrics = tuple(Metric(f"{suite}.{name}.{k}", float(v), *BENCHMARK_METRICS[k],
                            target=Target(max=1000.0, source="cfg") if k == "latency_p95_ms" else None)
                     for k, v in values.items())
     return BenchmarkResult(suite=suite, name=name, callable="m:f", params={}, items_per_call=1, item_unit="call",
-                           warmups=1, loops=1, round_call_s=(stats.median,), latency_s=stats, metrics=metrics,
+                           warmups=1, calls_per_observation=1, observation_s=(stats.median,), latency_s=stats, metrics=metrics,
                            resources=None, calls=31, errors=0)
 
 
@@ -63,7 +63,7 @@ def good_frame() -> pd.DataFrame:
 def test_a_realistic_run_of_30_benchmarks_passes():
     run = from_json(RunResults, to_json(_realistic_run()))  # as read back from results.json
     v = validate_results(run)
-    assert v == ResultsValidation(passed=True, failures=(), checked=30 * 10 + 3)
+    assert v == ResultsValidation(passed=True, failures=(), checked=30 * 11 + 3)
 
 
 def test_results_written_by_the_real_runner_pass():
@@ -77,7 +77,7 @@ def test_results_written_by_the_real_runner_pass():
 
 def test_a_failed_benchmark_with_only_an_error_rate_passes():
     failed = BenchmarkResult(suite="risk", name="broken", callable="m:f", params={}, items_per_call=1, item_unit="call",
-                             warmups=1, loops=1, round_call_s=(), latency_s=None,
+                             warmups=1, calls_per_observation=1, observation_s=(), latency_s=None,
                              metrics=(Metric("risk.broken.error_rate_pct", 50.0, "%", "lower"),), resources=None,
                              calls=2, errors=1, error="RuntimeError: boom")
     assert validate_results(_run(failed)).passed
