@@ -317,6 +317,46 @@ def test_benchmark_factories_run_and_report_per_record_items():
         bench.transform_features(source="csv")
 
 
+def _bench_stream(n_records: int, n_symbols: int, bad_pct: float, seed: int = 5) -> list[dict]:
+    return corrupt_records(bars_to_records(synthetic_bars(n_records, n_symbols, seed)), bad_pct, seed + 1)[0]
+
+
+def test_realtime_processing_handles_one_record_per_call_by_default():
+    op = bench.realtime_processing(n_records=300, n_symbols=2, bad_pct=5.0)
+    assert op.items_per_call == 1 and op.info["records_per_call"] == 1
+    ref = StreamProcessor()
+    for line in records_to_json_lines(_bench_stream(300, 2, 5.0)):  # each call = the next record, end to end
+        got, want = op(), ref.on_line(line)
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert got.symbol == want.symbol and got.timestamp == want.timestamp and got.close == want.close
+            assert all(a == b or (a != a and b != b) for a, b in zip(got, want))  # NaN while warming up
+    op()  # the stream wraps with a reset processor
+    op.close()
+    assert op.info["accepted"] + op.info["rejected"] + op.info["malformed"] == 301
+    assert op.info["rejected"] == ref.rejected > 0 and op.info["stream_passes"] == 1
+    assert "record_latency_samples" not in op.info  # per call = per record: the runner's timing is it
+
+
+def test_validation_fast_path_checks_one_record_per_call_by_default():
+    op = bench.validation_fast_path(n_records=300, n_symbols=2, bad_pct=5.0)
+    assert op.items_per_call == 1
+    checker = RecordChecker()
+    assert [op() for _ in range(300)] == [checker.check(r) for r in _bench_stream(300, 2, 5.0)]
+    op()
+    op.close()
+    assert op.info["records_checked"] == 301 and op.info["rejected"] == 15 and op.info["stream_passes"] == 1
+
+
+def test_records_per_call_and_its_older_name_chunk_records():
+    assert bench.validation_fast_path(records_per_call=100, n_records=300).items_per_call == 100
+    assert bench.realtime_processing(n_records=300, chunk_records=100, records_per_call=100).items_per_call == 100
+    with pytest.raises(ValueError, match="disagree"):
+        bench.realtime_processing(n_records=300, chunk_records=100, records_per_call=1)
+    with pytest.raises(ValueError, match=">= 1"):
+        bench.validation_fast_path(records_per_call=0, n_records=300)
+
+
 def test_gx_microbatch_reports_what_a_record_experiences(gx_validator):
     op = bench.validation_gx_microbatch(batch_records=100, arrival_rate_per_s=1_000.0, n_batches=2, bad_pct=5.0)
     assert op.items_per_call == 100

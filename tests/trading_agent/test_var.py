@@ -49,3 +49,23 @@ def test_historical_var_on_synthetic_gaussian_portfolio_near_analytic():
 def test_confidence_out_of_range_is_refused(conf):
     with pytest.raises(ValueError, match="confidence"):
         parametric_var(np.zeros(1), np.eye(1), np.ones(1), 1.0, conf)
+
+
+def test_var_historical_sp500_bench_times_the_system_var_function():
+    from trading_agent.risk.backtest import rolling_var_forecasts
+    from trading_agent.risk.bench import var_historical_sp500
+
+    r = index_log_returns("sp500")
+    op = var_historical_sp500(window_days=250, confidence=0.99, value=1e6)
+    assert op.items_per_call == 1 and op.info["windows"] == r.size - 250 + 1
+    got = [op() for _ in range(300)]  # call k = historical_var of returns[k : k + 250]
+    assert got == [historical_var(r[k:k + 250], np.ones(1), 1e6, 0.99) for k in range(300)]
+    assert got == pytest.approx(rolling_var_forecasts(r, model="historical", confidence=0.99,
+                                                      window_days=250)[:300] * 1e6, rel=1e-12)
+    rolling = var_historical_sp500(window_days=250, mode="rolling")
+    assert rolling.items_per_call == r.size - 250
+    assert rolling()[:300] == pytest.approx(got, rel=1e-12)
+    with pytest.raises(ValueError, match="mode"):
+        var_historical_sp500(mode="vectorised")
+    with pytest.raises(ValueError, match="confidence"):
+        var_historical_sp500(confidence=1.5)

@@ -2,8 +2,9 @@
 
 Each factory does its setup (data generation, files, the GX context) untimed and returns an
 :class:`~trading_agent.operation.Operation`; ``items_per_call`` is records per call. Streams are
-pre-generated and consumed chunk by chunk so the per-symbol state is warm; when a stream runs
-out it starts again from a reset state (one reset per pass, amortised over the pass).
+pre-generated (:class:`~trading_agent.operation.Stream`) and consumed in order, one record per
+call by default (``records_per_call``), so the per-symbol state is warm; when a stream runs out
+it starts again from a reset state (a few dict clears in the call that wraps, once per pass).
 Measurements a call cannot report through its own timing (per-record latency, what a record
 waiting for a micro-batch experiences, reject counts) are added to ``info`` by ``close()``.
 """
@@ -12,9 +13,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -24,29 +24,20 @@ from trading_agent.data_pipeline.features import compute_features
 from trading_agent.data_pipeline.ingest import ingest_bar_files
 from trading_agent.data_pipeline.realtime import StreamProcessor
 from trading_agent.data_pipeline.rules import RecordChecker
-from trading_agent.operation import Operation
+from trading_agent.operation import Operation, Stream
 
-_T = TypeVar("_T")
 _MAX_SAMPLES = 200_000  # per-record latency samples kept (bounded memory)
 
 
-class _Chunks:
-    """Consecutive ``size``-item chunks of ``items``; calls ``on_wrap`` before starting over."""
-
-    def __init__(self, items: Sequence[_T], size: int, on_wrap: Callable[[], None]) -> None:
-        if not 1 <= size <= len(items):
-            raise ValueError(f"chunk size must be in [1, {len(items)}] (the stream length), got {size}")
-        self._chunks = [items[i:i + size] for i in range(0, len(items) - size + 1, size)]
-        self._i = 0
-        self._on_wrap = on_wrap
-
-    def next(self) -> Sequence[_T]:
-        if self._i == len(self._chunks):
-            self._i = 0
-            self._on_wrap()
-        chunk = self._chunks[self._i]
-        self._i += 1
-        return chunk
+def _records_per_call(records_per_call: int | None, chunk_records: int | None) -> int:
+    """``records_per_call`` (default 1); ``chunk_records`` is its older name, still accepted."""
+    if records_per_call is not None and chunk_records is not None and records_per_call != chunk_records:
+        raise ValueError(f"records_per_call={records_per_call} and chunk_records={chunk_records} disagree "
+                         "(chunk_records is the older name of records_per_call: give one)")
+    n = records_per_call if records_per_call is not None else chunk_records if chunk_records is not None else 1
+    if n < 1:
+        raise ValueError(f"records_per_call must be >= 1, got {n}")
+    return n
 
 
 def _quantiles_us(samples_ns: list[int], prefix: str) -> dict[str, float]:
@@ -81,16 +72,21 @@ def historical_ingestion(n_rows: int = 100_000, n_symbols: int = 10, duplicate_p
                      info={"files": len(paths), "format": "csv"})
 
 
-def realtime_processing(n_records: int = 50_000, chunk_records: int = 1_000, n_symbols: int = 10,
-                        bad_pct: float = 0.5, seed: int = 5) -> Operation:
-    """Per record: JSON line -> dict -> fast-path validation -> rolling features -> update.
+def realtime_processing(n_records: int = 50_000, chunk_records: int | None = None, n_symbols: int = 10,
+                        bad_pct: float = 0.5, seed: int = 5, *, records_per_call: int | None = None) -> Operation:
+    """Per record: JSON line -> dict -> fast-path validation -> rolling features -> emit
+    (:meth:`StreamProcessor.on_line`), over a pre-generated stream of ``n_records`` lines
+    (``bad_pct`` % damaged).
 
-    One call processes the next ``chunk_records`` lines of a pre-generated stream (``bad_pct`` %
-    damaged). Each record is also timed on its own (perf_counter_ns around it, ~0.1 us of
-    overhead); ``close()`` adds those per-record percentiles to ``info``.
+    ``records_per_call=1`` (default): one call = one record arriving and being processed, the
+    real-time path; the call returns its :class:`FeatureUpdate` (None if rejected/malformed).
+    ``records_per_call=N`` (or its older name ``chunk_records``): one call = the next N lines;
+    each record is then also timed on its own (perf_counter_ns around it, ~0.1 us of overhead)
+    and ``close()`` adds those per-record percentiles to ``info``. When the stream wraps the
+    processor is reset (symbols, validator state, counters), so features warm up again.
     """
+    per_call = _records_per_call(records_per_call, chunk_records)
     records, _ = _stream(n_records, n_symbols, bad_pct, seed)
-    lines = records_to_json_lines(records)
     proc = StreamProcessor()
     totals = {"accepted": 0, "rejected": 0, "malformed": 0}
 
@@ -99,15 +95,18 @@ def realtime_processing(n_records: int = 50_000, chunk_records: int = 1_000, n_s
             totals[k] += getattr(proc, k)
         proc.reset()
 
-    chunks = _Chunks(lines, chunk_records, wrap)
+    stream = Stream(records_to_json_lines(records), per_call, wrap)
     samples: list[int] = []
     clock = time.perf_counter_ns
 
-    def run() -> int:
+    def one() -> Any:
+        return proc.on_line(stream.item())
+
+    def batch() -> int:
         on_line = proc.on_line
         keep = len(samples) < _MAX_SAMPLES
         emitted = 0
-        for line in chunks.next():
+        for line in stream.take():
             t0 = clock()
             if on_line(line) is not None:
                 emitted += 1
@@ -117,37 +116,48 @@ def realtime_processing(n_records: int = 50_000, chunk_records: int = 1_000, n_s
 
     def close() -> None:
         wrap()
-        op.info.update(totals)
+        op.info.update(totals, stream_passes=stream.passes)
         op.info.update(_quantiles_us(samples, "record_latency"))
 
-    op = Operation(run, items_per_call=chunk_records, close=close,
-                   info={"n_symbols": n_symbols, "bad_pct": bad_pct, "record_format": "json_line"})
+    op = Operation(one if per_call == 1 else batch, items_per_call=per_call, close=close,
+                   info={"n_symbols": n_symbols, "bad_pct": bad_pct, "record_format": "json_line",
+                         "records_per_call": per_call, "stream_records": len(stream)})
     return op
 
 
-def validation_fast_path(chunk_records: int = 1_000, n_records: int = 50_000, n_symbols: int = 10,
-                         bad_pct: float = 0.5, seed: int = 5) -> Operation:
-    """The per-record validator derived from the GX suite's rules, over parsed records.
+def validation_fast_path(chunk_records: int | None = None, n_records: int = 50_000, n_symbols: int = 10,
+                         bad_pct: float = 0.5, seed: int = 5, *, records_per_call: int | None = None) -> Operation:
+    """The per-record validator derived from the GX suite's rules (:meth:`RecordChecker.check`),
+    over parsed records of a pre-generated ``n_records`` stream (``bad_pct`` % damaged).
 
-    items_per_call = ``chunk_records``; the per-record latency is the validation a record sees.
+    ``records_per_call=1`` (default): one call = one record validated (returns the names of the
+    rules it breaks), so the latency is what a record sees. ``records_per_call=N`` (or its
+    older name ``chunk_records``): one call = the next N records. The checker's running state
+    (last timestamp per symbol) is reset when the stream wraps; ``close()`` adds the counts.
     """
+    per_call = _records_per_call(records_per_call, chunk_records)
     records, damaged = _stream(n_records, n_symbols, bad_pct, seed)
     checker = RecordChecker()
-    chunks = _Chunks(records, chunk_records, checker.reset)
-    counts = {"records_checked": 0, "rejected": 0}
+    stream = Stream(records, per_call, checker.reset)
+    rejected = [0]
 
-    def run() -> int:
+    def one() -> tuple[str, ...]:
+        failed = checker.check(stream.item())
+        if failed:
+            rejected[0] += 1
+        return failed
+
+    def batch() -> int:
         check = checker.check
-        bad = sum(1 for r in chunks.next() if check(r))
-        counts["records_checked"] += chunk_records
-        counts["rejected"] += bad
+        bad = sum(1 for r in stream.take() if check(r))
+        rejected[0] += bad
         return bad
 
     def close() -> None:
-        op.info.update(counts)
+        op.info.update(records_checked=stream.consumed, rejected=rejected[0], stream_passes=stream.passes)
 
-    op = Operation(run, items_per_call=chunk_records, close=close,
-                   info={"rules": len(checker.rules),
+    op = Operation(one if per_call == 1 else batch, items_per_call=per_call, close=close,
+                   info={"rules": len(checker.rules), "records_per_call": per_call, "stream_records": len(stream),
                          "damaged_pct_in_stream": round(100.0 * damaged / len(records), 3)})
     return op
 
@@ -169,13 +179,13 @@ def validation_gx_microbatch(batch_records: int = 1_000, arrival_rate_per_s: flo
 
     records, damaged = _stream(batch_records * n_batches, n_symbols, bad_pct, seed)
     validator = GXBatchValidator()
-    batches = _Chunks(records, batch_records, validator.reset)
+    batches = Stream(records, batch_records, validator.reset)
     run_ns: list[int] = []
     counts = {"records_checked": 0, "rejected": 0}
 
     def run() -> int:
         t0 = time.perf_counter_ns()
-        report = validator.validate(records_to_frame(batches.next()))
+        report = validator.validate(records_to_frame(batches.take()))
         run_ns.append(time.perf_counter_ns() - t0)
         if report.errors:
             raise RuntimeError(f"GX could not evaluate rule(s): {report.errors}")
