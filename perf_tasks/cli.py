@@ -6,8 +6,18 @@
     python -m perf_tasks load --target URL --scenario NAME --profile P --out FILE [--rate --users --duration]
     python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
 
-Exit codes: 0 all good; 1 a critical threshold was violated or a step failed; 2 bad usage or
-config (nothing was measured).
+Exit codes: 0 no critical violation and every step succeeded (warnings are reported; INVALID
+targets, whose measurement cannot carry a verdict, are listed loudly but do not change 0 on their
+own); 1 a critical violation, a failed step, or the run could not be sealed in the store; 2 bad
+usage or config (nothing was measured).
+
+``run --json FILE --junit FILE`` writes both files however the run ends, exit 2 included (then
+``evaluation`` is null and ``error`` says what was wrong). The JSON carries the exit code, run id,
+work folder, report location, failed steps with their errors, every step's state, and the
+evaluation and comparison when those steps finished. The JUnit file has one testcase per target
+(failure typed warning/critical; skipped for INVALID), per alert-rule violation, and per pipeline
+step (error for a failed step, skipped for one that never ran). Only argparse usage errors exit 2
+before anything is written.
 """
 from __future__ import annotations
 
@@ -17,13 +27,15 @@ import logging
 import os
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from perf_tasks import pipeline
 from perf_tasks.alerts.slack import webhook_sender
 from perf_tasks.errors import PerfError, UserError
-from perf_tasks.report.text import markdown_table, summary_table
+from perf_tasks.report.text import markdown_table, overall_verdict, summary_table, verdict_line
 from perf_tasks.results import Comparison, Evaluation, from_json, to_dict
 from perf_tasks.store import RunArtifacts, open_store, run_index
 
@@ -46,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a pipeline once, without Airflow")
+    run = sub.add_parser("run", help="run a pipeline once, without Airflow",
+                         epilog="exit codes: 0 no critical violation, every step succeeded (INVALID targets are "
+                                "listed but do not change 0 on their own); 1 a critical violation or a failed "
+                                "step (the store included); 2 bad usage or config, nothing measured. --json and "
+                                "--junit are written in all three cases.")
     run.add_argument("pipeline", choices=["daily"])
     run.add_argument("--profile", default="smoke", choices=pipeline.PROFILES)
     run.add_argument("--suites", default="", help="comma-separated suites (default: all in config)")
@@ -58,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", default=None, help="default: cli__<UTC timestamp>")
     run.add_argument("--no-notify", action="store_true", help="write the Slack message to the outbox only")
     run.add_argument("--promote", action="store_true", help="make this run the baseline if it succeeds")
-    run.add_argument("--json", type=Path, default=None, help="write evaluation + comparison as JSON here")
-    run.add_argument("--junit", type=Path, default=None, help="write targets as JUnit XML here")
+    run.add_argument("--json", type=Path, default=None,
+                     help="write the outcome as JSON here, however the run ends (exit 2 included: then "
+                          "'evaluation' is null and 'error' names the config problem): exit code, run id, work "
+                          "folder, report, failed steps, evaluation and comparison (null when not reached)")
+    run.add_argument("--junit", type=Path, default=None,
+                     help="write JUnit XML here, however the run ends: a testcase per target (failure: "
+                          "warning/critical; skipped: INVALID), per alert, and per pipeline step (error: failed)")
 
     show = sub.add_parser("show", help="print the summary of a finished run from the artifact store")
     show.add_argument("dag_id")
@@ -122,60 +143,227 @@ def _sender() -> tuple[object, str]:
     return (webhook_sender(url), "SLACK_WEBHOOK_URL") if url else (None, "outbox (SLACK_WEBHOOK_URL not set)")
 
 
-def write_junit(path: Path, evaluation: Evaluation) -> None:
-    suite = ET.Element("testsuite", name="perf_targets", tests=str(len(evaluation.verdicts)),
-                       failures=str(sum(not v.passed for v in evaluation.verdicts)))
-    for v in evaluation.verdicts:
-        case = ET.SubElement(suite, "testcase", classname=v.metric.rsplit(".", 1)[0], name=v.metric.rsplit(".", 1)[1])
-        if not v.passed:
-            ET.SubElement(case, "failure", message=f"{v.value:.6g} {v.unit}, target {v.op} {v.threshold:g} {v.unit}",
-                          type=v.severity)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
+def _optional(work: Path, cls: type, rel: str) -> Any:
+    """A result document the run wrote, or None when that step never got there (or wrote garbage)."""
+    path = work / rel
+    if not path.exists():
+        return None
+    try:
+        return from_json(cls, path.read_text(), source=str(path))
+    except (OSError, ValueError) as exc:
+        log.error("cannot read %s: %s", path, exc)
+        return None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    run_id = args.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+def step_states(work: Path, failed: dict[str, str]) -> list[dict[str, Any]]:
+    """Every step of the run in the order it ran (``status/<step>.json``), then the ones that never
+    ran (from ``failed``: :func:`perf_tasks.pipeline.failed_steps`)."""
+    states = []
+    for path in sorted((work / "status").glob("*.json")) if (work / "status").is_dir() else []:
+        try:
+            states.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            states.append({"step": path.stem, "state": "failed", "error": f"unreadable status file: {exc}"})
+    states.sort(key=lambda s: s.get("at", ""))
+    seen = {s["step"] for s in states}
+    states += [{"step": name, "state": "not_run", "error": why} for name, why in failed.items() if name not in seen]
+    return states
+
+
+@dataclass
+class RunOutcome:
+    """What ``run`` learned, collected as it goes, so --json/--junit can be written however it ends."""
+
+    run_id: str
+    work: Path
+    artifacts_url: str
+    exit_code: int = 1
+    error: str | None = None  # what ended the run early (a config error, a failed step, the seal), if anything
+
+
+def _report_location(work: Path, spec: pipeline.RunSpec | None, failed: dict[str, str]) -> dict[str, Any]:
+    local = work / "report.html"
+    stored = None
+    if spec is not None and local.exists() and "persist_artifacts" not in failed:
+        stored = pipeline.report_url(spec)
+    return {"local": str(local) if local.exists() else None, "stored": stored}
+
+
+def run_document(outcome: RunOutcome) -> dict[str, Any]:
+    """The --json document: whatever the run produced, and how it failed. Pure apart from reading
+    the work folder. ``evaluation`` / ``comparison`` are null when their step never finished."""
+    work = outcome.work
+    try:
+        spec = pipeline.load_spec(work) if (work / "run.json").exists() else None
+    except (PerfError, OSError, ValueError, TypeError) as exc:
+        log.error("cannot read the run spec in %s: %s", work, exc)
+        spec = None
+    failed = pipeline.failed_steps(work, spec) if work.exists() else {"setup_environment": "did not run"}
+    evaluation = _optional(work, Evaluation, "evaluation.json")
+    comparison = _optional(work, Comparison, "comparison.json")
+    delivery = None
+    if (work / "alerts" / "delivery.json").exists():
+        try:
+            delivery = json.loads((work / "alerts" / "delivery.json").read_text())
+        except (OSError, ValueError):
+            delivery = None
+    return {
+        "dag_id": DAILY_DAG_ID, "run_id": outcome.run_id, "exit_code": outcome.exit_code,
+        "status": "success" if outcome.exit_code == 0 else ("usage_or_config_error" if outcome.exit_code == 2
+                                                            else "failed"),
+        "error": outcome.error,
+        "measured": (work / "results.json").exists(),
+        "verdict": overall_verdict(evaluation) if evaluation is not None else None,
+        "invalid": [{"metric": v.metric, "reason": v.reason} for v in evaluation.invalid] if evaluation else [],
+        "failed_steps": failed,
+        "steps": step_states(work, failed),
+        "work_dir": str(work),
+        "artifacts": outcome.artifacts_url,
+        "report": _report_location(work, spec, failed),
+        "alert": delivery,
+        "evaluation": to_dict(evaluation) if evaluation is not None else None,
+        "comparison": to_dict(comparison) if comparison is not None else None,
+    }
+
+
+def junit_tree(doc: dict[str, Any]) -> ET.Element:
+    """JUnit XML from :func:`run_document`: suite ``perf_targets`` (one testcase per target verdict:
+    a failure typed by severity for warning/critical, skipped with the reason for invalid),
+    ``perf_alerts`` (alert-rule violations and failed benchmarks) and ``perf_pipeline`` (one
+    testcase per step: an error for a failed step, skipped for one that never ran)."""
+    root = ET.Element("testsuites", name=DAILY_DAG_ID)
+    evaluation = doc["evaluation"]
+
+    def suite(name: str) -> ET.Element:
+        return ET.SubElement(root, "testsuite", name=name)
+
+    targets = suite("perf_targets")
+    for v in (evaluation or {}).get("verdicts", []):
+        prefix, _, last = v["metric"].rpartition(".")
+        case = ET.SubElement(targets, "testcase", classname=prefix or "perf", name=last)
+        bound = f"{v['value']:.6g} {v['unit']}, target {v['op']} {v['threshold']:g} {v['unit']}"
+        if v["status"] in ("warning", "critical"):
+            ET.SubElement(case, "failure", message=f"{v['status'].upper()}: {bound}"
+                          + (f" ({v['reason']})" if v.get("reason") else ""), type=v["severity"])
+        elif v["status"] == "invalid":
+            ET.SubElement(case, "skipped", message=f"INVALID: {v['reason']}")
+    alerts = suite("perf_alerts")
+    for v in (evaluation or {}).get("violations", []):
+        if str(v["source"]).startswith("target"):
+            continue  # a target's violation is its testcase above
+        prefix, _, last = v["metric"].rpartition(".")
+        case = ET.SubElement(alerts, "testcase", classname=prefix or "perf", name=last)
+        ET.SubElement(case, "failure", type=v["severity"],
+                      message=f"{v['severity'].upper()}: {v['value']:.6g} {v['unit']}, threshold {v['op']} "
+                              f"{v['threshold']:g} ({v['source']})")
+    steps = suite("perf_pipeline")
+    for st in doc["steps"]:
+        case = ET.SubElement(steps, "testcase", classname=f"{DAILY_DAG_ID}.pipeline", name=st["step"],
+                             time=f"{st.get('duration_s', 0.0):.3f}")
+        if st["state"] == "failed":
+            ET.SubElement(case, "error", message=str(st.get("error", "failed"))[:2000], type="step_failed")
+        elif st["state"] == "not_run":
+            ET.SubElement(case, "skipped", message=str(st.get("error", "did not run")))
+    if doc["error"] and not any(st["state"] == "failed" for st in doc["steps"]):
+        case = ET.SubElement(steps, "testcase", classname=f"{DAILY_DAG_ID}.pipeline", name="run")
+        ET.SubElement(case, "error", message=str(doc["error"])[:2000],
+                      type="config_error" if doc["exit_code"] == 2 else "run_failed")
+    for s in root:
+        cases = s.findall("testcase")
+        s.set("tests", str(len(cases)))
+        s.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+        s.set("errors", str(sum(c.find("error") is not None for c in cases)))
+        s.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
+    for key in ("tests", "failures", "errors", "skipped"):
+        root.set(key, str(sum(int(s.get(key, "0")) for s in root)))
+    return root
+
+
+def write_outputs(args: argparse.Namespace, outcome: RunOutcome) -> bool:
+    """Write --json and --junit when asked, whatever happened; False when one could not be written."""
+    if not (args.json or args.junit):
+        return True
+    doc = run_document(outcome)
+    ok = True
+    for path, text in ((args.json, lambda: json.dumps(doc, indent=2)),
+                       (args.junit, lambda: ET.tostring(junit_tree(doc), encoding="unicode", xml_declaration=True))):
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text())
+        except OSError as exc:
+            log.error("could not write %s: %s", path, exc)
+            ok = False
+    return ok
+
+
+def _run_daily(args: argparse.Namespace, outcome: RunOutcome) -> int:
     suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
-    url = args.artifacts or pipeline.default_artifacts_url()
+    work, url = outcome.work, outcome.artifacts_url
     store = open_store(url, source="--artifacts")
-    spec = pipeline.RunSpec(dag_id=DAILY_DAG_ID, run_id=run_id, profile=args.profile, suites=suites,
+    spec = pipeline.RunSpec(dag_id=DAILY_DAG_ID, run_id=outcome.run_id, profile=args.profile, suites=suites,
                             notify=not args.no_notify, target_overrides=dict(args.target), artifacts_url=url,
                             config_dir=args.config_dir, promote_baseline=args.promote)
-    work = pipeline.work_dir_for(DAILY_DAG_ID, run_id)
     sender, channel = _sender()
-    print(f"perf_daily {run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
+    print(f"perf_daily {outcome.run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
     try:
         names = pipeline.setup_environment(work, spec)
         for suite in names:
             pipeline.run_suite(work, suite)
         pipeline.validate_results_step(work)
-        evaluation = pipeline.evaluate_run(work)
-        comparison = pipeline.compare_to_baseline(work, store)
+        pipeline.evaluate_run(work)
+        pipeline.compare_to_baseline(work, store)
         pipeline.build_report(work)
         pipeline.persist_artifacts(work, store)
     except UserError:
         if not (work / "run.json").exists():
             raise  # failed validation: nothing was measured
         log.exception("a step failed")
-    except PerfError:
+    except Exception:  # noqa: BLE001 - the step recorded it (status/<step>.json); alert, then exit 1
         log.exception("a step failed")
     try:
-        outcome = pipeline.notify(work, store, sender, channel=channel)  # type: ignore[arg-type]
-    except PerfError as exc:
+        pipeline.notify(work, store, sender, channel=channel)  # type: ignore[arg-type]
+    except PerfError as exc:  # an earlier step failed, or the run could not be sealed in the store
+        outcome.error = str(exc)
         print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    evaluation = from_json(Evaluation, (work / "evaluation.json").read_text())
-    comparison = from_json(Comparison, (work / "comparison.json").read_text())
-    print(summary_table(evaluation, comparison))
-    print(f"\nreport: {pipeline.report_url(pipeline.load_spec(work))}")
-    print(f"alert: {outcome.delivery.status} via {outcome.delivery.channel}"
-          + (f" ({outcome.delivery.outbox_path})" if outcome.delivery.outbox_path else ""))
-    if args.json:
-        args.json.write_text(json.dumps({"evaluation": to_dict(evaluation), "comparison": to_dict(comparison)}, indent=2))
-    if args.junit:
-        write_junit(args.junit, evaluation)
-    return 1 if evaluation.critical else 0
+    evaluation = _optional(work, Evaluation, "evaluation.json")
+    comparison = _optional(work, Comparison, "comparison.json")
+    if evaluation is not None:
+        print(summary_table(evaluation, comparison))
+        print(verdict_line(evaluation))
+        for v in evaluation.invalid:
+            print(f"INVALID (not judged, exit code unaffected): {v.metric}: {v.reason}", file=sys.stderr)
+    doc = run_document(outcome)
+    report = doc["report"]
+    if report["stored"]:
+        print(f"\nreport: {report['stored']}")
+    elif report["local"]:
+        print(f"\nreport: {report['local']} (not stored: see the failed steps)")
+    delivery = doc["alert"]
+    if delivery:
+        print(f"alert: {delivery['status']} via {delivery['channel']}"
+              + (f" ({delivery['outbox_path']})" if delivery.get("outbox_path") else ""))
+    failed = doc["failed_steps"]
+    for name, why in failed.items():
+        print(f"step {name}: {why}", file=sys.stderr)
+    return 1 if failed or outcome.error or evaluation is None or evaluation.critical else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    run_id = args.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    url = args.artifacts or pipeline.default_artifacts_url()
+    outcome = RunOutcome(run_id=run_id, work=pipeline.work_dir_for(DAILY_DAG_ID, run_id), artifacts_url=url)
+    try:
+        outcome.exit_code = _run_daily(args, outcome)
+    except BaseException as exc:  # write what we have, then let main() (or Python) report it
+        outcome.exit_code = 2 if isinstance(exc, UserError) else 1
+        outcome.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        write_outputs(args, outcome)
+        raise
+    if not write_outputs(args, outcome):
+        return outcome.exit_code or 1
+    return outcome.exit_code
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ class TargetConfig(_Strict):
     max: float | None = Field(default=None, gt=0)
     min: float | None = Field(default=None, gt=0)
     severity: Literal["warning", "critical"] = "critical"
+    warning: float | None = Field(default=None, ge=0)  # stricter bound: missing it while meeting max/min -> "warning"
 
     @model_validator(mode="after")
     def _one_bound(self) -> TargetConfig:
@@ -57,6 +58,14 @@ class TargetConfig(_Strict):
         for v in (self.max, self.min):
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"bound must be finite, got {v}")
+        if self.warning is not None:
+            if not math.isfinite(self.warning):
+                raise ValueError(f"warning bound must be finite, got {self.warning}")
+            if self.severity != "critical":
+                raise ValueError(f"a 'warning' bound needs severity 'critical', got {self.severity!r}")
+            if (self.max is not None and self.warning > self.max) or (self.min is not None and self.warning < self.min):
+                raise ValueError(f"'warning' ({self.warning}) must be stricter than "
+                                 f"{'max ' + str(self.max) if self.max is not None else 'min ' + str(self.min)}")
         return self
 
 

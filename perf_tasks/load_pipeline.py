@@ -5,8 +5,10 @@ validate -> evaluate -> compare_to_baseline -> build_report -> persist_artifacts
 stop_service always. Each shard runs every selected scenario in turn, its 1/K share of the arrival
 schedule and users (perf_tasks.load.plan.split_plan); merge_shards combines the shards of each
 scenario exactly (HDR histograms add, counts add) and turns the merged results into the common
-result model (suite ``load``, one "benchmark" per scenario), so validation, judging, comparison,
-report, storage and alerting are the daily pipeline's own.
+result model (suite ``load``, one "benchmark" per scenario, built by
+perf_tasks.load.summary.benchmark_result exactly as the ``load`` CLI builds it), so validation,
+judging (perf_tasks.alerts.rules.evaluate: the same verdicts as the CLI), comparison, report,
+storage and alerting are the daily pipeline's own.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 from perf_tasks import pipeline
 from perf_tasks.errors import ConfigError, PipelineError
 from perf_tasks.monitor.fingerprint import fingerprint
-from perf_tasks.results import BenchmarkResult, SuiteResult, to_dict, to_json
+from perf_tasks.results import SuiteResult, to_dict, to_json
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
 
 log = logging.getLogger(__name__)
@@ -139,7 +141,7 @@ def merge_shards(work: Path) -> SuiteResult:
     """Merge each scenario's shards exactly; write ``load/<scenario>/merged.json`` and the common
     result model (``suites/load.json``)."""
     from perf_tasks.load.result import merge_results, result_from_json, result_to_json
-    from perf_tasks.load.summary import result_metrics
+    from perf_tasks.load.summary import benchmark_result
 
     with pipeline.step(work, "merge_shards"):
         spec = pipeline.load_spec(work)
@@ -155,17 +157,7 @@ def merge_shards(work: Path) -> SuiteResult:
                 parts.append(result_from_json(path.read_text(), source=str(path)))
             merged = merge_results(parts) if len(parts) > 1 else parts[0]
             pipeline._write(work / "load" / name / "merged.json", result_to_json(merged))
-            scaled_users = merged.users
-            benches.append(BenchmarkResult(
-                suite=SUITE, name=name, callable=f"load scenario {name} ({merged.model} model)",
-                params={"users": scaled_users, "intended_rate_per_s": round(merged.intended_rate_per_s, 3),
-                        "duration_s": merged.duration_s, "shards": spec.shards, "target": merged.target},
-                items_per_call=1, item_unit="request", warmups=0, loops=1, round_call_s=(), latency_s=None,
-                metrics=result_metrics(merged, scenarios[name], prefix=SUITE), resources=merged.target_resources,
-                calls=merged.requests, errors=merged.errors, error=None, duration_s=merged.elapsed_s,
-                info={"achieved_rate_per_s": round(merged.achieved_rate_per_s, 2), "late_sends": merged.late_sends,
-                      "dropped": merged.dropped, "out_of_range": merged.out_of_range,
-                      "errors_by_class": json.dumps(merged.errors_by_class), "co_corrected": merged.co_corrected}))
+            benches.append(benchmark_result(merged, scenarios[name], suite=SUITE))
         suite = SuiteResult(suite=SUITE, profile=spec.profile, started_at=started, finished_at=pipeline._now(),
                             benchmarks=tuple(benches))
         pipeline._write(work / "suites" / f"{SUITE}.json", to_json(suite))

@@ -2,8 +2,10 @@
 
 This is the one verdict engine: the CLI and the DAGs, benchmarks and load alike, judge with
 :func:`evaluate`. A target's verdict is pass, warning or critical (missed, by the target's
-severity), or *invalid* when the measurement cannot carry the verdict: a percentile from fewer
-observations than :func:`required_samples` asks for is invalid, never a pass, never a violation.
+severity; "warning" also when only the target's stricter ``warning`` bound is missed), or
+*invalid* when the measurement cannot carry the verdict: a percentile from fewer observations
+than :func:`required_samples` asks for (or any metric from none) is invalid, never a pass, never
+a violation.
 """
 from __future__ import annotations
 
@@ -32,21 +34,33 @@ def required_samples(metric_name: str) -> int:
 
 
 def judge(metric: Metric) -> Verdict:
-    """The verdict on one metric that has a target."""
+    """The verdict on one metric that has a target.
+
+    invalid: fewer observations than :func:`required_samples` (0 observations is invalid for any
+    metric); else the target's severity when the main bound is missed; else "warning" when the
+    target's stricter ``warning`` bound is missed (the verdict then carries that bound); else pass.
+    """
     t = metric.target
     assert t is not None
     need = required_samples(metric.name)
     met = t.met_by(metric.value)
+    threshold, severity = t.threshold, t.severity
     if metric.samples is not None and metric.samples < need:
-        status, reason = "invalid", (f"{metric.samples} observations; this percentile needs >= {need} to judge "
+        what = "this percentile needs" if need > 1 else "a verdict needs"
+        status, reason = "invalid", (f"{metric.samples} observations; {what} >= {need} to judge "
                                      f"(it would have {'met' if met else 'missed'} the target)")
-    elif met:
-        status, reason = "pass", ""
-    else:
+    elif not met:
         status, reason = t.severity, f"{metric.value:.6g} {metric.unit} is not {t.op} {t.threshold:g}"
-    return Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=t.threshold, op=t.op,
-                   margin=t.margin(metric.value), passed=status == "pass", severity=t.severity, source=t.source,
-                   status=status, reason=reason, samples=metric.samples)  # type: ignore[arg-type]
+    elif not t.warning_met_by(metric.value):
+        assert t.warning is not None
+        threshold, severity = float(t.warning), "warning"
+        status, reason = "warning", (f"{metric.value:.6g} {metric.unit} meets {t.op} {t.threshold:g} "
+                                     f"({t.severity}) but not the warning bound {t.op} {t.warning:g}")
+    else:
+        status, reason = "pass", ""
+    return Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=threshold, op=t.op,
+                   margin=t.margin(metric.value, threshold), passed=status == "pass", severity=severity,
+                   source=t.source, status=status, reason=reason, samples=metric.samples)  # type: ignore[arg-type]
 
 
 def check_rule(rule: AlertRule, metric: Metric) -> Violation | None:
@@ -74,13 +88,12 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule]) -> Evaluation:
                                             source=f"benchmark raised {bench.error}"))
     for metric in results.metrics():
         if metric.target is not None:
-            t = metric.target
             verdict = judge(metric)
             verdicts.append(verdict)
             if verdict.status in ("warning", "critical"):
                 violations.append(Violation(metric=metric.name, value=metric.value, unit=metric.unit,
-                                            threshold=t.threshold, op=t.op, severity=t.severity,
-                                            source=f"target ({t.source})"))
+                                            threshold=verdict.threshold, op=verdict.op, severity=verdict.severity,
+                                            source=f"target ({verdict.source})"))
             continue
         for rule in rules:
             if rule.matches(metric.name):

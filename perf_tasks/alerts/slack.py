@@ -112,6 +112,10 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         blocks += _sections(":rotating_light: Critical", [_violation_line(v) for v in critical])
     if warning:
         blocks += _sections(":warning: Warning", [_violation_line(v) for v in warning])
+    invalid = list(evaluation.invalid) if evaluation else []
+    if invalid:  # shown with any alert; on their own they do not send one (see the report)
+        blocks += _sections(":grey_question: Invalid: not judged (the measurement cannot carry a verdict)",
+                            [f"• `{v.metric}`: {v.reason}" for v in invalid])
     history_link = f" (<{run.report_url}#history|history chart>)" if run.report_url and run.report_url.startswith("http") else ""
     if comparison is not None and (regressions or improvements):
         def line(c: Any) -> str:

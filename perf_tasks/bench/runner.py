@@ -196,7 +196,7 @@ def run_benchmark(
     key = f"{suite}.{name}"
     params = cfg.params_for(profile_name)
     resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
-    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source)
+    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source, warning=t.warning)
                for m, t in cfg.targets.items()}
     cpo = cfg.calls_per_observation
     procs = profile.processes

@@ -4,8 +4,15 @@
         --out artifacts/load-normal.json [--rate 20] [--users 50] [--duration 30] [--journey NAME] \\
         [--allow HOST] [--seed 1] [--shards 2] [--locustfile FILE] [--merge a.json b.json]
 
-Exit codes: 0 targets met; 1 the scenario's p95 or error-rate target was missed; 2 bad usage
-(malformed URL, host not in the allowlist, unknown scenario or journey, bad config).
+Verdicts come from the one verdict engine (perf_tasks.alerts.rules.evaluate, with the rules in
+--alerts), exactly as the weekly load DAG judges the same result: p95 latency <= p95_target_ms
+(critical), error rate <= max_error_rate_pct (critical) and <= warn_error_rate_pct (warning).
+A target whose measurement cannot carry a verdict (a p95 from fewer than 200 requests) is INVALID:
+printed loudly, never a pass, and on its own it leaves the exit code at 0.
+
+Exit codes: 0 no critical target missed (warnings and INVALID targets are printed); 1 a critical
+target was missed; 2 bad usage (malformed URL, host not in the allowlist, unknown scenario or
+journey, bad config).
 
 Wire into ``perf_tasks/cli.py`` with ``load_cli.add_parser(sub)`` and dispatch ``"load":
 load_cli.run``. Standalone: ``python -m perf_tasks.load.cli ...``.
@@ -22,11 +29,13 @@ from perf_tasks.config import PROFILE_NAMES
 from perf_tasks.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
+    from perf_tasks.config import AlertRule
     from perf_tasks.load.scenario import LoadScenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIOS = REPO_ROOT / "config" / "load_scenarios.yaml"
 DEFAULT_JOURNEYS = REPO_ROOT / "config" / "load_journeys.yaml"
+DEFAULT_ALERTS = REPO_ROOT / "config" / "alerts.yaml"
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="scenario name in --scenarios")
     p.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenarios YAML (default: %(default)s)")
     p.add_argument("--journeys", type=Path, default=DEFAULT_JOURNEYS, help="journeys YAML (default: %(default)s)")
+    p.add_argument("--alerts", type=Path, default=DEFAULT_ALERTS,
+                   help="alert rules YAML, as the DAGs use it (default: %(default)s)")
     p.add_argument("--profile", default="smoke", choices=PROFILE_NAMES,
                    help="smoke ~10 s, standard ~3 min, full as written (default: smoke)")
     p.add_argument("--out", type=Path, help="write the JSON result here")
@@ -108,6 +119,17 @@ def _scenario_for(args: argparse.Namespace) -> LoadScenario:
         raise ConfigError(format_validation_error(exc, "command line")) from None
 
 
+def _alert_rules(path: Path) -> list[AlertRule]:
+    """The rules of an alerts file (config/alerts.yaml), validated as the pipelines validate it."""
+    from pydantic import ValidationError
+
+    from perf_tasks.config import AlertsFile, format_validation_error, load_yaml_mapping
+    try:
+        return AlertsFile.model_validate(load_yaml_mapping(path, "alerts file")).rules
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
 def _merge(args: argparse.Namespace) -> int:
     from perf_tasks.load.result import merge_results, result_from_json, result_to_json
     from perf_tasks.load.summary import format_summary
@@ -135,8 +157,9 @@ def _execute(args: argparse.Namespace) -> int:
     allow = DEFAULT_ALLOWLIST + check_allowlist_entries(args.allow, source="--allow")
     target = check_target(args.target, allow, source="--target")  # before anything else happens
     scenario = _scenario_for(args)
+    rules = _alert_rules(args.alerts)
     from perf_tasks.load.result import result_to_json
-    from perf_tasks.load.summary import evaluate, format_summary
+    from perf_tasks.load.summary import evaluate_result, format_summary
 
     if args.locustfile is not None:
         from perf_tasks.load.locust_adapter import run_locustfile
@@ -158,14 +181,17 @@ def _execute(args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(result_to_json(result))
-    verdict = evaluate(result, scenario)
-    print(format_summary(result, verdict))
+    evaluation = evaluate_result(result, scenario, rules, profile=args.profile)
+    print(format_summary(result, evaluation))
+    for v in evaluation.invalid:
+        log.warning("%s is INVALID (not judged): %s", v.metric, v.reason)
     print(f"result: {args.out}")
-    return 0 if verdict.passed else 1
+    return 1 if evaluation.critical else 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``load`` command; returns the exit code (0 pass, 1 target missed, 2 bad usage)."""
+    """Run the ``load`` command; returns the exit code (0 no critical target missed, 1 a critical
+    target missed, 2 bad usage)."""
     try:
         return _execute(args)
     except UserError as exc:

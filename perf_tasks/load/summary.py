@@ -1,69 +1,81 @@
-"""Judge a load result against its scenario's targets, and build a one-screen text summary (pure)."""
+"""A load result in the common result model (metrics with their targets, judged by the one verdict
+engine, :func:`perf_tasks.alerts.rules.evaluate`), and a one-screen text summary. Pure.
+
+The CLI (``python -m perf_tasks load``) and the DAG (``perf_tasks.load_pipeline.merge_shards``)
+both turn a :class:`LoadResult` into metrics with :func:`result_metrics` /
+:func:`benchmark_result`, so a result gets the same verdicts on either path: p95 latency against
+``p95_target_ms`` (critical), error rate against ``max_error_rate_pct`` (critical) with
+``warn_error_rate_pct`` as the target's warning bound. Percentile targets need enough observations
+(:func:`perf_tasks.alerts.rules.required_samples`: a p95 needs >= 200 requests) or they are invalid.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import json
+from collections.abc import Iterable
 
+from perf_tasks.alerts.rules import evaluate
+from perf_tasks.config import AlertRule
 from perf_tasks.load.histo import LatencySummary
 from perf_tasks.load.result import LoadResult
 from perf_tasks.load.scenario import LoadScenario
-from perf_tasks.results import Metric, Target
+from perf_tasks.report.text import verdict_lines
+from perf_tasks.results import BenchmarkResult, Evaluation, Metric, RunResults, SuiteResult, Target
 
-
-@dataclass(frozen=True)
-class TargetCheck:
-    metric: str  # latency_p95_ms, error_rate_pct
-    value: float
-    threshold: float
-    op: str  # the condition that must hold: "<="
-    passed: bool
-    severity: Literal["warning", "critical"]
-
-
-@dataclass(frozen=True)
-class LoadVerdict:
-    scenario: str
-    checks: tuple[TargetCheck, ...]
-
-    @property
-    def passed(self) -> bool:
-        """False when a critical target is missed (warnings are reported, never fail the run)."""
-        return all(c.passed for c in self.checks if c.severity == "critical")
-
-
-def evaluate(result: LoadResult, scenario: LoadScenario) -> LoadVerdict:
-    """p95 (overall) <= p95_target_ms and error rate <= max_error_rate_pct; a run with no
-    completed request fails its p95 target (there is nothing to vouch for)."""
-    p95 = result.latency.p95_ms if result.latency else float("inf")
-    checks = [TargetCheck("latency_p95_ms", p95, scenario.p95_target_ms, "<=", p95 <= scenario.p95_target_ms,
-                          "critical"),
-              TargetCheck("error_rate_pct", result.error_rate_pct, scenario.max_error_rate_pct, "<=",
-                          result.error_rate_pct <= scenario.max_error_rate_pct, "critical")]
-    if scenario.warn_error_rate_pct is not None:
-        checks.append(TargetCheck("error_rate_pct", result.error_rate_pct, scenario.warn_error_rate_pct, "<=",
-                                  result.error_rate_pct <= scenario.warn_error_rate_pct, "warning"))
-    return LoadVerdict(result.scenario, tuple(checks))
+SUITE = "load"
 
 
 def result_metrics(result: LoadResult, scenario: LoadScenario | None = None, *,
-                   prefix: str = "load") -> tuple[Metric, ...]:
-    """The result as pipeline metrics ``<prefix>.<scenario>.<metric>`` (with the scenario's targets)."""
+                   prefix: str = SUITE) -> tuple[Metric, ...]:
+    """The result as pipeline metrics ``<prefix>.<scenario>.<metric>``, with the scenario's targets
+    and sample counts (latency: completed requests; error rate: completed + dropped). A run with
+    no completed request still carries its p95 target, as an invalid one (0 observations)."""
     name = f"{prefix}.{result.scenario}"
+    source = f"load scenario {scenario.name or result.scenario}" if scenario else ""
+    p95_target = Target(max=scenario.p95_target_ms, source=source) if scenario else None
     lat = result.latency
     out = []
     if lat is not None:
         for key, value in (("latency_p50_ms", lat.p50_ms), ("latency_p95_ms", lat.p95_ms),
                            ("latency_p99_ms", lat.p99_ms), ("latency_max_ms", lat.max_ms)):
-            target = Target(max=scenario.p95_target_ms, source="load scenario") if (
-                scenario and key == "latency_p95_ms") else None
-            out.append(Metric(f"{name}.{key}", value, "ms", "lower", target))
-    err_target = Target(max=scenario.max_error_rate_pct, source="load scenario") if (
-        scenario and scenario.max_error_rate_pct > 0) else None
-    out.append(Metric(f"{name}.error_rate_pct", result.error_rate_pct, "%", "lower", err_target))
+            out.append(Metric(f"{name}.{key}", value, "ms", "lower", p95_target if key == "latency_p95_ms" else None,
+                              samples=lat.count))
+    elif p95_target is not None:
+        out.append(Metric(f"{name}.latency_p95_ms", 0.0, "ms", "lower", p95_target, samples=0))
+    err_target = Target(max=scenario.max_error_rate_pct, warning=scenario.warn_error_rate_pct,
+                        source=source) if scenario else None
+    out.append(Metric(f"{name}.error_rate_pct", result.error_rate_pct, "%", "lower", err_target,
+                      samples=result.requests + result.dropped))
     out.append(Metric(f"{name}.throughput_per_s", result.throughput_per_s, "1/s", "higher"))
     if result.engine_resources is not None:
         out.append(Metric(f"{name}.engine_cpu_pct_mean", result.engine_resources.process_cpu_pct_mean, "%", "lower"))
     return tuple(out)
+
+
+def benchmark_result(result: LoadResult, scenario: LoadScenario | None, *, suite: str = SUITE) -> BenchmarkResult:
+    """One load result as a "benchmark" of the common result model (one per scenario)."""
+    return BenchmarkResult(
+        suite=suite, name=result.scenario, callable=f"load scenario {result.scenario} ({result.model} model)",
+        params={"users": result.users, "intended_rate_per_s": round(result.intended_rate_per_s, 3),
+                "duration_s": result.duration_s, "shards": result.shards, "target": result.target},
+        items_per_call=1, item_unit="request", warmups=0, calls_per_observation=1, observation_s=(), latency_s=None,
+        metrics=result_metrics(result, scenario, prefix=suite), resources=result.target_resources,
+        calls=result.requests, errors=result.errors, error=None, duration_s=result.elapsed_s,
+        info={"achieved_rate_per_s": round(result.achieved_rate_per_s, 2), "late_sends": result.late_sends,
+              "dropped": result.dropped, "out_of_range": result.out_of_range,
+              "errors_by_class": json.dumps(result.errors_by_class), "co_corrected": result.co_corrected},
+        timed_s=result.elapsed_s, items=result.requests)
+
+
+def evaluate_result(result: LoadResult, scenario: LoadScenario, rules: Iterable[AlertRule] = (), *,
+                    dag_id: str = "perf_load_cli", run_id: str = "cli", profile: str = "") -> Evaluation:
+    """Judge one result as the DAG does: its metrics (:func:`benchmark_result`) through
+    :func:`perf_tasks.alerts.rules.evaluate` with ``rules`` (config/alerts.yaml's)."""
+    bench = benchmark_result(result, scenario)
+    suite = SuiteResult(suite=SUITE, profile=profile, started_at=result.started_at, finished_at=result.started_at,
+                        benchmarks=(bench,))
+    run = RunResults(dag_id=dag_id, run_id=run_id, profile=profile, started_at=result.started_at, fingerprint={},
+                     suites=(suite,))
+    return evaluate(run, rules)
 
 
 def _row(name: str, n: int, errors: int, lat: LatencySummary | None) -> str:
@@ -73,8 +85,8 @@ def _row(name: str, n: int, errors: int, lat: LatencySummary | None) -> str:
             f"{lat.p99_ms:>9.2f} {lat.p999_ms:>9.2f} {lat.max_ms:>9.2f}")
 
 
-def format_summary(result: LoadResult, verdict: LoadVerdict | None = None) -> str:
-    """A one-screen text summary of a result (and its verdict)."""
+def format_summary(result: LoadResult, evaluation: Evaluation | None = None) -> str:
+    """A one-screen text summary of a result (and its verdicts)."""
     r = result
     lines = [f"load {r.scenario}: {r.model} model ({r.source}), {r.users} users, {r.duration_s:g} s -> {r.target}"
              + (f", {r.shards} shards" if r.shards > 1 else "")]
@@ -105,9 +117,6 @@ def format_summary(result: LoadResult, verdict: LoadVerdict | None = None) -> st
                      f"RSS {tr.rss_max_bytes / 2**20:.0f} MiB")
     for note in r.notes:
         lines.append(f"  note: {note}")
-    if verdict is not None:
-        for c in verdict.checks:
-            mark = "PASS" if c.passed else ("FAIL" if c.severity == "critical" else "WARN")
-            lines.append(f"  {mark} {c.metric} {c.value:.2f} (target {c.op} {c.threshold:g}, {c.severity})")
-        lines.append(f"  verdict: {'PASS' if verdict.passed else 'FAIL'}")
+    if evaluation is not None:
+        lines += [f"  {line}" for line in verdict_lines(evaluation)]
     return "\n".join(lines)

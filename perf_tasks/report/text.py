@@ -5,6 +5,43 @@ from perf_tasks.alerts.slack import format_value
 from perf_tasks.results import Comparison, Evaluation
 
 
+def overall_verdict(evaluation: Evaluation) -> str:
+    """FAIL (a critical violation), INVALID (no critical one, but a target could not be judged),
+    WARNING (only warnings), or PASS. An invalid target never reads as a pass."""
+    if evaluation.critical:
+        return "FAIL"
+    if evaluation.invalid:
+        return "INVALID"
+    return "WARNING" if evaluation.violations else "PASS"
+
+
+def verdict_line(evaluation: Evaluation) -> str:
+    """``verdict: <overall> (counts)``: one line for a terminal or a log."""
+    n = len(evaluation.verdicts)
+    counts = [f"{n} target{'' if n == 1 else 's'}"]
+    warnings = len(evaluation.violations) - len(evaluation.critical)
+    for n, what in ((len(evaluation.critical), "critical"), (warnings, "warning"),
+                    (len(evaluation.invalid), "INVALID: could not be judged")):
+        if n:
+            counts.append(f"{n} {what}")
+    return f"verdict: {overall_verdict(evaluation)} ({', '.join(counts)})"
+
+
+def verdict_lines(evaluation: Evaluation) -> list[str]:
+    """One line per target verdict, then the alert-rule violations, then :func:`verdict_line`."""
+    lines = []
+    for v in evaluation.verdicts:
+        line = (f"{v.status.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
+                f"(target {v.op} {format_value(v.threshold, v.unit)}"
+                + (f", n={v.samples:,}" if v.samples is not None else "") + ")")
+        lines.append(line + (f": {v.reason}" if v.reason else ""))
+    lines += [f"{v.severity.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
+              f"(threshold {v.op} {format_value(v.threshold, v.unit)}; {v.source})"
+              for v in evaluation.violations if not v.source.startswith("target")]
+    lines.append(verdict_line(evaluation))
+    return lines
+
+
 def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) -> str:
     rows = [("metric", "target", "measured", "n", "margin", "verdict")]
     for v in evaluation.verdicts:

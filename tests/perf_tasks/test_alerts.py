@@ -127,3 +127,62 @@ def test_webhook_sender_raises_on_error_status(slack):
     slack.reset(status=500)
     with pytest.raises(DeliveryError, match="500"):
         webhook_sender(slack.url)({"text": "t"})
+
+
+def _judged(value: float, target: Target, samples: int | None = None, name: str = "load.s.error_rate_pct"):
+    ev = evaluate(_results(Metric(name, value, "%", "lower", target, samples=samples)), RULES)
+    return ev.verdicts[0], ev.violations
+
+
+def test_a_target_warning_bound_grades_pass_warning_and_critical():
+    target = Target(max=5, warning=2, source="load scenario s")
+    verdict, violations = _judged(1.5, target)
+    assert verdict.status == "pass" and verdict.threshold == 5 and violations == ()
+    verdict, (violation,) = _judged(3.0, target)
+    assert (verdict.status, verdict.severity, verdict.threshold, verdict.passed) == ("warning", "warning", 2, False)
+    assert "not the warning bound <= 2" in verdict.reason and verdict.margin == pytest.approx(2 / 3)
+    assert (violation.severity, violation.threshold, violation.source) == ("warning", 2, "target (load scenario s)")
+    verdict, (violation,) = _judged(6.0, target)
+    assert (verdict.status, verdict.threshold) == ("critical", 5)
+    assert (violation.severity, violation.threshold) == ("critical", 5)
+
+
+def test_a_min_target_warning_bound_is_above_the_main_bound():
+    target = Target(min=100, warning=150)
+    verdict, _ = _judged(120.0, target, name="load.s.throughput_per_s")
+    assert verdict.status == "warning" and verdict.op == ">=" and verdict.threshold == 150
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"max": 5, "warning": 6}, "stricter"),
+    ({"min": 5, "warning": 4}, "stricter"),
+    ({"max": 5, "warning": 2, "severity": "warning"}, "severity 'critical'"),
+    ({"max": 5, "warning": float("nan")}, "finite"),
+    ({"min": 0}, "positive"),
+])
+def test_target_refuses_a_warning_bound_that_is_not_stricter(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        Target(**kwargs)
+
+
+def test_a_zero_max_allows_none_and_any_value_misses_it():
+    verdict, _ = _judged(0.0, Target(max=0), samples=100)
+    assert verdict.status == "pass"
+    verdict, (violation,) = _judged(0.5, Target(max=0), samples=100)
+    assert verdict.status == "critical" and verdict.margin == 0 and violation.threshold == 0
+
+
+def test_a_metric_with_no_observations_is_invalid_whatever_its_value():
+    verdict, violations = _judged(0.0, Target(max=5, warning=2), samples=0)
+    assert verdict.status == "invalid" and "0 observations; a verdict needs >= 1" in verdict.reason
+    assert violations == ()
+
+
+def test_the_message_lists_invalid_targets_alongside_the_alerts():
+    ev = evaluate(_results(Metric("a.b.latency_p95_ms", 10.0, "ms", "lower", Target(max=5), samples=1000),
+                           Metric("a.c.latency_p95_ms", 1.0, "ms", "lower", Target(max=5), samples=30)), RULES)
+    text = json.dumps(build_message(RUN, ev))
+    assert "Invalid: not judged" in text and "a.c.latency_p95_ms" in text and "30 observations" in text
+    only_invalid = evaluate(_results(Metric("a.c.latency_p95_ms", 1.0, "ms", "lower", Target(max=5), samples=30)),
+                            RULES)
+    assert build_message(RUN, only_invalid) is None  # listed in the report and the CLI, not alerted alone

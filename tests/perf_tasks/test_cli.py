@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -24,9 +26,14 @@ def test_run_daily_smoke_writes_artifacts_and_prints_the_summary(tmp_path):
     assert "report: file://" in out.stdout
     manifests = list(tmp_path.glob("perf_daily/*/manifest.json"))
     assert len(manifests) == 1 and json.loads(manifests[0].read_text())["status"] == "success"
-    suite = ET.parse(tmp_path / "junit.xml").getroot()
-    assert suite.get("tests") == "1" and suite.get("failures") == "0"
-    assert json.loads((tmp_path / "out.json").read_text())["evaluation"]["verdicts"]
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["exit_code"] == 0 and doc["failed_steps"] == {} and doc["evaluation"]["verdicts"]
+    assert doc["report"]["stored"].startswith("file://") and doc["work_dir"] and doc["run_id"].startswith("cli__")
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    targets, steps = junit.find("testsuite[@name='perf_targets']"), junit.find("testsuite[@name='perf_pipeline']")
+    assert targets.get("tests") == str(len(doc["evaluation"]["verdicts"])) and targets.get("failures") == "0"
+    assert {c.get("name") for c in steps} >= {"setup_environment", "run_benchmarks.market_data", "persist_artifacts"}
+    assert steps.get("errors") == "0" and junit.get("errors") == "0"
 
     shown = _cli("show", "perf_daily", "--artifacts", tmp_path.as_uri())
     assert shown.returncode == 0 and "sha256 verified" in shown.stdout
@@ -54,11 +61,67 @@ def test_bad_config_exits_2_before_measuring(tmp_path):
     bad.mkdir()
     for name in ("benchmarks", "profiles", "alerts"):
         (bad / f"{name}.yaml").write_text((REPO / "config" / f"{name}.yaml").read_text())
-    (bad / "profiles.yaml").write_text((bad / "profiles.yaml").read_text().replace("warmups: 1", "warmups: -1"))
-    out = _cli("run", "daily", "--config-dir", str(bad), "--artifacts", (tmp_path / "a").as_uri())
+    (bad / "profiles.yaml").write_text(re.sub(r"warmups: \d+", "warmups: -1", (bad / "profiles.yaml").read_text(),
+                                              count=1))
+    out = _cli("run", "daily", "--config-dir", str(bad), "--artifacts", (tmp_path / "a").as_uri(),
+               "--json", str(tmp_path / "out.json"), "--junit", str(tmp_path / "junit.xml"))
     assert out.returncode == 2
     assert "profiles.smoke.warmups" in out.stderr and "(got -1)" in out.stderr
     assert not (tmp_path / "a").exists()
+    # nothing measured, but CI still gets both files, naming the config error
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["exit_code"] == 2 and doc["measured"] is False and doc["evaluation"] is None
+    assert "profiles.smoke.warmups" in doc["error"] and "setup_environment" in doc["failed_steps"]
+    (case,) = ET.parse(tmp_path / "junit.xml").getroot().findall(".//testcase[@name='setup_environment']")
+    assert "profiles.smoke.warmups" in case.find("error").get("message")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_json_and_junit_are_written_and_name_the_failure_when_the_store_is_unreachable(tmp_path):
+    s3_down = {"PERF_S3_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}", "AWS_ACCESS_KEY_ID": "test",
+               "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = _cli("run", "daily", "--suites", "market_data", "--artifacts", "s3://perf-bucket/runs",
+               "--json", str(tmp_path / "out.json"), "--junit", str(tmp_path / "junit.xml"), env=s3_down)
+    assert out.returncode == 1, out.stderr[-2000:]
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert doc["exit_code"] == 1 and doc["measured"] is True
+    assert "S3" in doc["failed_steps"]["persist_artifacts"] and "127.0.0.1" in doc["failed_steps"]["persist_artifacts"]
+    assert doc["evaluation"]["verdicts"] and doc["comparison"]["note"].startswith("baseline unavailable")
+    assert doc["report"]["stored"] is None and doc["report"]["local"].endswith("report.html")
+    assert doc["work_dir"] in out.stderr or doc["work_dir"] in doc["error"]
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    (persist,) = junit.findall(".//testsuite[@name='perf_pipeline']/testcase[@name='persist_artifacts']")
+    assert "S3" in persist.find("error").get("message")
+    assert junit.find("testsuite[@name='perf_targets']").get("tests") == str(len(doc["evaluation"]["verdicts"]))
+
+
+def test_junit_marks_warnings_and_criticals_as_failures_and_invalid_targets_as_skipped(tmp_path):
+    from perf_tasks.alerts.rules import evaluate
+    from perf_tasks.cli import junit_tree
+    from perf_tasks.results import Metric, RunResults, Target, to_dict
+
+    metrics = (Metric("s.b.latency_p95_ms", 9.0, "ms", "lower", Target(max=5), samples=500),
+               Metric("s.b.error_rate_pct", 3.0, "%", "lower", Target(max=5, warning=2), samples=500),
+               Metric("s.c.latency_p95_ms", 1.0, "ms", "lower", Target(max=5), samples=20))
+    ev = evaluate(RunResults(dag_id="d", run_id="r", profile="smoke", started_at="", fingerprint={}, suites=(),
+                             host_metrics=metrics), [])
+    doc = {"evaluation": to_dict(ev), "error": None, "exit_code": 1,
+           "steps": [{"step": "evaluate", "state": "success", "duration_s": 0.1},
+                     {"step": "persist_artifacts", "state": "failed", "error": "StoreError: down", "duration_s": 1.0},
+                     {"step": "notify", "state": "not_run", "error": "did not run"}]}
+    root = junit_tree(doc)
+    cases = {c.get("name") if c.get("classname") != "s.c" else "c": c for c in root.iter("testcase")}
+    assert cases["latency_p95_ms"].find("failure").get("type") == "critical"
+    assert cases["error_rate_pct"].find("failure").get("type") == "warning"
+    assert "20 observations" in cases["c"].find("skipped").get("message")
+    assert cases["persist_artifacts"].find("error").get("message") == "StoreError: down"
+    assert cases["notify"].find("skipped") is not None
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("6", "2", "1", "2")
 
 
 def test_bad_suite_and_bad_target_are_usage_errors(tmp_path):

@@ -25,12 +25,18 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "quick": {"users": 20, "requests_per_minute": 3000, "duration_s": 3600, "p95_target_ms": 500,
                   "max_error_rate_pct": 5, "warn_error_rate_pct": 2, "arrival": "constant",
                   "profile_duration_s": {"smoke": 1}},
-        "strict": {"users": 20, "requests_per_minute": 1200, "duration_s": 1, "p95_target_ms": 10,
-                   "max_error_rate_pct": 5, "journey": "slow"},
+        # 250 requests: enough for a p95 verdict (>= 200 observations)
+        "strict": {"users": 20, "requests_per_minute": 15000, "duration_s": 1, "p95_target_ms": 10,
+                   "max_error_rate_pct": 5, "journey": "slow", "arrival": "constant"},
+        # 320 requests, 1 in 32 answered 500: 3.125 % errors, between the 2 % warning and the 5 % limit
+        "flaky": {"users": 20, "requests_per_minute": 19200, "duration_s": 1, "p95_target_ms": 500,
+                  "max_error_rate_pct": 5, "warn_error_rate_pct": 2, "journey": "flaky", "arrival": "constant"},
     }}
+    flaky = [{"name": f"ok{i}", "path": f"/ok/{i}"} for i in range(31)] + [{"name": "bad", "path": "/status/500"}]
     journeys = {"schema_version": 1, "params": {"symbol": {"range": [0, 49], "format": "SYM{:03d}"}},
                 "journeys": {"user_workload": {"steps": [{"name": "market_data", "path": "/market-data/{symbol}"}]},
-                             "slow": {"steps": [{"name": "slow", "path": "/sleep/40"}]}}}
+                             "slow": {"steps": [{"name": "slow", "path": "/sleep/40"}]},
+                             "flaky": {"steps": flaky}}}
     (tmp_path / "sc.yaml").write_text(yaml.safe_dump(scenarios))
     (tmp_path / "j.yaml").write_text(yaml.safe_dump(journeys))
     return {"scenarios": tmp_path / "sc.yaml", "journeys": tmp_path / "j.yaml", "out": tmp_path / "out" / "r.json"}
@@ -51,16 +57,64 @@ def _args(files: dict[str, Path], url: str, scenario: str = "quick", *extra: str
 
 
 def test_runs_a_scenario_writes_json_and_passes(server, files, capsys):
-    assert _run(_args(files, server.url, "quick", "--seed", "3")) == 0
+    assert _run(_args(files, server.url, "quick", "--seed", "3", "--rate", "250")) == 0
     r = result_from_json(files["out"].read_text())
-    assert r.scenario == "quick" and r.requests == 50 and r.duration_s == 1.0 and r.seed == 3
+    assert r.scenario == "quick" and r.requests == 250 and r.duration_s == 1.0 and r.seed == 3
     out = capsys.readouterr().out
     assert "verdict: PASS" in out and "market_data" in out and str(files["out"]) in out
+    assert "PASS     load.quick.latency_p95_ms" in out and "PASS     load.quick.error_rate_pct" in out
+
+
+def test_too_few_requests_for_a_p95_is_invalid_loudly_and_exits_0(server, files, capsys):
+    assert _run(_args(files, server.url, "quick")) == 0  # 50 requests: a p95 needs >= 200
+    out = capsys.readouterr().out
+    assert "INVALID  load.quick.latency_p95_ms" in out and "50 observations" in out
+    assert "verdict: INVALID" in out and "verdict: PASS" not in out
 
 
 def test_exit_1_when_the_p95_target_is_missed(server, files, capsys):
     assert _run(_args(files, server.url, "strict")) == 1
-    assert "FAIL latency_p95_ms" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "CRITICAL load.strict.latency_p95_ms" in out and "verdict: FAIL" in out
+
+
+def test_error_rate_between_warning_and_limit_warns_and_the_dag_path_agrees(server, files, tmp_path, capsys):
+    """The same result gets the same verdicts from the CLI and from the weekly DAG's merge_shards
+    + evaluate step, the 2 % error-rate warning included."""
+    from perf_tasks import load_pipeline, pipeline
+    from perf_tasks.alerts.rules import evaluate
+    from perf_tasks.load.scenario import load_scenarios
+    from perf_tasks.load.summary import evaluate_result
+    from perf_tasks.results import RunResults, SuiteResult, from_json, to_dict
+
+    assert _run(_args(files, server.url, "flaky")) == 0  # a warning does not fail the run
+    out = capsys.readouterr().out
+    assert "WARNING  load.flaky.error_rate_pct" in out and "verdict: WARNING" in out
+    result = result_from_json(files["out"].read_text())
+    assert result.requests == 320 and result.error_rate_pct == pytest.approx(3.125)
+    rules = cli._alert_rules(cli.DEFAULT_ALERTS)
+    cli_eval = evaluate_result(result, load_scenarios(files["scenarios"])["flaky"], rules)
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / load_pipeline.SCENARIOS_FILE).write_text(files["scenarios"].read_text())
+    work = tmp_path / "work"
+    spec = pipeline.RunSpec(dag_id="perf_load_weekly", run_id="r1", profile="smoke", scenarios=("flaky",),
+                            shards=1, config_dir=str(config), suites=("load",))
+    (work / "load" / "flaky").mkdir(parents=True)
+    (work / "run.json").write_text(json.dumps(to_dict(spec)))
+    (work / "load" / "flaky" / "shard-0.json").write_text(files["out"].read_text())
+    load_pipeline.merge_shards(work)
+    suite = from_json(SuiteResult, (work / "suites" / "load.json").read_text())  # as the evaluate step reads it
+    dag_eval = evaluate(RunResults(dag_id="perf_load_weekly", run_id="r1", profile="smoke", started_at="",
+                                   fingerprint={}, suites=(suite,)), rules)
+
+    assert dag_eval.verdicts == cli_eval.verdicts and dag_eval.violations == cli_eval.violations
+    by_metric = {v.metric: v for v in dag_eval.verdicts}
+    err = by_metric["load.flaky.error_rate_pct"]
+    assert (err.status, err.severity, err.threshold) == ("warning", "warning", 2.0)
+    assert by_metric["load.flaky.latency_p95_ms"].status == "pass"
+    assert [v.severity for v in dag_eval.violations] == ["warning"] and not dag_eval.critical
 
 
 def test_overrides_from_the_command_line(server, files):

@@ -1,0 +1,62 @@
+"""A load result in the common result model, judged by the one verdict engine (CLI and DAG alike)."""
+from __future__ import annotations
+
+import dataclasses
+
+from perf_tasks.load.scenario import LoadScenario
+from perf_tasks.load.summary import benchmark_result, evaluate_result, format_summary, result_metrics
+from perf_tasks.results import BenchmarkResult, from_json, to_json
+from tests.perf_tasks.load.test_merge import _synthetic
+
+
+def _scenario(**kw: object) -> LoadScenario:
+    fields = dict(name="s", users=10, requests_per_minute=600, duration_s=1, p95_target_ms=50,
+                  max_error_rate_pct=5, warn_error_rate_pct=2)
+    return LoadScenario(**{**fields, **kw})
+
+
+def _verdicts(result, scenario) -> dict[str, str]:
+    return {v.metric.rsplit(".", 1)[1]: v.status for v in evaluate_result(result, scenario).verdicts}
+
+
+def test_error_rate_between_the_warning_and_the_limit_is_a_warning_not_a_failure():
+    result = _synthetic([5.0] * 300, errors=9)  # 3 %
+    ev = evaluate_result(result, _scenario())
+    assert _verdicts(result, _scenario()) == {"latency_p95_ms": "pass", "error_rate_pct": "warning"}
+    assert not ev.critical and [v.severity for v in ev.violations] == ["warning"]
+    assert "verdict: WARNING" in format_summary(result, ev)
+
+
+def test_error_rate_over_the_limit_and_a_slow_p95_are_critical():
+    result = _synthetic([80.0] * 300, errors=18)  # 6 %, p95 80 ms > 50 ms
+    ev = evaluate_result(result, _scenario())
+    assert _verdicts(result, _scenario()) == {"latency_p95_ms": "critical", "error_rate_pct": "critical"}
+    assert len(ev.critical) == 2 and "verdict: FAIL" in format_summary(result, ev)
+
+
+def test_a_p95_from_too_few_requests_is_invalid_and_never_passes():
+    result = _synthetic([5.0] * 100)
+    ev = evaluate_result(result, _scenario())
+    assert _verdicts(result, _scenario()) == {"latency_p95_ms": "invalid", "error_rate_pct": "pass"}
+    assert ev.violations == () and "verdict: INVALID" in format_summary(result, ev)
+
+
+def test_a_run_with_no_request_keeps_its_targets_as_invalid():
+    empty = dataclasses.replace(_synthetic([5.0]), requests=0, errors=0, error_rate_pct=0.0, latency=None)
+    assert _verdicts(empty, _scenario()) == {"latency_p95_ms": "invalid", "error_rate_pct": "invalid"}
+
+
+def test_a_zero_error_limit_fails_on_one_error():
+    result = _synthetic([5.0] * 300, errors=1)
+    assert _verdicts(result, _scenario(max_error_rate_pct=0, warn_error_rate_pct=None))["error_rate_pct"] == "critical"
+
+
+def test_metrics_carry_sample_counts_and_the_warning_bound_through_json():
+    result = _synthetic([5.0] * 300, errors=9)
+    bench = from_json(BenchmarkResult, to_json(benchmark_result(result, _scenario())))
+    metrics = {m.name: m for m in bench.metrics}
+    assert metrics["load.s.latency_p95_ms"].samples == 300 and metrics["load.s.error_rate_pct"].samples == 300
+    assert metrics["load.s.error_rate_pct"].target.warning == 2 and metrics["load.s.error_rate_pct"].target.max == 5
+    assert bench.metrics == result_metrics(result, _scenario())
+    assert {m.name for m in result_metrics(result)} >= {"load.s.latency_p95_ms"}  # no scenario: no targets
+    assert all(m.target is None for m in result_metrics(result))
