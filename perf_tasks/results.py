@@ -20,7 +20,8 @@ from typing import Any, Literal
 #                   several worker processes: BenchmarkResult.round_call_s/loops become observation_s/
 #                   calls_per_observation (+ observation_process, process_means_s, timed_s, items);
 #                   Metric gains samples; Verdict gains status (pass/warning/critical/invalid) and reason;
-#                   RunResults and MetricChange gain the comparison key. Older documents migrate on read
+#                   Target gains an optional stricter ``warning`` bound; RunResults and MetricChange gain
+#                   the comparison key. Older documents migrate on read
 #                   (a round of ``loops`` calls becomes one observation of that many calls).
 SCHEMA_VERSION = 3
 MIN_READABLE_VERSION = 1
@@ -79,19 +80,36 @@ class ResourceSummary:
 
 @dataclass(frozen=True)
 class Target:
-    """A pass/fail bound on a metric: exactly one of ``max`` (value must be <= max) or ``min``."""
+    """A pass/fail bound on a metric: exactly one of ``max`` (value must be <= max) or ``min``.
+
+    ``warning`` is an optional stricter bound on the same side (a load scenario's 2 % error rate
+    under its 5 % limit): a value that meets the main bound but not this one is judged "warning".
+    ``max`` may be 0 ("none allowed", e.g. an error rate); ``min`` must be positive.
+    """
 
     max: float | None = None
     min: float | None = None
     severity: Severity = "critical"
     source: str = ""  # where it came from: "config/benchmarks.yaml" or "param target_overrides"
+    warning: float | None = None  # stricter bound: <= warning (max targets) or >= warning (min targets)
 
     def __post_init__(self) -> None:
         if (self.max is None) == (self.min is None):
             raise ValueError(f"Target needs exactly one of max/min, got max={self.max} min={self.min}")
         bound = self.max if self.max is not None else self.min
-        if not (isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0):
-            raise ValueError(f"Target bound must be a positive number, got {bound!r}")
+        if not (isinstance(bound, (int, float)) and math.isfinite(bound)
+                and (bound >= 0 if self.max is not None else bound > 0)):
+            raise ValueError(f"Target bound must be a positive number (max may be 0), got {bound!r}")
+        if self.warning is not None:
+            w = self.warning
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+                raise ValueError(f"Target warning bound must be a finite number >= 0, got {w!r}")
+            if self.severity != "critical":
+                raise ValueError(f"Target warning bound {w!r} needs severity 'critical' (the main bound's), "
+                                 f"got {self.severity!r}")
+            if (w > bound) if self.max is not None else (w < bound):
+                raise ValueError(f"Target warning bound {w!r} must be stricter than the main bound "
+                                 f"({self.op} {bound!r})")
 
     @property
     def threshold(self) -> float:
@@ -104,11 +122,19 @@ class Target:
     def met_by(self, value: float) -> bool:
         return value <= self.max if self.max is not None else value >= self.min  # type: ignore[operator]
 
-    def margin(self, value: float) -> float:
-        """How many times over the bound we are on the good side (>1 passes, <1 fails)."""
+    def margin(self, value: float, bound: float | None = None) -> float:
+        """How many times over the bound (default: the main one) we are on the good side (>1
+        passes, <1 fails)."""
+        b = self.threshold if bound is None else float(bound)
         if self.max is not None:
-            return math.inf if value <= 0 else self.max / value
-        return value / self.min  # type: ignore[operator]
+            return math.inf if value <= 0 else b / value
+        return value / b
+
+    def warning_met_by(self, value: float) -> bool:
+        """True when there is no warning bound or ``value`` meets it."""
+        if self.warning is None:
+            return True
+        return value <= self.warning if self.max is not None else value >= self.warning
 
 
 @dataclass(frozen=True)
@@ -249,10 +275,21 @@ class MetricChange:
     baseline: float
     current: float
     change_pct: float  # (current - baseline) / baseline * 100
-    status: Literal["regression", "improvement", "unchanged"]
-    pvalue: float | None = None  # Mann-Whitney U on the raw per-round samples, when both have them
-    ratio_ci_low: float | None = None  # bootstrap 95 % CI of current/baseline median ratio
+    # inconclusive: beyond the threshold but no significance test was possible (``reason`` says why);
+    # not_comparable: the comparison key differs (params digest, device, profile, ...) or the baseline
+    # lacks the metric; ``reason`` names both values
+    status: Literal["regression", "improvement", "unchanged", "inconclusive", "not_comparable"]
+    pvalue: float | None = None  # the gate's two-sided p-value (process-level bootstrap), when tested
+    ratio_ci_low: float | None = None  # interval of current/baseline at ci_level (significant: excludes 1)
     ratio_ci_high: float | None = None
+    test: str = ""  # how significance was judged, e.g. "two-level bootstrap of the p99 ratio"; "" untested
+    significant: bool | None = None  # None: not tested
+    ci_level: float | None = None  # of ratio_ci_low/high: 1 - alpha
+    processes_baseline: int | None = None  # worker processes behind each side (the test's sample size)
+    processes_current: int | None = None
+    mannwhitney_pvalue: float | None = None  # p50/mean: pooled observations, information only (no gate)
+    reason: str = ""  # why not comparable, untested or inconclusive
+    key: dict[str, str] = dataclasses.field(default_factory=dict)  # the benchmark's key: params_digest, device
 
 
 @dataclass(frozen=True)
@@ -284,6 +321,15 @@ class Comparison:
     history_changes: tuple[HistoryChange, ...] = ()
     history_runs: int = 0
     schema_version: int = SCHEMA_VERSION
+    # the run-level comparison key both runs share (dag_id, profile, comparable environment); the
+    # history uses only runs with this key too
+    key: dict[str, str] = dataclasses.field(default_factory=dict)
+    resamples: int = 0  # bootstrap resamples per side and benchmark
+    max_observations: int = 0  # observations per side kept for the tests (seeded subsample beyond)
+
+    @property
+    def not_comparable(self) -> tuple[MetricChange, ...]:
+        return tuple(c for c in self.changes if c.status == "not_comparable")
 
     @property
     def regressions(self) -> tuple[MetricChange, ...]:
