@@ -29,6 +29,7 @@ BENCHMARK_METRICS: dict[str, tuple[str, Literal["lower", "higher"]]] = {
     **{m: ("ms", "lower") for m in PER_CALL_METRICS},
     **{m: ("ms", "lower") for m in BATCH_METRICS},
     "latency_mean_per_item_ms": ("ms", "lower"),
+    "other_cpu_pct_mean": ("%", "lower"),  # CPU share of the host used by other processes while it ran
     "throughput_per_s": ("1/s", "higher"),
     "error_rate_pct": ("%", "lower"),
     "rss_max_bytes": ("bytes", "lower"),
@@ -244,9 +245,19 @@ class SlackConfig(_Strict):
     backoff_s: float = Field(default=1.0, ge=0)
 
 
+class MeasurementConfig(_Strict):
+    """When a measurement cannot carry a verdict (besides too few samples, see alerts.rules)."""
+
+    # A target missed while other processes used more than this share of the host's CPUs
+    # (mean over the benchmark; metric <suite>.<benchmark>.other_cpu_pct_mean) is "invalid":
+    # a miss on a busy host is not the system's. Passes stand: contention only slows a run down.
+    busy_host_other_cpu_pct: float = Field(default=40.0, gt=0, le=100)
+
+
 class AlertsFile(_Strict):
     schema_version: Literal[1]
     rules: list[AlertRule]
+    measurement: MeasurementConfig = MeasurementConfig()
     regression: RegressionConfig = RegressionConfig()
     slack: SlackConfig = SlackConfig()
 

@@ -33,12 +33,14 @@ def required_samples(metric_name: str) -> int:
     return math.ceil(round(TAIL_OBSERVATIONS / (1.0 - q), 6))
 
 
-def judge(metric: Metric) -> Verdict:
+def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct: float | None = None) -> Verdict:
     """The verdict on one metric that has a target.
 
     invalid: fewer observations than :func:`required_samples` (0 observations is invalid for any
     metric); else the target's severity when the main bound is missed; else "warning" when the
     target's stricter ``warning`` bound is missed (the verdict then carries that bound); else pass.
+    A miss (warning or critical) while other processes used more than ``busy_limit_pct`` of the
+    host's CPUs (``other_cpu_pct``) is invalid too: a busy host, not the system, may have caused it.
     """
     t = metric.target
     assert t is not None
@@ -58,6 +60,10 @@ def judge(metric: Metric) -> Verdict:
                                      f"({t.severity}) but not the warning bound {t.op} {t.warning:g}")
     else:
         status, reason = "pass", ""
+    if (status in ("warning", "critical") and other_cpu_pct is not None and busy_limit_pct is not None
+            and other_cpu_pct > busy_limit_pct):
+        status, reason = "invalid", (f"host busy: other processes used {other_cpu_pct:.0f} % of its CPUs while this "
+                                     f"ran (limit {busy_limit_pct:g} %); would have been {status}: {reason}")
     return Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=threshold, op=t.op,
                    margin=t.margin(metric.value, threshold), passed=status == "pass", severity=severity,
                    source=t.source, status=status, reason=reason, samples=metric.samples)  # type: ignore[arg-type]
@@ -72,10 +78,15 @@ def check_rule(rule: AlertRule, metric: Metric) -> Violation | None:
     return None
 
 
-def evaluate(results: RunResults, rules: Iterable[AlertRule]) -> Evaluation:
+def evaluate(results: RunResults, rules: Iterable[AlertRule], *,
+             busy_host_other_cpu_pct: float | None = None) -> Evaluation:
     """Targets first; then every rule over every metric that matches its glob, except metrics
-    judged by their own target (a benchmark's spec target is more specific than a generic rule)."""
+    judged by their own target (a benchmark's spec target is more specific than a generic rule).
+    With ``busy_host_other_cpu_pct``, a benchmark's missed targets are invalid when its
+    ``other_cpu_pct_mean`` exceeds it (see :func:`judge`)."""
     rules = list(rules)
+    other_cpu = {m.name.rsplit(".", 1)[0]: m.value for m in results.metrics()
+                 if m.name.endswith(".other_cpu_pct_mean")}
     verdicts: list[Verdict] = []
     violations: list[Violation] = []
     failed: list[str] = []
@@ -88,7 +99,8 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule]) -> Evaluation:
                                             source=f"benchmark raised {bench.error}"))
     for metric in results.metrics():
         if metric.target is not None:
-            verdict = judge(metric)
+            verdict = judge(metric, other_cpu_pct=other_cpu.get(metric.name.rsplit(".", 1)[0]),
+                            busy_limit_pct=busy_host_other_cpu_pct)
             verdicts.append(verdict)
             if verdict.status in ("warning", "critical"):
                 violations.append(Violation(metric=metric.name, value=metric.value, unit=metric.unit,

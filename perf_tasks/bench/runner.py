@@ -155,6 +155,13 @@ def run_worker(request: dict[str, Any], *, sample_interval_s: float, timeout_s: 
                         float(data.get("setup_s") or 0.0), series, io)
 
 
+def other_cpu_pct(system_cpu_pct: float, process_cpu_pct: float, cpus: int | None = None) -> float:
+    """Share of the host's CPUs (0-100 %) used by processes other than the worker: the machine's
+    busy share minus the worker's (psutil gives the worker's in % of one CPU)."""
+    n = cpus or os.cpu_count() or 1
+    return max(0.0, system_cpu_pct - process_cpu_pct / n)
+
+
 def _metrics(key: str, values: dict[str, tuple[float, int | None]], targets: dict[str, Target]) -> tuple[Metric, ...]:
     out = []
     for name, (value, samples) in values.items():
@@ -232,7 +239,8 @@ def run_benchmark(
     items = len(obs) * cpo * items_per_call
     resource_values: dict[str, tuple[float, int | None]] = {
         "rss_max_bytes": (res.rss_max_bytes, None), "process_cpu_pct_mean": (res.process_cpu_pct_mean, None),
-        "system_memory_pct_max": (res.system_memory_pct_max, None)}
+        "system_memory_pct_max": (res.system_memory_pct_max, None),
+        "other_cpu_pct_mean": (other_cpu_pct(res.system_cpu_pct_mean, res.process_cpu_pct_mean), None)}
     error_rate = 100.0 * errors / max(calls, 1)
     if obs and first_error is None:
         stats = summarize(obs, rng)

@@ -170,3 +170,10 @@ def test_params_digest_changes_with_params_and_batching():
     a = params_digest("m:f", {"n": 1}, 1)
     assert a == params_digest("m:f", {"n": 1}, 1)
     assert a != params_digest("m:f", {"n": 2}, 1) and a != params_digest("m:f", {"n": 1}, 4)
+
+
+def test_other_cpu_share_is_the_host_busy_share_minus_the_workers():
+    from perf_tasks.bench.runner import other_cpu_pct
+
+    assert other_cpu_pct(75.0, 100.0, cpus=2) == 25.0  # worker: one full core of two; others: a quarter
+    assert other_cpu_pct(40.0, 100.0, cpus=2) == 0.0  # sampling skew never goes negative
