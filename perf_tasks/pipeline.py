@@ -236,7 +236,8 @@ def evaluate_run(work: Path) -> Evaluation:
     with step(work, "evaluate"):
         results = from_json(RunResults, _read(work, "results.json", "evaluate"))
         cfg = run_config(load_spec(work))
-        evaluation = evaluate(results, cfg.alerts.rules)
+        evaluation = evaluate(results, cfg.alerts.rules,
+                              busy_host_other_cpu_pct=cfg.alerts.measurement.busy_host_other_cpu_pct)
         _write(work / "evaluation.json", to_json(evaluation))
         log.info("evaluate: %d targets (%d missed, %d invalid), %d alerts (%d critical)", len(evaluation.verdicts),
                  sum(v.status in ("warning", "critical") for v in evaluation.verdicts), len(evaluation.invalid),
@@ -248,19 +249,14 @@ def evaluate_run(work: Path) -> Evaluation:
 
 # --- compare_to_baseline ----------------------------------------------------------------------
 
-def find_baseline(store: ArtifactStore, dag_id: str, run_id: str,
-                  index: list[dict[str, Any]]) -> tuple[str, RunResults] | None:
-    """The promoted baseline when there is one, else the newest sealed, successful earlier run."""
-    promoted = current_baseline(store, dag_id)
-    if promoted is not None and promoted["run_id"] != run_id:
-        key = promoted["results_key"]
-        return "promoted", from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
-    for entry in index:
-        if entry.get("status") != "success" or entry.get("run_id") == run_id:
-            continue
-        key = f"{entry['prefix']}/results.json"
-        return "previous", from_json(RunResults, store.get_bytes(key).decode(), source=store.uri(key))
-    return None
+def find_baseline(store: ArtifactStore, dag_id: str, run_id: str, index: list[dict[str, Any]],
+                  key: dict[str, str]) -> Any:
+    """The newest promoted baseline with the run's comparison key (DAG, profile, comparable
+    environment), else the newest sealed, successful earlier run with it: a
+    :class:`perf_tasks.regress.baselines.Baseline` (``results`` None when there is none)."""
+    from perf_tasks.regress.baselines import find_baseline as lookup  # noqa: PLC0415 - lead: hoist to the imports
+
+    return lookup(store, dag_id, run_id, index, key)
 
 
 def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
@@ -271,17 +267,21 @@ def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
 def history_changes(results: RunResults, index: list[dict[str, Any]], cfg: RegressionConfig) -> tuple[
         tuple[HistoryChange, ...], int, dict[str, dict[str, Any]]]:
     """Level changes in each tracked metric's history, this run included; ``new`` marks those
-    detected at this run (they alert), the rest are reported. Also returns the last 100 values of
-    each series (for the report's charts)."""
+    detected at this run (they alert), the rest are reported. Only earlier runs with this run's key
+    (and, per benchmark, its params digest and device) make the history. Also returns the last 100
+    values of each series (for the report's charts)."""
+    from perf_tasks.regress.keys import bench_keys, run_key  # noqa: PLC0415 - lead: hoist to the imports
+
     h = cfg.history
     online = OnlineConfig(window=h.window, min_baseline=h.min_baseline, persist=h.persist, z=h.z,
                           min_change_pct=h.min_change_pct, alpha=h.alpha)
     directions = {m.name: m.direction for m in results.metrics()}
+    key, benches = run_key(results), bench_keys(results)
     out: list[HistoryChange] = []
     runs = 0
     series: dict[str, dict[str, Any]] = {}
     for name, value in headline_metrics(results, cfg.metrics).items():
-        past = history_from_index(index, name)
+        past = history_from_index(index, name, key=key, bench_key=benches.get(name.rpartition(".")[0]))
         if value <= 0:
             continue
         hist = History(name, past.labels + (results.run_id,), past.values + (value,),
@@ -304,21 +304,28 @@ def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
         results = from_json(RunResults, _read(work, "results.json", "compare_to_baseline"))
         cfg = run_config(load_spec(work))
         reg = cfg.alerts.regression
+        from perf_tasks.regress.baselines import no_baseline_note  # noqa: PLC0415 - lead: hoist to the imports
+        from perf_tasks.regress.keys import run_key  # noqa: PLC0415
+
+        key = run_key(results)
         index: list[dict[str, Any]] = []
+        found, passed_over = None, ()
         try:
             index = run_index(store, results.dag_id)
-            found = find_baseline(store, results.dag_id, results.run_id, index)
-            note = f"no promoted baseline and no earlier successful run of {results.dag_id} in {store.url}"
+            lookup = find_baseline(store, results.dag_id, results.run_id, index, key)
+            found, passed_over = lookup.results, lookup.passed_over
+            note = no_baseline_note(store, results.dag_id, key)
         except (StoreError, ValueError) as exc:
             log.warning("compare_to_baseline: baseline unavailable: %s", exc)
-            found, note = None, f"baseline unavailable: {exc}"
+            note = f"baseline unavailable: {exc}"
         if found is not None:
-            kind, base = found
-            comparison = compare(results, base, threshold_pct=reg.threshold_pct, metric_globs=reg.metrics,
-                                 alpha=reg.alpha, baseline_kind=kind, overrides=reg.overrides)  # type: ignore[arg-type]
+            comparison = compare(results, found, threshold_pct=reg.threshold_pct, metric_globs=reg.metrics,
+                                 alpha=reg.alpha, baseline_kind=lookup.kind, overrides=reg.overrides)  # type: ignore[arg-type]
         else:
             comparison = Comparison(run_id=results.run_id, baseline_run_id=None, threshold_pct=reg.threshold_pct,
-                                    note=note, baseline_kind="none", alpha=reg.alpha)
+                                    note=note, baseline_kind="none", alpha=reg.alpha, key=key)
+        if passed_over:
+            comparison = dataclasses.replace(comparison, note="; ".join(filter(None, [comparison.note, *passed_over])))
         changes, runs, series = history_changes(results, index, reg)
         comparison = dataclasses.replace(comparison, history_changes=changes, history_runs=runs)
         _write(work / "comparison.json", to_json(comparison))
@@ -452,8 +459,10 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
             extra: dict[str, Any] = {}
             if results_path.exists():
                 res = from_json(RunResults, results_path.read_text())
+                from perf_tasks.regress.keys import index_fields  # noqa: PLC0415 - lead: hoist to the imports
                 extra = {"git_sha": res.fingerprint.get("git_sha"),
-                         "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics)}
+                         "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics),
+                         **index_fields(res)}  # key + per-benchmark keys: history and lookup match on them
             run.seal(entries, status="failed" if failed else "success", summary=summary, index_extra=extra)
             sealed_at = run.uri("manifest.json")
             log.info("run sealed: %s", sealed_at)

@@ -17,6 +17,12 @@ KEY_PACKAGES = ("numpy", "pandas", "scipy", "torch", "psutil", "great-expectatio
 #: Fields that must match for two results to be compared without a flag.
 COMPARABLE_FIELDS = ("cpu_model", "cpu_count_logical", "memory_total_bytes", "os", "python")
 
+#: The *comparable environment*: part of the comparison key (with DAG, profile and, per benchmark,
+#: params digest and device). Runs whose key differs are never compared (DESIGN.md, measurement
+#: contract); the other COMPARABLE_FIELDS only flag a comparison.
+KEY_FIELDS = ("cpu_model", "cpu_count_logical", "python")
+KEY_PACKAGES = ("numpy", "torch")
+
 
 def _cpu_model() -> str:
     try:
@@ -68,6 +74,15 @@ def fingerprint(code_path: Path | None = None) -> dict[str, Any]:
         "git_sha": git_sha(code_path),
         "load_avg": [round(load1, 2), round(load5, 2), round(load15, 2)],
     }
+
+
+def comparable_env(fp: dict[str, Any]) -> dict[str, str]:
+    """The fingerprint's part of the comparison key, as strings (absent: ``"-"``), so it compares
+    equal after a JSON round trip."""
+    packages = fp.get("packages") or {}
+    env = {k: "-" if fp.get(k) is None else str(fp.get(k)) for k in KEY_FIELDS}
+    env.update({k: str(packages.get(k, "-")) for k in KEY_PACKAGES})
+    return env
 
 
 def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """A metric's history of runs, and the changes found in it (with the run and commit to blame).
 
 Sources: a CSV file (the ``regress`` CLI) or the artifact store's run index, whose entries carry
-each finished run's metric values and git SHA.
+each finished run's metric values, git SHA and comparison key (only runs of one key make a history).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from perf_tasks.errors import ConfigError
 from perf_tasks.regress.detect import (Alert, OnlineConfig, OtavaConfig, online_alerts, otava_change_points)
+from perf_tasks.regress.keys import entry_matches
 
 Method = Literal["online", "whole"]
 
@@ -90,9 +91,14 @@ def read_history_csv(path: str | Path, *, metric: str | None = None) -> list[His
     return out
 
 
-def history_from_index(entries: Sequence[dict[str, Any]], metric: str) -> History:
-    """From run index entries (newest first, as :func:`perf_tasks.store.run_index` returns)."""
-    rows = [e for e in reversed(entries) if e.get("status") == "success" and metric in (e.get("metrics") or {})]
+def history_from_index(entries: Sequence[dict[str, Any]], metric: str, *, key: dict[str, str],
+                       bench_key: dict[str, str] | None = None) -> History:
+    """From run index entries (newest first, as :func:`perf_tasks.store.run_index` returns): the
+    successful runs with run key ``key`` and, for a benchmark's metric, benchmark key
+    ``bench_key`` (:mod:`perf_tasks.regress.keys`). Entries without a key never match."""
+    bench = metric.rpartition(".")[0] if bench_key is not None else None
+    rows = [e for e in reversed(entries) if e.get("status") == "success" and metric in (e.get("metrics") or {})
+            and entry_matches(e, key, bench, bench_key)]
     return History(metric, tuple(e["run_id"] for e in rows), tuple(float(e["metrics"][metric]) for e in rows),
                    tuple(e.get("git_sha") for e in rows))
 

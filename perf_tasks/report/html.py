@@ -41,14 +41,60 @@ def sparkline(values: list[float], marks: list[int], *, width: int = 320, height
             f'{lines}<polyline fill="none" stroke="#1a5fb4" stroke-width="1.5" points="{pts}"/></svg>')
 
 
+def _ratio_ci(c: Any) -> str:
+    if c.ratio_ci_low is None:
+        return "-"
+    level = f"{c.ci_level:.0%}: " if c.ci_level is not None else ""
+    return f"{level}{c.ratio_ci_low:.3f} – {c.ratio_ci_high:.3f}"
+
+
+def _comparison_section(comparison: Comparison | None) -> list[str]:
+    parts = ["<h2>Comparison with the baseline</h2>"]
+    key = (comparison.key if comparison else {}) or {}
+    key_text = (" Comparison key: " + ", ".join(f"{escape(k)} <code>{escape(v)}</code>" for k, v in key.items())
+                + "; per benchmark also its params digest and device.") if key else ""
+    if comparison is None or comparison.baseline_run_id is None:
+        return parts + [f"<p>No baseline: {escape(comparison.note if comparison else 'comparison did not run')}."
+                        f"{key_text}</p>"]
+    level = 1 - comparison.alpha
+    parts.append(
+        f"<p>{escape(comparison.baseline_kind.capitalize())} baseline run <code>{escape(comparison.baseline_run_id)}"
+        f"</code>.{key_text} A regression needs both magnitude (threshold {comparison.threshold_pct:g} %, or the "
+        f"metric's override) and significance: the {level:.0%} interval of the ratio current / baseline excludes 1. "
+        "Each metric is tested on its own statistic (median, mean, p95, p99, throughput) with a two-level bootstrap "
+        f"that resamples worker processes, then observations within them ({comparison.resamples:,} resamples, at "
+        f"most {comparison.max_observations:,} observations per side), so the variance between processes counts; "
+        "the interval is widened for few processes (Student t). Mann-Whitney U on pooled observations is shown for "
+        "the median and mean as information only." + (f" <b>{escape(comparison.note)}</b>" if comparison.note else "")
+        + "</p>")
+    colour = {"regression": "fail", "improvement": "pass", "inconclusive": "warn", "not_comparable": "warn"}
+    rows = []
+    for c in comparison.changes:
+        comparable = c.status != "not_comparable"
+        procs = (f"{c.processes_baseline} / {c.processes_current}"
+                 if c.processes_baseline is not None and c.processes_current is not None else "-")
+        rows.append(_row([
+            f"<code>{escape(c.metric)}</code>",
+            escape(format_value(c.baseline, c.unit)) if comparable else "-", escape(format_value(c.current, c.unit)),
+            f"{c.change_pct:+.1f} %" if comparable and abs(c.change_pct) < float("inf") else "-",
+            escape(c.test or "none"), _ratio_ci(c), procs,
+            f"{c.pvalue:.2g}" if c.pvalue is not None else "-",
+            f"{c.mannwhitney_pvalue:.2g}" if c.mannwhitney_pvalue is not None else "-",
+            c.status.replace("_", " "), escape(c.reason)],
+            ["", "num", "num", "num", "", "num", "num", "num", "num", colour.get(c.status, ""), ""]))
+    return parts + [_table(["metric", "baseline", "current", "change", "test", "ratio interval", "processes b / c",
+                            "p (gate)", "Mann-Whitney p (info)", "status", "why"], rows)]
+
+
 def _history_section(comparison: Comparison | None, history: dict[str, dict[str, Any]]) -> list[str]:
     parts = [f"<h2 id='history'>History</h2>"]
     if not history:
         return parts + ["<p>No history yet.</p>"]
     changes = comparison.history_changes if comparison else ()
-    parts.append(f"<p>{comparison.history_runs if comparison else 0} runs. Level changes are found one run at a "
-                 "time (robust band + Mann-Whitney U; the new level must hold for several runs); dashed lines "
-                 "mark them.</p>")
+    parts.append(f"<p>{comparison.history_runs if comparison else 0} runs with this run's comparison key (profile, "
+                 "comparable environment and, per benchmark, params digest and device; other runs are left out). "
+                 "Level changes are found one run at a time (robust band + Mann-Whitney U; the new level must hold "
+                 "for several runs); dashed lines mark them.</p>")
     rows = []
     for metric, series in history.items():
         runs = series["runs"]
@@ -97,21 +143,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                  ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
             for v in evaluation.violations]))
 
-    parts.append("<h2>Comparison with the baseline</h2>")
-    if comparison is None or comparison.baseline_run_id is None:
-        parts.append(f"<p>No baseline: {escape(comparison.note if comparison else 'comparison did not run')}</p>")
-    else:
-        parts.append(f"<p>{escape(comparison.baseline_kind.capitalize())} baseline run "
-                     f"<code>{escape(comparison.baseline_run_id)}</code>. A regression needs both magnitude "
-                     f"(threshold {comparison.threshold_pct:g} %) and significance (Mann-Whitney U on the raw "
-                     f"rounds, p &lt; {comparison.alpha:g}). <b>{escape(comparison.note)}</b></p>")
-        parts.append(_table(["metric", "baseline", "current", "change", "p-value", "ratio 95 % CI", "status"], [
-            _row([f"<code>{escape(c.metric)}</code>", escape(format_value(c.baseline, c.unit)),
-                  escape(format_value(c.current, c.unit)), f"{c.change_pct:+.1f} %",
-                  f"{c.pvalue:.2g}" if c.pvalue is not None else "-",
-                  f"{c.ratio_ci_low:.3f} – {c.ratio_ci_high:.3f}" if c.ratio_ci_low is not None else "-", c.status],
-                 ["", "num", "num", "num", "num", "num", {"regression": "fail", "improvement": "pass"}.get(c.status, "")])
-            for c in comparison.changes]))
+    parts += _comparison_section(comparison)
     parts += _history_section(comparison, history or {})
 
     parts.append("<h2>Benchmarks</h2>")

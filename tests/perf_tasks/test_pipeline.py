@@ -25,7 +25,7 @@ def cfg_dir(tmp_path: Path) -> Path:
     bench["suites"]["market_data"]["benchmarks"]["tick_handling"]["profile_params"]["smoke"] = {"n_ticks": 200}
     (d / "benchmarks.yaml").write_text(yaml.safe_dump(bench))
     prof = yaml.safe_load((d / "profiles.yaml").read_text())
-    prof["profiles"]["smoke"].update(processes=1, min_observations=20, max_observations=30, max_benchmark_s=0.1, warmups=0)
+    prof["profiles"]["smoke"].update(processes=2, min_observations=200, max_observations=200, max_benchmark_s=0.1, warmups=0)
     (d / "profiles.yaml").write_text(yaml.safe_dump(prof))
     return d
 
@@ -119,22 +119,27 @@ def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cf
     """Fake a history of 15 steady runs in the index; then the level triples at run old15, holds
     at the probe run, and the third slow run (this one) completes the change."""
     from datetime import datetime, timedelta, timezone
+
+    from perf_tasks.regress.keys import index_fields
+    from perf_tasks.results import RunResults, from_json
     store = FileStore(tmp_path / "artifacts")
     work = _full_run(tmp_path, cfg_dir, store, "probe")
     metric = "market_data.tick_handling.latency_p50_ms"
     level = json.loads((work / "results.json").read_text())
     now = next(m["value"] for s in level["suites"] for b in s["benchmarks"] for m in b["metrics"] if m["name"] == metric)
+    key = index_fields(from_json(RunResults, (work / "results.json").read_text()))  # the same comparison key
     rng = np.random.default_rng(0)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for i in range(15):
         value = now / 3 * float(np.exp(rng.normal(0, 0.02)))
         RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
             [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
-            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: value}})
+            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: value}, **key})
     for i in (15,):
         RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
             [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
-            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: now * float(np.exp(rng.normal(0, 0.02)))}})
+            index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: now * float(np.exp(rng.normal(0, 0.02)))},
+                         **key})
     work = _full_run(tmp_path, cfg_dir, store, "run-new")
     changes = json.loads((work / "comparison.json").read_text())["history_changes"]
     new = [c for c in changes if c["new"] and c["metric"] == metric]
@@ -161,3 +166,29 @@ def test_bad_results_stop_the_run_before_any_verdict(tmp_path, cfg_dir):
     with pytest.raises(PipelineError, match="validate"):
         pipeline.notify(work, store, None, channel="outbox")
     assert "validate" in (work / "alerts" / "message.json").read_text()
+
+
+def test_a_smoke_run_is_never_compared_with_a_standard_run(tmp_path, cfg_dir):
+    """A newer standard run, even promoted, is passed over: the smoke run compares with a smoke run."""
+    import dataclasses
+
+    from perf_tasks.regress.baselines import promote
+    from perf_tasks.regress.keys import index_fields
+    from perf_tasks.results import RunResults, from_json, to_json
+    store = FileStore(tmp_path / "artifacts")
+    smoke1 = _full_run(tmp_path, cfg_dir, store, "smoke1")
+    standard = dataclasses.replace(from_json(RunResults, (smoke1 / "results.json").read_text()), run_id="standard1",
+                                   profile="standard")
+    fake = tmp_path / "fake-standard1"
+    fake.mkdir()
+    (fake / "results.json").write_text(to_json(standard))
+    (fake / "environment.json").write_text((smoke1 / "environment.json").read_text())
+    art = RunArtifacts(store, "perf_daily", "standard1")
+    art.seal(art.upload_dir(fake), status="success", summary={}, index_extra=index_fields(standard))
+    promote(store, "perf_daily", "standard1")
+    work = _full_run(tmp_path, cfg_dir, store, "smoke2")
+    comparison = json.loads((work / "comparison.json").read_text())
+    assert (comparison["baseline_kind"], comparison["baseline_run_id"]) == ("previous", "smoke1")
+    assert comparison["key"]["profile"] == "smoke"
+    assert "run standard1) has another key: profile: 'smoke' vs 'standard'" in comparison["note"]
+    assert "Comparison key" in (work / "report.html").read_text()

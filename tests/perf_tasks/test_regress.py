@@ -65,10 +65,11 @@ def test_history_changes_blame_the_run_and_commit_and_follow_direction():
 
 
 def test_history_from_index_is_oldest_first_and_skips_failed_runs():
-    entries = [{"run_id": "r3", "status": "success", "metrics": {"m": 3.0}, "git_sha": "c"},
-               {"run_id": "r2", "status": "failed", "metrics": {"m": 99.0}},
-               {"run_id": "r1", "status": "success", "metrics": {"m": 1.0}, "git_sha": "a"}]
-    h = history_from_index(entries, "m")
+    key = {"dag_id": "d", "profile": "smoke"}
+    entries = [{"run_id": "r3", "status": "success", "metrics": {"m": 3.0}, "git_sha": "c", "key": key},
+               {"run_id": "r2", "status": "failed", "metrics": {"m": 99.0}, "key": key},
+               {"run_id": "r1", "status": "success", "metrics": {"m": 1.0}, "git_sha": "a", "key": key}]
+    h = history_from_index(entries, "m", key=key)
     assert h.labels == ("r1", "r3") and h.values == (1.0, 3.0) and h.commits == ("a", "c")
 
 
