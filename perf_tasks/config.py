@@ -224,7 +224,7 @@ class HistoryConfig(_Strict):
 
 class RegressionConfig(_Strict):
     threshold_pct: float = Field(default=10.0, gt=0)
-    alpha: float = Field(default=0.01, gt=0, lt=1)  # Mann-Whitney U on raw samples, per run
+    alpha: float = Field(default=0.01, gt=0, lt=1)  # per run: 1 - alpha interval of the ratio (perf_tasks.regress.significance)
     metrics: list[str] = Field(default_factory=lambda: ["*.latency_p50_ms", "*.throughput_per_s"])
     overrides: dict[str, float] = Field(default_factory=dict)  # metric glob -> threshold_pct
     # per-run regressions alert against a promoted baseline only ("any": also vs the previous run,

@@ -31,8 +31,10 @@ from perf_tasks.bench.runner import resolve_callable, run_benchmark
 from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
 from perf_tasks.errors import ConfigError, PipelineError, StoreError
 from perf_tasks.monitor.fingerprint import fingerprint
-from perf_tasks.regress.baseline import compare
-from perf_tasks.regress.baselines import current_baseline, promote
+from perf_tasks.regress.compare import compare
+from perf_tasks.regress.baselines import find_baseline as lookup_baseline
+from perf_tasks.regress.baselines import no_baseline_note, promote
+from perf_tasks.regress.keys import bench_keys, index_fields, run_key
 from perf_tasks.regress.detect import OnlineConfig
 from perf_tasks.regress.history import History, detect_changes, history_from_index
 from perf_tasks.report.html import render_report
@@ -254,9 +256,8 @@ def find_baseline(store: ArtifactStore, dag_id: str, run_id: str, index: list[di
     """The newest promoted baseline with the run's comparison key (DAG, profile, comparable
     environment), else the newest sealed, successful earlier run with it: a
     :class:`perf_tasks.regress.baselines.Baseline` (``results`` None when there is none)."""
-    from perf_tasks.regress.baselines import find_baseline as lookup  # noqa: PLC0415 - lead: hoist to the imports
 
-    return lookup(store, dag_id, run_id, index, key)
+    return lookup_baseline(store, dag_id, run_id, index, key)
 
 
 def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
@@ -270,7 +271,6 @@ def history_changes(results: RunResults, index: list[dict[str, Any]], cfg: Regre
     detected at this run (they alert), the rest are reported. Only earlier runs with this run's key
     (and, per benchmark, its params digest and device) make the history. Also returns the last 100
     values of each series (for the report's charts)."""
-    from perf_tasks.regress.keys import bench_keys, run_key  # noqa: PLC0415 - lead: hoist to the imports
 
     h = cfg.history
     online = OnlineConfig(window=h.window, min_baseline=h.min_baseline, persist=h.persist, z=h.z,
@@ -304,8 +304,6 @@ def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
         results = from_json(RunResults, _read(work, "results.json", "compare_to_baseline"))
         cfg = run_config(load_spec(work))
         reg = cfg.alerts.regression
-        from perf_tasks.regress.baselines import no_baseline_note  # noqa: PLC0415 - lead: hoist to the imports
-        from perf_tasks.regress.keys import run_key  # noqa: PLC0415
 
         key = run_key(results)
         index: list[dict[str, Any]] = []
@@ -459,7 +457,6 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
             extra: dict[str, Any] = {}
             if results_path.exists():
                 res = from_json(RunResults, results_path.read_text())
-                from perf_tasks.regress.keys import index_fields  # noqa: PLC0415 - lead: hoist to the imports
                 extra = {"git_sha": res.fingerprint.get("git_sha"),
                          "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics),
                          **index_fields(res)}  # key + per-benchmark keys: history and lookup match on them

@@ -20,8 +20,9 @@ from typing import Any, Literal
 #                   several worker processes: BenchmarkResult.round_call_s/loops become observation_s/
 #                   calls_per_observation (+ observation_process, process_means_s, timed_s, items);
 #                   Metric gains samples; Verdict gains status (pass/warning/critical/invalid) and reason;
-#                   Target gains an optional stricter ``warning`` bound; RunResults and MetricChange gain
-#                   the comparison key. Older documents migrate on read
+#                   Target gains an optional stricter ``warning`` bound; MetricChange gains test,
+#                   significant, ci_level, processes_*, mannwhitney_pvalue, reason, key and the statuses
+#                   inconclusive / not_comparable; Comparison gains the run key. Older documents migrate on read
 #                   (a round of ``loops`` calls becomes one observation of that many calls).
 SCHEMA_VERSION = 3
 MIN_READABLE_VERSION = 1

@@ -120,7 +120,7 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     if comparison is not None and (regressions or improvements):
         def line(c: Any) -> str:
             stat = f"p={c.pvalue:.2g}" if c.pvalue is not None else "no raw samples"
-            ci = (f", ratio 95 % CI {c.ratio_ci_low:.3f}–{c.ratio_ci_high:.3f}"
+            ci = (f", ratio {round((c.ci_level or 0.95) * 100):g} % CI {c.ratio_ci_low:.3f}–{c.ratio_ci_high:.3f}"
                   if c.ratio_ci_low is not None else "")
             return (f"• `{c.metric}`: {format_value(c.baseline, c.unit)} → *{format_value(c.current, c.unit)}* "
                     f"({c.change_pct:+.1f} %, {stat}{ci})")

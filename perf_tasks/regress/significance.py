@@ -28,7 +28,7 @@ Measured (2-vCPU VM, numpy 2.2, 2,000 resamples, at most 2,000 observations per 
 * calibration, alpha 0.01, both sides from one distribution with 3 % per-process offsets, 5 v 5
   processes, 300 trials: false positives p50 0.3 %, mean 0.3 %, p95 0 %, p99 0 % (pooled
   Mann-Whitney U: about 40 %); 20 v 20: 0 of 100; a bootstrap of the max: 4-12 %, so the max is
-  not tested (perf_tasks.regress.baseline);
+  not tested (perf_tasks.regress.compare);
 * power: a 20 % shift with 5 v 5 processes: p50, mean, p95 found 50 of 50, p99 45 of 50; with
   2 v 2 processes, p50 18 of 50.
 """

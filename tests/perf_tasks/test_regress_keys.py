@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perf_tasks.regress.baseline import compare
+from perf_tasks.regress.compare import compare
 from perf_tasks.regress.baselines import find_baseline, promote
 from perf_tasks.regress.history import history_from_index
 from perf_tasks.regress.keys import index_fields, run_key

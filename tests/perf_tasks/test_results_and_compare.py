@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from perf_tasks.regress.baseline import compare
+from perf_tasks.regress.compare import compare
 from perf_tasks.report.html import render_report
 from perf_tasks.results import (SCHEMA_VERSION, Comparison, Evaluation, RunResults, Stats, Target, from_json,
                                 to_json)
