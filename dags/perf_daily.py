@@ -30,7 +30,7 @@ with DAG(
     tags=["perf", "benchmarks"],
     doc_md=__doc__,
     params={
-        "profile": profile_param("Scales rounds, durations and sizes; never the targets."),
+        "profile": profile_param("Scales worker processes, observations, durations and sizes; never the targets."),
         "suites": Param(DEFAULT_SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
                         description="Benchmark suites to run (all by default)."),
         "target_overrides": Param({}, type="object",

@@ -27,7 +27,7 @@ import psutil
 
 from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
-from perf_tasks.bench.runner import resolve_callable, run_benchmark
+from perf_tasks.bench.runner import plan_benchmark, resolve_callable, run_benchmarks
 from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
 from perf_tasks.errors import ConfigError, PipelineError, StoreError
 from perf_tasks.monitor.fingerprint import fingerprint
@@ -189,11 +189,13 @@ def run_suite(work: Path, suite: str, *, seed: int = 20261127) -> SuiteResult:
         started = _now()
         results = []
         benches = cfg.benchmarks.suites[suite].benchmarks
-        for i, (name, bench) in enumerate(benches.items(), 1):
-            log.info("[%s %d/%d] %s ...", suite, i, len(benches), name)
-            run = run_benchmark(suite, name, bench, profile, spec.profile, rng=rng, source=cfg.source("benchmarks"))
+        plans = [plan_benchmark(suite, name, bench, profile, spec.profile, source=cfg.source("benchmarks"))
+                 for name, bench in benches.items()]
+        log.info("[%s] %d benchmarks x %d worker processes, in %d interleaved passes", suite, len(plans),
+                 profile.processes, profile.processes)
+        for run in run_benchmarks(plans, profile, rng=rng):
             results.append(run.result)
-            _write(work / "resources" / f"{suite}.{name}.json",
+            _write(work / "resources" / f"{run.result.suite}.{run.result.name}.json",
                    json.dumps({"interval_s": profile.sample_interval_s,
                                "samples": [s.__dict__ for s in run.resources.series]}))
         result = SuiteResult(suite=suite, profile=spec.profile, started_at=started, finished_at=_now(),

@@ -13,24 +13,9 @@ import math
 import re
 from collections.abc import Iterable
 
+from perf_tasks.bench.stats import TAIL_OBSERVATIONS, required_samples  # noqa: F401 - re-exported
 from perf_tasks.config import AlertRule
 from perf_tasks.results import Evaluation, Metric, RunResults, Verdict, Violation
-
-
-#: A percentile needs this many observations beyond it (a p95 >= 200, a p99 >= 1,000, a p50 >= 20).
-TAIL_OBSERVATIONS = 10
-_PERCENTILE = re.compile(r"(?:^|_)p(\d+(?:\.\d+)?)(?:_|$)")
-
-
-def required_samples(metric_name: str) -> int:
-    """Observations a percentile-named metric needs to judge a target (1 for other metrics)."""
-    m = _PERCENTILE.search(metric_name.rsplit(".", 1)[-1])
-    if not m:
-        return 1
-    q = float(m.group(1)) / 100.0
-    if not 0.0 < q < 1.0:
-        return 1
-    return math.ceil(round(TAIL_OBSERVATIONS / (1.0 - q), 6))
 
 
 def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct: float | None = None) -> Verdict:

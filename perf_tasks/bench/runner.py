@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from perf_tasks.bench.stats import summarize
+from perf_tasks.bench.stats import required_samples, summarize
 from perf_tasks.config import BENCHMARK_METRICS, BenchmarkConfig, ProfileConfig
 from perf_tasks.errors import ConfigError
 from perf_tasks.monitor.sampler import IoTotals, ResourceSampler, Sample, SamplerOutput, summarize_samples
@@ -185,6 +185,75 @@ def _merge_series(outputs: list[WorkerOutput]) -> tuple[tuple[Sample, ...], IoTo
     return tuple(series), io
 
 
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """One benchmark, ready to run: what each of its worker processes is asked to do."""
+
+    suite: str
+    name: str
+    cfg: BenchmarkConfig
+    params: dict[str, Any]
+    targets: dict[str, Target]
+    request: dict[str, Any]
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}.{self.name}"
+
+
+def plan_benchmark(suite: str, name: str, cfg: BenchmarkConfig, profile: ProfileConfig, profile_name: str, *,
+                   source: str = "") -> BenchmarkPlan:
+    """Check the callable imports and split the profile's bounds over its processes.
+
+    A benchmark whose targets need no tail samples (throughput, means, a max) is bounded by time
+    only: it does not chase ``min_observations`` up to the hard limit (a 1 s training step would
+    otherwise take the whole hard limit for nothing a verdict needs)."""
+    params = cfg.params_for(profile_name)
+    resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
+    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source, warning=t.warning)
+               for m, t in cfg.targets.items()}
+    procs = profile.processes
+    needed = max((required_samples(m) for m in cfg.targets), default=1)
+    min_obs = profile.min_observations if needed > 1 else 1
+    max_s = profile.max_benchmark_s / procs
+    request = {"callable": cfg.callable, "params": params, "calls_per_observation": cfg.calls_per_observation,
+               "warmups": profile.warmups, "min_observations": math.ceil(min_obs / procs),
+               "max_observations": math.ceil(profile.max_observations / procs), "max_s": max_s,
+               "hard_s": max_s * profile.hard_limit_factor}
+    return BenchmarkPlan(suite, name, cfg, params, targets, request, source)
+
+
+def _run_process(plan: BenchmarkPlan, profile: ProfileConfig, index: int) -> WorkerOutput:
+    try:
+        w = run_worker(plan.request, sample_interval_s=profile.sample_interval_s,
+                       timeout_s=plan.request["hard_s"] + SETUP_ALLOWANCE_S, key=plan.key)
+    except ConfigError as exc:
+        raise ConfigError(f"{plan.source}: suites.{plan.suite}.benchmarks.{plan.name}.params: {exc}") from None
+    log.debug("%s process %d/%d: %d observations, setup %.2f s%s", plan.key, index + 1, profile.processes,
+              len(w.observation_s), w.setup_s, f", error {w.error}" if w.error else "")
+    return w
+
+
+def run_benchmarks(plans: list[BenchmarkPlan], profile: ProfileConfig, *, rng: np.random.Generator,
+                   clock: Callable[[], float] = time.perf_counter) -> list[BenchmarkRun]:
+    """Measure several benchmarks in interleaved passes: pass i runs worker process i of every
+    benchmark, one after another. So a transient slowdown of the host (another tenant, a frequency
+    change) lands in one process of many benchmarks, where the two-level comparison sees it as
+    between-process variance, rather than in every process of one benchmark, where it looks like
+    a change of that benchmark (measured: back-to-back smoke runs, see the README)."""
+    outputs: dict[str, list[WorkerOutput]] = {p.key: [] for p in plans}
+    spent: dict[str, float] = {p.key: 0.0 for p in plans}
+    for i in range(profile.processes):
+        if len(plans) > 1 or profile.processes > 1:
+            log.info("pass %d/%d over %d benchmark(s)", i + 1, profile.processes, len(plans))
+        for plan in plans:
+            t0 = clock()
+            outputs[plan.key].append(_run_process(plan, profile, i))
+            spent[plan.key] += clock() - t0
+    return [assemble(plan, outputs[plan.key], profile, rng=rng, duration_s=spent[plan.key]) for plan in plans]
+
+
 def run_benchmark(
     suite: str,
     name: str,
@@ -200,30 +269,17 @@ def run_benchmark(
     A call that raises stops that process's measurement and is recorded in the result (``errors``,
     ``error``); the benchmark's other processes still run. Raises ConfigError only for a factory
     that cannot be imported or refuses its params."""
-    key = f"{suite}.{name}"
-    params = cfg.params_for(profile_name)
-    resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
-    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source, warning=t.warning)
-               for m, t in cfg.targets.items()}
-    cpo = cfg.calls_per_observation
-    procs = profile.processes
-    max_s = profile.max_benchmark_s / procs
-    request = {"callable": cfg.callable, "params": params, "calls_per_observation": cpo,
-               "warmups": profile.warmups, "min_observations": math.ceil(profile.min_observations / procs),
-               "max_observations": math.ceil(profile.max_observations / procs), "max_s": max_s,
-               "hard_s": max_s * profile.hard_limit_factor}
-    t_start = clock()
-    outputs: list[WorkerOutput] = []
-    for i in range(procs):
-        try:
-            w = run_worker(request, sample_interval_s=profile.sample_interval_s,
-                           timeout_s=request["hard_s"] + SETUP_ALLOWANCE_S, key=key)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: suites.{suite}.benchmarks.{name}.params: {exc}") from None
-        outputs.append(w)
-        log.debug("%s process %d/%d: %d observations, setup %.2f s%s", key, i + 1, procs, len(w.observation_s),
-                  w.setup_s, f", error {w.error}" if w.error else "")
-    duration = clock() - t_start
+    plan = plan_benchmark(suite, name, cfg, profile, profile_name, source=source)
+    return run_benchmarks([plan], profile, rng=rng, clock=clock)[0]
+
+
+def assemble(plan: BenchmarkPlan, outputs: list[WorkerOutput], profile: ProfileConfig, *,
+             rng: np.random.Generator, duration_s: float) -> BenchmarkRun:
+    """One benchmark's result from its worker processes' outputs (observations pooled in process
+    order, each process's mean kept)."""
+    key, cfg, cpo = plan.key, plan.cfg, plan.cfg.calls_per_observation
+    suite, name, params, targets = plan.suite, plan.name, plan.params, plan.targets
+    duration = duration_s
 
     obs = [v for w in outputs for v in w.observation_s]
     owner = [i for i, w in enumerate(outputs) for _ in w.observation_s]

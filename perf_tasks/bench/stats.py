@@ -4,6 +4,8 @@ Randomness (the bootstrap) comes in as a seeded ``numpy.random.Generator``.
 """
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,6 +14,21 @@ from perf_tasks.results import Stats
 
 #: Percentiles use numpy's default "linear" method (type 7, as R and pandas do).
 _PERCENTILE_METHOD = "linear"
+
+#: A percentile needs this many observations beyond it (a p95 >= 200, a p99 >= 1,000, a p50 >= 20).
+TAIL_OBSERVATIONS = 10
+_PERCENTILE_NAME = re.compile(r"(?:^|_)p(\d+(?:\.\d+)?)(?:_|$)")
+
+
+def required_samples(metric_name: str) -> int:
+    """Observations a percentile-named metric needs to judge a target (1 for other metrics)."""
+    m = _PERCENTILE_NAME.search(metric_name.rsplit(".", 1)[-1])
+    if not m:
+        return 1
+    q = float(m.group(1)) / 100.0
+    if not 0.0 < q < 1.0:
+        return 1
+    return math.ceil(round(TAIL_OBSERVATIONS / (1.0 - q), 6))
 
 
 def bootstrap_median_ci(

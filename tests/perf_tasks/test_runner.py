@@ -177,3 +177,30 @@ def test_other_cpu_share_is_the_host_busy_share_minus_the_workers():
 
     assert other_cpu_pct(75.0, 100.0, cpus=2) == 25.0  # worker: one full core of two; others: a quarter
     assert other_cpu_pct(40.0, 100.0, cpus=2) == 0.0  # sampling skew never goes negative
+
+
+def logging_factory(log_path: str, tag: str):
+    with open(log_path, "a") as fh:  # setup runs once per worker process
+        fh.write(tag + "\n")
+    return lambda: None
+
+
+def test_benchmarks_run_in_interleaved_passes_of_one_process_each(tmp_path):
+    from perf_tasks.bench.runner import plan_benchmark, run_benchmarks
+
+    log_path = tmp_path / "order.txt"
+    plans = [plan_benchmark("s", tag, _cfg(f"{__name__}:logging_factory", params={"log_path": str(log_path), "tag": tag}),
+                            PROFILE, "smoke") for tag in ("a", "b")]
+    runs = run_benchmarks(plans, PROFILE, rng=np.random.default_rng(0))
+    assert log_path.read_text().split() == ["a", "b", "a", "b"]  # a transient slowdown hits one process of each
+    assert [r.result.name for r in runs] == ["a", "b"] and all(r.result.processes == 2 for r in runs)
+
+
+def test_a_benchmark_without_tail_targets_is_bounded_by_time_not_by_min_observations():
+    from perf_tasks.bench.runner import plan_benchmark
+
+    timed_only = plan_benchmark("s", "b", _cfg(f"{__name__}:counting_factory", targets={"throughput_per_s": {"min": 1}}),
+                                PROFILE, "smoke")
+    tail = plan_benchmark("s", "b", _cfg(f"{__name__}:counting_factory"), PROFILE, "smoke")
+    assert timed_only.request["min_observations"] == 1
+    assert tail.request["min_observations"] == PROFILE.min_observations // PROFILE.processes
