@@ -227,9 +227,12 @@ class RegressionConfig(_Strict):
     alpha: float = Field(default=0.01, gt=0, lt=1)  # per run: 1 - alpha interval of the ratio (perf_tasks.regress.significance)
     metrics: list[str] = Field(default_factory=lambda: ["*.latency_p50_ms", "*.throughput_per_s"])
     overrides: dict[str, float] = Field(default_factory=dict)  # metric glob -> threshold_pct
-    # per-run regressions alert against a promoted baseline only ("any": also vs the previous run,
-    # which on a noisy host alerts on most runs: within-run samples miss between-run variance)
-    alert_on: Literal["promoted", "any"] = "promoted"
+    # Per-run regressions alert against a promoted baseline; against the previous run: "any" always,
+    # "processes" when both runs measured the benchmark in >= alert_min_processes worker processes
+    # (fewer give the interval too little between-process information: measured with
+    # benchmarks/back_to_back.py, see the README), "promoted" never (reported only).
+    alert_on: Literal["promoted", "any", "processes"] = "promoted"
+    alert_min_processes: int = Field(default=5, ge=2)
     history: HistoryConfig = HistoryConfig()
 
     def threshold_for(self, metric: str) -> float:

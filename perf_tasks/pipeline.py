@@ -428,8 +428,9 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     run_id = spec.run_id if spec else work.name
     info = RunInfo(dag_id=dag_id, run_id=run_id, profile=spec.profile if spec else "?",
                    report_url=report_url(spec) if spec and (work / "report.html").exists() else None, run_url=run_url)
-    alert_on = run_config(spec).alerts.regression.alert_on if spec else "promoted"
-    message = build_message(info, evaluation, comparison, failed, alert_on=alert_on)
+    reg = run_config(spec).alerts.regression if spec else None
+    message = build_message(info, evaluation, comparison, failed, alert_on=reg.alert_on if reg else "promoted",
+                            alert_min_processes=reg.alert_min_processes if reg else 5)
     if message is not None:
         _write(work / "alerts" / "message.json", json.dumps(message, indent=2))
     cfg_slack = run_config(spec).alerts.slack if spec else None

@@ -72,17 +72,25 @@ def _sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
 
 def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Comparison | None = None,
                   failed_steps: dict[str, str] | None = None, *,
-                  alert_on: str = "promoted") -> dict[str, Any] | None:
+                  alert_on: str = "promoted", alert_min_processes: int = 5) -> dict[str, Any] | None:
     """One message for the run, violations grouped by severity, or None when there is nothing
-    to alert on. Per-run regressions count only against a promoted baseline unless ``alert_on``
-    is "any". Returns ``{"text": fallback, "blocks": [...]}``."""
+    to alert on. Per-run regressions count against a promoted baseline; against the previous run
+    only with ``alert_on`` "any", or "processes" when both sides had >= ``alert_min_processes``
+    worker processes. Returns ``{"text": fallback, "blocks": [...]}``."""
     failed_steps = failed_steps or {}
     violations = list(evaluation.violations) if evaluation else []
     critical = [v for v in violations if v.severity == "critical"]
     warning = [v for v in violations if v.severity == "warning"]
-    per_run = comparison is not None and (alert_on == "any" or comparison.baseline_kind == "promoted")
-    regressions = list(comparison.regressions) if per_run else []
-    improvements = list(comparison.improvements) if per_run else []
+    def counts(c: Any) -> bool:
+        if comparison is None:
+            return False
+        if alert_on == "any" or comparison.baseline_kind == "promoted":
+            return True
+        return (alert_on == "processes" and c.processes_baseline is not None and c.processes_current is not None
+                and min(c.processes_baseline, c.processes_current) >= alert_min_processes)
+
+    regressions = [c for c in comparison.regressions if counts(c)] if comparison else []
+    improvements = [c for c in comparison.improvements if counts(c)] if comparison else []
     level = [c for c in comparison.history_changes if c.new] if comparison else []
     level_regressions = [c for c in level if c.kind == "regression"]
     if not (violations or regressions or level_regressions or failed_steps):

@@ -90,6 +90,16 @@ def test_per_run_regressions_vs_the_previous_run_do_not_alert_by_default():
     assert "1 regression" in build_message(RUN, None, cmp, alert_on="any")["text"]
 
 
+def test_per_run_regressions_vs_the_previous_run_alert_only_with_enough_processes_on_both_sides():
+    def cmp(procs_b: int, procs_c: int) -> Comparison:
+        return Comparison(run_id="r", baseline_run_id="r0", threshold_pct=10, baseline_kind="previous", changes=(
+            MetricChange("risk.a.latency_p50_ms", "ms", "lower", 1.0, 1.5, 50.0, "regression", pvalue=0.001,
+                         processes_baseline=procs_b, processes_current=procs_c),))
+    assert build_message(RUN, None, cmp(2, 2), alert_on="processes", alert_min_processes=5) is None  # smoke
+    assert build_message(RUN, None, cmp(5, 2), alert_on="processes", alert_min_processes=5) is None
+    assert "1 regression" in build_message(RUN, None, cmp(5, 5), alert_on="processes", alert_min_processes=5)["text"]
+
+
 def test_message_respects_slack_size_limits():
     ev = Evaluation(run_id="r", verdicts=(), violations=tuple(
         _violation(f"suite.bench{i}.latency_p95_ms_" + "x" * 200) for i in range(500)))
