@@ -21,7 +21,7 @@ COMPARABLE_FIELDS = ("cpu_model", "cpu_count_logical", "memory_total_bytes", "os
 #: params digest and device). Runs whose key differs are never compared (DESIGN.md, measurement
 #: contract); the other COMPARABLE_FIELDS only flag a comparison.
 KEY_FIELDS = ("cpu_model", "cpu_count_logical", "python")
-KEY_PACKAGES = ("numpy", "torch")
+KEY_FIELD_PACKAGES = ("numpy", "torch")
 
 
 def _cpu_model() -> str:
@@ -81,7 +81,7 @@ def comparable_env(fp: dict[str, Any]) -> dict[str, str]:
     equal after a JSON round trip."""
     packages = fp.get("packages") or {}
     env = {k: "-" if fp.get(k) is None else str(fp.get(k)) for k in KEY_FIELDS}
-    env.update({k: str(packages.get(k, "-")) for k in KEY_PACKAGES})
+    env.update({k: str(packages.get(k, "-")) for k in KEY_FIELD_PACKAGES})
     return env
 
 

@@ -128,3 +128,10 @@ def test_a_benchmark_missing_from_the_baseline_is_listed_not_dropped():
     assert by["risk.new.latency_p50_ms"].status == "not_comparable"
     assert "not in the baseline run" in by["risk.new.latency_p50_ms"].reason
     assert by["risk.mc.latency_p50_ms"].status == "unchanged"
+
+
+def test_the_fingerprint_still_records_every_key_package():
+    from perf_tasks.monitor.fingerprint import KEY_PACKAGES, fingerprint
+
+    assert {"numpy", "pandas", "scipy", "psutil"} <= set(KEY_PACKAGES)
+    assert {"numpy", "pandas", "scipy", "psutil"} <= set(fingerprint()["packages"])
