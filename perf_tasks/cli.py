@@ -145,13 +145,10 @@ def _sender() -> tuple[object, str]:
 
 def _optional(work: Path, cls: type, rel: str) -> Any:
     """A result document the run wrote, or None when that step never got there (or wrote garbage)."""
-    path = work / rel
-    if not path.exists():
-        return None
     try:
-        return from_json(cls, path.read_text(), source=str(path))
+        return pipeline.read_optional(work, cls, rel)
     except (OSError, ValueError) as exc:
-        log.error("cannot read %s: %s", path, exc)
+        log.error("cannot read %s: %s", work / rel, exc)
         return None
 
 
@@ -332,8 +329,6 @@ def _run_daily(args: argparse.Namespace, outcome: RunOutcome) -> int:
     if evaluation is not None:
         print(summary_table(evaluation, comparison))
         print(verdict_line(evaluation))
-        for v in evaluation.invalid:
-            print(f"INVALID (not judged, exit code unaffected): {v.metric}: {v.reason}", file=sys.stderr)
     doc = run_document(outcome)
     report = doc["report"]
     if report["stored"]:

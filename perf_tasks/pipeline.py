@@ -339,7 +339,8 @@ def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
 
 # --- build_report -----------------------------------------------------------------------------
 
-def _optional(work: Path, cls: type, rel: str) -> Any:
+def read_optional(work: Path, cls: type, rel: str) -> Any:
+    """A result document of the work folder, or None when the step that writes it has not run."""
     path = work / rel
     return from_json(cls, path.read_text(), source=str(path)) if path.exists() else None
 
@@ -358,7 +359,7 @@ def build_report(work: Path, *, run_url: str | None = None) -> Path:
         spec = load_spec(work)
         results = from_json(RunResults, _read(work, "results.json", "build_report"))
         evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
-        comparison = _optional(work, Comparison, "comparison.json")
+        comparison = read_optional(work, Comparison, "comparison.json")
         history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
         links = {"artifacts": report_url(spec)}
         if run_url:
@@ -422,8 +423,8 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     work.mkdir(parents=True, exist_ok=True)
     spec = load_spec(work) if (work / "run.json").exists() else None
     failed = failed_steps(work, spec)
-    evaluation = _optional(work, Evaluation, "evaluation.json")
-    comparison = _optional(work, Comparison, "comparison.json")
+    evaluation = read_optional(work, Evaluation, "evaluation.json")
+    comparison = read_optional(work, Comparison, "comparison.json")
     dag_id = spec.dag_id if spec else work.parent.name
     run_id = spec.run_id if spec else work.name
     info = RunInfo(dag_id=dag_id, run_id=run_id, profile=spec.profile if spec else "?",

@@ -22,7 +22,6 @@ processes. The psutil sampler runs here, in the parent, watching the worker's pi
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
@@ -44,6 +43,7 @@ from perf_tasks.bench.stats import required_samples, summarize
 from perf_tasks.config import BENCHMARK_METRICS, BenchmarkConfig, ProfileConfig
 from perf_tasks.errors import ConfigError
 from perf_tasks.monitor.sampler import IoTotals, ResourceSampler, Sample, SamplerOutput, summarize_samples
+from perf_tasks.regress.keys import params_digest
 from perf_tasks.results import BenchmarkResult, Metric, Target
 
 log = logging.getLogger(__name__)
@@ -88,13 +88,6 @@ class WorkerOutput:
     setup_s: float
     series: tuple[Sample, ...]
     io: IoTotals
-
-
-def params_digest(callable_spec: str, params: dict[str, Any], calls_per_observation: int) -> str:
-    """Short sha256 of what is measured: two results compare only when this matches."""
-    doc = json.dumps({"callable": callable_spec, "params": params, "calls_per_observation": calls_per_observation},
-                     sort_keys=True, default=str)
-    return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
 def _worker_env() -> dict[str, str]:
@@ -279,7 +272,6 @@ def assemble(plan: BenchmarkPlan, outputs: list[WorkerOutput], profile: ProfileC
     order, each process's mean kept)."""
     key, cfg, cpo = plan.key, plan.cfg, plan.cfg.calls_per_observation
     suite, name, params, targets = plan.suite, plan.name, plan.params, plan.targets
-    duration = duration_s
 
     obs = [v for w in outputs for v in w.observation_s]
     owner = [i for i, w in enumerate(outputs) for _ in w.observation_s]
@@ -317,7 +309,7 @@ def assemble(plan: BenchmarkPlan, outputs: list[WorkerOutput], profile: ProfileC
         suite=suite, name=name, callable=cfg.callable, params=params, items_per_call=items_per_call,
         item_unit=cfg.item_unit, warmups=profile.warmups, calls_per_observation=cpo, observation_s=tuple(obs),
         latency_s=stats, metrics=metrics, resources=res, calls=calls, errors=errors, error=first_error,
-        duration_s=duration, info=info, observation_process=tuple(owner), process_means_s=means, timed_s=timed_s,
+        duration_s=duration_s, info=info, observation_process=tuple(owner), process_means_s=means, timed_s=timed_s,
         items=items, params_digest=params_digest(cfg.callable, params, cpo))
     log.info("benchmark %s: %d observations in %d processes (%s), p50 %.4g ms, p95 %.4g ms, %.4g %s/s%s", key,
              len(obs), len(outputs), "1 call each" if cpo == 1 else f"{cpo} calls each",

@@ -33,6 +33,16 @@ def _resolve(spec: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _batch(op: Any, calls: int) -> Any:
+    """One observation of ``calls`` calls (sub-microsecond operations)."""
+    batch = range(calls)
+
+    def run() -> None:
+        for _ in batch:
+            op()
+    return run
+
+
 def measure(req: dict[str, Any], announce: Any = None, clock: Any = time.perf_counter) -> dict[str, Any]:
     """Set up, warm up and time one benchmark as ``req`` says; never raises for a workload error
     (it is recorded), only for a malformed request."""
@@ -72,30 +82,18 @@ def measure(req: dict[str, Any], announce: Any = None, clock: Any = time.perf_co
             op()
         if announce is not None:
             announce()
+        timed = op if cpo == 1 else _batch(op, cpo)  # single calls stay free of any wrapper
         t_begin = clock()
         n = 0
-        if cpo == 1:  # the common case, kept free of an inner loop: two clock reads per call
-            while True:
-                t0 = clock()
-                op()
-                t1 = clock()
-                append(t1 - t0)
-                n += 1
-                elapsed = t1 - t_begin
-                if n >= max_obs or elapsed >= hard_s or (n >= min_obs and elapsed >= max_s):
-                    break
-        else:
-            batch = range(cpo)
-            while True:
-                t0 = clock()
-                for _ in batch:
-                    op()
-                t1 = clock()
-                append(t1 - t0)
-                n += 1
-                elapsed = t1 - t_begin
-                if n >= max_obs or elapsed >= hard_s or (n >= min_obs and elapsed >= max_s):
-                    break
+        while True:
+            t0 = clock()
+            timed()
+            t1 = clock()
+            append(t1 - t0)
+            n += 1
+            elapsed = t1 - t_begin
+            if n >= max_obs or elapsed >= hard_s or (n >= min_obs and elapsed >= max_s):
+                break
     except Exception as exc:  # noqa: BLE001 - a broken workload is a finding, recorded
         out["errors"] = 1
         out["error"] = f"{type(exc).__name__}: {exc}"

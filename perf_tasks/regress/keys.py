@@ -28,12 +28,18 @@ def run_key(results: RunResults) -> dict[str, str]:
     return {"dag_id": results.dag_id, "profile": results.profile, **comparable_env(results.fingerprint)}
 
 
+def params_digest(callable_spec: str, params: dict[str, Any], calls_per_observation: int) -> str:
+    """Short sha256 of what is measured (the runner stores it with every result): two results
+    compare only when this matches."""
+    doc = json.dumps({"callable": callable_spec, "params": params, "calls_per_observation": calls_per_observation},
+                     sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+
 def _derived_digest(bench: BenchmarkResult) -> str:
     """For results that carry no digest (written before schema 3; load results): the runner's
     recipe, marked ``derived-`` so it never equals a digest the runner wrote."""
-    doc = json.dumps({"callable": bench.callable, "params": bench.params,
-                      "calls_per_observation": bench.calls_per_observation}, sort_keys=True, default=str)
-    return "derived-" + hashlib.sha256(doc.encode()).hexdigest()[:16]
+    return "derived-" + params_digest(bench.callable, bench.params, bench.calls_per_observation)
 
 
 def bench_key(bench: BenchmarkResult) -> dict[str, str]:

@@ -5,6 +5,7 @@ from html import escape
 from typing import Any
 
 from perf_tasks.alerts.slack import format_value
+from perf_tasks.report.text import overall_verdict
 from perf_tasks.results import Comparison, Evaluation, RunResults
 
 _CSS = """
@@ -110,14 +111,16 @@ def _history_section(comparison: Comparison | None, history: dict[str, dict[str,
 def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
                   *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
                   history: dict[str, dict[str, Any]] | None = None) -> str:
-    n_fail = sum(not v.passed for v in evaluation.verdicts)
+    n_missed = sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
     critical = len(evaluation.critical)
-    verdict = ("FAIL" if critical or failed_steps else "PASS")
+    verdict = "FAIL" if failed_steps else overall_verdict(evaluation)  # INVALID is never shown as PASS
+    css = {"FAIL": "fail", "PASS": "pass"}.get(verdict, "warn")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(results.dag_id)} "
              f"{escape(results.run_id)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{escape(results.dag_id)}: <span class='{'fail' if verdict == 'FAIL' else 'pass'}'>{verdict}</span></h1>",
+             f"<h1>{escape(results.dag_id)}: <span class='{css}'>{verdict}</span></h1>",
              f"<p>run <code>{escape(results.run_id)}</code> · profile <code>{escape(results.profile)}</code> · "
-             f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_fail} missed · "
+             f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_missed} missed, "
+             f"{len(evaluation.invalid)} invalid · "
              f"{len(evaluation.violations)} alerts ({critical} critical)</p>"]
     for name, url in (links or {}).items():
         parts.append(f"<p>{escape(name)}: <a href='{escape(url)}'>{escape(url)}</a></p>")
@@ -161,7 +164,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                 f"{res.rss_max_bytes / 2**20:.0f} MiB" if res else "-",
                 escape(", ".join(f"{k}={v}" for k, v in b.info.items())),
                 escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "num", "", "fail"]))
-    parts.append(_table(["benchmark", "item", "items/call", "observations", "p50 ms/call", "p95 ms/call", "p99 ms/call",
+    parts.append(_table(["benchmark", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.", "p99 ms/obs.",
                          "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "workload info",
                          "error"], rows))
 
