@@ -146,6 +146,12 @@ class Metric:
     direction: Direction
     target: Target | None = None
     samples: int | None = None  # observations behind a statistic (a percentile's sample count)
+    # The measurement cannot carry a verdict (e.g. the load generator, not the system, was the
+    # limit): a target on this metric is judged invalid with this reason, never pass or fail.
+    invalid_reason: str = ""
+    # The statistic has no data although the system was asked (e.g. no successful request): a
+    # target on it fails with this reason (never pass, never invalid).
+    no_data_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from perf_tasks.results import Evaluation, Metric, RunResults, Verdict, Violatio
 def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct: float | None = None) -> Verdict:
     """The verdict on one metric that has a target.
 
-    invalid: fewer observations than :func:`required_samples` (0 observations is invalid for any
-    metric); else the target's severity when the main bound is missed; else "warning" when the
+    invalid: the metric carries an ``invalid_reason`` (e.g. the load generator was saturated), or
+    fewer observations than :func:`required_samples` (0 observations is invalid for any metric);
+    a metric with a ``no_data_reason`` (e.g. no successful request) fails at the target's
+    severity, never passes; else the target's severity when the main bound is missed; else "warning" when the
     target's stricter ``warning`` bound is missed (the verdict then carries that bound); else pass.
     A miss (warning or critical) while other processes used more than ``busy_limit_pct`` of the
     host's CPUs (``other_cpu_pct``) is invalid too: a busy host, not the system, may have caused it.
@@ -32,7 +34,11 @@ def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct:
     need = required_samples(metric.name)
     met = t.met_by(metric.value)
     threshold, severity = t.threshold, t.severity
-    if metric.samples is not None and metric.samples < need:
+    if metric.invalid_reason:
+        status, reason = "invalid", metric.invalid_reason
+    elif metric.no_data_reason:
+        status, reason = t.severity, f"no data: {metric.no_data_reason}"
+    elif metric.samples is not None and metric.samples < need:
         what = "this percentile needs" if need > 1 else "a verdict needs"
         status, reason = "invalid", (f"{metric.samples} observations; {what} >= {need} to judge "
                                      f"(it would have {'met' if met else 'missed'} the target)")

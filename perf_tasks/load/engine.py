@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from datetime import datetime, timezone
@@ -28,7 +29,7 @@ from perf_tasks.errors import UserError
 from perf_tasks.load.journey import CompiledJourney, OpenModelRequests, Request
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.recorder import Recorder, bucket_width_s
-from perf_tasks.load.result import LoadResult, error_rate_pct
+from perf_tasks.load.result import GeneratorHealth, LoadResult, error_rate_pct
 from perf_tasks.load.safety import check_target
 from perf_tasks.load.schedule import to_ns
 from perf_tasks.monitor.sampler import ResourceSampler
@@ -43,6 +44,48 @@ _TICK_S = 0.25
 # 0.78 ms, never early; measured on a 2-core VM). Waking this much before the intended time makes
 # the send on time on average; an early send is measured from when it actually went out.
 _WAKE_EARLY_NS = {"uvloop": 250_000, "asyncio": 750_000}
+# The generator was the limit when it fell behind (late sends, drops, or less than the intended rate)
+# while one of these held: its process used most of a core, or its event loop stalled.
+SATURATED_CPU_PCT = 85.0
+SATURATED_LOOP_LAG_MS = 50.0
+BEHIND_LATE_PCT = 1.0  # of sent requests
+BEHIND_ACHIEVED_PCT = 98.0  # of the intended rate
+HEALTHY_CPU_PCT = 70.0  # what one process should use at most: the basis of "shards needed"
+MAX_START_WAIT_S = 600.0  # a common start further away than this is a planning bug
+
+
+def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: float, lag_ms: list[float],
+                     sent: int, late: int, dropped: int, intended: int) -> GeneratorHealth:
+    """Judge one engine process (see :class:`~perf_tasks.load.result.GeneratorHealth`)."""
+    lag = sorted(lag_ms) or [0.0]
+    p50, p99 = lag[len(lag) // 2], lag[min(len(lag) - 1, int(0.99 * len(lag)))]
+    late_pct = 100.0 * late / sent if sent else 0.0
+    achieved_pct = 100.0 * sent / intended if model == "open" and intended else 100.0
+    if cpu_pct_mean is None:
+        return GeneratorHealth("unknown", "engine CPU was not sampled", 1, (), cpu_pct_max, p50, p99, lag[-1],
+                               late_pct, dropped, achieved_pct)
+    starved = []
+    if cpu_pct_mean >= SATURATED_CPU_PCT:
+        starved.append(f"its process used {cpu_pct_mean:.0f} % of a core (limit {SATURATED_CPU_PCT:g} %)")
+    if p99 >= SATURATED_LOOP_LAG_MS:
+        starved.append(f"its event loop lagged {p99:.0f} ms at p99 (limit {SATURATED_LOOP_LAG_MS:g} ms)")
+    behind = []
+    if late_pct > BEHIND_LATE_PCT:
+        behind.append(f"{late_pct:.1f} % of sends were late")
+    if dropped:
+        behind.append(f"{dropped} arrivals were dropped")
+    if achieved_pct < BEHIND_ACHIEVED_PCT:
+        behind.append(f"it sent {achieved_pct:.1f} % of the intended rate")
+    if model == "closed":  # users loop as fast as the generator lets them: a busy generator is the limit
+        behind = behind or ["closed-model users wait for the generator"]
+    saturated = bool(starved and behind)
+    needed = 0
+    if saturated:
+        needed = max(2, math.ceil(max(cpu_pct_mean / HEALTHY_CPU_PCT, 100.0 / max(achieved_pct, 1.0))))
+    reason = (f"load generator saturated: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
+              f"not see the intended load. Run about {needed} shards (one core each)") if saturated else ""
+    return GeneratorHealth("saturated" if saturated else "ok", reason, 1, (round(cpu_pct_mean, 1),), cpu_pct_max,
+                           p50, p99, lag[-1], late_pct, dropped, achieved_pct, needed)
 
 
 class Engine:
@@ -75,6 +118,7 @@ class Engine:
         self._sent = 0
         n_workers = p.users if p.model == "closed" else max(1, min(p.users, self._n))
         self._inflight = [_IDLE] * n_workers  # intended offset of each worker's current arrival
+        self._claimed = [-1] * n_workers  # open model: index of each worker's current arrival
         self._sent_at = [_IDLE] * n_workers  # when each worker's request in flight went out
         self._expired = [False] * n_workers
         self._timeout_ns = int(p.timeout_s * 1e9)
@@ -146,7 +190,7 @@ class Engine:
         return self._chunk[i - self._chunk_at]
 
     async def _open_worker(self, w: int) -> None:
-        perf, rec, inflight = time.perf_counter_ns, self.rec, self._inflight
+        perf, rec, inflight, claimed = time.perf_counter_ns, self.rec, self._inflight, self._claimed
         t0, deadline, late_ns = self._t0, self._send_deadline, rec.late_threshold_ns
         shard, shards, make, sleep = self.plan.shard_index, self.plan.shard_count, self._requests, asyncio.sleep
         loop_kind = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
@@ -159,13 +203,13 @@ class Engine:
             off = self._offset(i)
             intended = t0 + off
             inflight[w] = off
+            claimed[w] = i
             now = perf()
             if now < intended - early:
                 await sleep((intended - early - now) * 1e-9)
                 now = perf()
             if now > deadline:  # this arrival and every unclaimed one can no longer be sent
-                rec.dropped += 1 + (self._n - self._next)
-                self._next = self._n
+                self._drop((i,), now)
                 inflight[w] = _IDLE
                 return
             lag = now - intended
@@ -174,6 +218,19 @@ class Engine:
             self._sent += 1
             await self._exchange(w, make(shard + i * shards), intended, intended if intended < now else now, now)
             inflight[w] = _IDLE
+
+    def _step_of(self, i: int) -> int:
+        """The journey step arrival ``i`` of this shard would have run (for a dropped arrival)."""
+        j, k = self.journey, self.plan.shard_index + i * self.plan.shard_count
+        return k % len(j.steps) if j.mode == "sequence" else j.pick_step(self._requests.rng)
+
+    def _drop(self, claimed: tuple[int, ...], now: int) -> None:
+        """Give up the claimed arrivals and every unclaimed one: each is an error (``dropped``) and
+        an all-requests observation at the wait it had when it was given up."""
+        t0, rec = self._t0, self.rec
+        for k in (*claimed, *range(self._next, self._n)):
+            rec.record_dropped(self._step_of(k), t0 + self._offset(k), now)
+        self._next = self._n
 
     # -- closed model -------------------------------------------------------------------------
     async def _closed_user(self, w: int) -> None:
@@ -207,8 +264,11 @@ class Engine:
     # -- the run ------------------------------------------------------------------------------
     async def _ticker(self) -> None:
         """Flush the recorder and close time-series buckets that nothing in flight can reach."""
+        perf, lags, tick_ns = time.perf_counter_ns, self._loop_lag_ms, int(_TICK_S * 1e9)
         while True:
+            before = perf()
             await asyncio.sleep(_TICK_S)
+            lags.append(max(0, perf() - before - tick_ns) / 1e6)
             self._expire_slow()
             self.rec.flush()
             watermark = min(self._inflight)
@@ -247,7 +307,19 @@ class Engine:
                  p.duration_s, self.target.base_url)
         # time zero leaves room to start the workers (about 10 us each) before the first arrival
         headroom_ns = 1_000_000 + 20_000 * len(self._inflight)
+        self._loop_lag_ms: list[float] = []
+        if p.start_at_unix is not None:  # shards of one run start together (a common wall-clock start)
+            wait = p.start_at_unix - time.time() - headroom_ns / 1e9
+            if wait > MAX_START_WAIT_S:
+                raise UserError(f"scenario {p.scenario!r} shard {p.shard_index}: start_at_unix is {wait:.0f} s "
+                                f"away (more than {MAX_START_WAIT_S:g} s): check the plan's clock")
+            if wait > 0:
+                await asyncio.sleep(wait)
+            else:
+                log.warning("load %s shard %d: started %.2f s after the common start time", p.scenario,
+                            p.shard_index, -wait)
         self._t0 = self.rec.t0_ns = self.t0_ns = time.perf_counter_ns() + headroom_ns
+        self._start_unix = time.time() + headroom_ns / 1e9
         self._send_deadline = self._t0 + int((p.duration_s + p.send_grace_s) * 1e9)
         self._send_deadline_closed = self._t0 + int(p.duration_s * 1e9)
         worker = self._open_worker if p.model == "open" else self._closed_user
@@ -260,9 +332,10 @@ class Engine:
                 log.warning("load %s: %d workers still busy at the hard limit (%.0f s): cancelling", p.scenario,
                             len(pending), hard_limit)
                 self._hard_stop = True
-                if p.model == "open":  # arrivals claimed but not yet sent will never go out
-                    self.rec.dropped += sum(1 for off, sent in zip(self._inflight, self._sent_at)
-                                            if off != _IDLE and sent == _IDLE)
+                if p.model == "open":  # arrivals claimed but not yet sent, and unclaimed ones, never go out
+                    claimed = tuple(i for i, off, sent in zip(self._claimed, self._inflight, self._sent_at)
+                                    if off != _IDLE and sent == _IDLE)
+                    self._drop(claimed, time.perf_counter_ns())
                 for t in pending:
                     t.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
@@ -288,11 +361,22 @@ class Engine:
         series = rec.series()  # flushes
         requests = int(rec.step_requests.sum())
         errors = int(rec.step_errors.sum())
-        overall = rec.overall()
+        overall, overall_all = rec.overall(), rec.overall(successes_only=False)
+        if p.start_at_unix is not None:
+            started_at = datetime.fromtimestamp(self._start_unix, timezone.utc).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+        intended = self._n if p.model == "open" else requests
+        generator = generator_health(
+            model=p.model, cpu_pct_mean=engine_res.process_cpu_pct_mean if engine_res.samples else None,
+            cpu_pct_max=engine_res.process_cpu_pct_max, lag_ms=self._loop_lag_ms, sent=self._sent,
+            late=rec.late_sends, dropped=rec.dropped, intended=intended)
         notes = []
+        if generator.verdict == "saturated":
+            notes.append(generator.reason)
         if p.model == "open":
             notes.append("open model: latency is measured from each request's intended send time "
-                         "(coordinated-omission free); failed requests are included")
+                         "(coordinated-omission free); latency_* is of successful requests, latency_all of "
+                         "every arrival (failures at their time, dropped arrivals at their wait)")
         else:
             notes.append("closed model: latency is measured from the actual send; a slow server slows the "
                          "users down, so this understates what an open arrival process would see")
@@ -305,7 +389,6 @@ class Engine:
         if rec.late_sends:
             notes.append(f"{rec.late_sends} requests went out more than {p.late_threshold_ms:g} ms late "
                          "(no free user, or the client was busy); their wait is in their latency")
-        intended = self._n if p.model == "open" else requests
         return LoadResult(
             scenario=p.scenario, model=p.model, source="perf_tasks.load", target=self.target.base_url,
             started_at=started_at, duration_s=p.duration_s, elapsed_s=elapsed_s, users=len(self._inflight)
@@ -322,4 +405,6 @@ class Engine:
             endpoints=rec.endpoints([s.method for s in self.journey.steps]), timeseries=series,
             engine_resources=engine_res, target_resources=target_res, co_corrected=p.model == "open",
             shards=1, seed=p.seed, notes=tuple(notes),
+            latency_all=overall_all.summary(), histogram_all=overall_all.encode(), generator=generator,
+            start_unix=self._start_unix, end_unix=self._start_unix + elapsed_s,
         )

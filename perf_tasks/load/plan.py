@@ -45,6 +45,9 @@ class LoadPlan:
     sample_interval_s: float = 1.0
     target_pid: int | None = None
     use_uvloop: bool = True
+    # wall-clock (Unix) time at which this shard's schedule starts: shards of one run share it, so
+    # their arrivals interleave as one process's would (None: start at once)
+    start_at_unix: float | None = None
 
     def __post_init__(self) -> None:
         def bad(field: str, expected: str) -> ValueError:

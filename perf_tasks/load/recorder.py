@@ -1,13 +1,19 @@
 """The engine's recording hot path: append three integers per request, add them up in batches.
 
-Per request the engine appends latency (us), intended offset (us) and a code (step and an error
-bit) to plain lists; every few thousand requests (and on each tick of the engine) the lists are
+Per request the engine appends latency (us), intended offset (us) and a code (step and its kind:
+success, error, or an arrival dropped at the send deadline) to plain lists; every few thousand requests (and on each tick of the engine) the lists are
 flushed with numpy into the per-step HDR histograms and the per-bucket time series. Nothing is
 locked: everything runs on the event loop's thread.
 
 Time-series buckets stay open while a request sent in them may still be in flight (the engine
 passes a watermark: the oldest intended offset still in flight); closed buckets keep only their
 percentiles and encoded histogram. A record for a closed bucket reopens it (exact, rare).
+
+Two latency views per step: *success* (answered with a status < 400: what the p95 target judges)
+and *all* (every arrival: errors at the time they failed, timeouts at the timeout, and arrivals
+dropped at the send deadline at the wait they had when they were given up). Overload therefore
+shows in the all-requests percentiles, and a run of fast failures cannot look fast.
+Time-series buckets hold the all-requests view.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from perf_tasks.load.histo import SERIES_SIGNIFICANT_FIGURES, SIGNIFICANT_FIGURE
 from perf_tasks.load.result import EndpointResult, TimeSeries
 
 FLUSH_EVERY = 8192
+OK, ERROR, DROPPED = 0, 1, 2  # the kind in a record's code (two bits)
 MAX_BUCKETS = 3600  # buckets grow past 1 s for long runs so a series keeps at most this many points
 
 
@@ -47,9 +54,11 @@ class Recorder:
         self._code: list[int] = []
         self._late: list[int] = []
         n = len(self.step_names)
-        self.step_hists = [LatencyHistogram(SIGNIFICANT_FIGURES) for _ in range(n)]
-        self.step_requests = np.zeros(n, dtype=np.int64)
+        self.step_hists = [LatencyHistogram(SIGNIFICANT_FIGURES) for _ in range(n)]  # successes
+        self.step_hists_all = [LatencyHistogram(SIGNIFICANT_FIGURES) for _ in range(n)]  # every arrival
+        self.step_requests = np.zeros(n, dtype=np.int64)  # completed: answered or failed (not dropped)
         self.step_errors = np.zeros(n, dtype=np.int64)
+        self.step_dropped = np.zeros(n, dtype=np.int64)
         self.lateness = LatencyHistogram(SIGNIFICANT_FIGURES)
         self.late_sends = 0
         self.dropped = 0
@@ -70,7 +79,7 @@ class Recorder:
         send time, or the actual send if that was earlier); the bucket is the intended time's."""
         self._lat.append((end_ns - start_ns) // 1000)
         self._off.append((intended_ns - self.t0_ns) // 1000)
-        self._code.append(step << 1)
+        self._code.append(step << 2)
         if len(self._lat) >= FLUSH_EVERY:
             self.flush()
 
@@ -79,12 +88,22 @@ class Recorder:
         """A failed request: HTTP >= 400 (``code``), timeout, connection error or other."""
         self._lat.append((end_ns - start_ns) // 1000)
         self._off.append((intended_ns - self.t0_ns) // 1000)
-        self._code.append((step << 1) | 1)
+        self._code.append((step << 2) | ERROR)
         self.errors_by_class[error_class] += 1
         if code is not None:
             self.errors_by_code[str(code)] += 1
         if error_class not in self.error_samples:
             self.error_samples[error_class] = message[:300]
+        if len(self._lat) >= FLUSH_EVERY:
+            self.flush()
+
+    def record_dropped(self, step: int, intended_ns: int, now_ns: int) -> None:
+        """An arrival given up at the send deadline: counted in ``dropped`` and observed in the
+        all-requests latency at the wait it had (``now_ns - intended_ns``)."""
+        self.dropped += 1
+        self._lat.append(max(0, now_ns - intended_ns) // 1000)
+        self._off.append((intended_ns - self.t0_ns) // 1000)
+        self._code.append((step << 2) | DROPPED)
         if len(self._lat) >= FLUSH_EVERY:
             self.flush()
 
@@ -117,18 +136,26 @@ class Recorder:
         off = np.maximum(np.array(self._off, dtype=np.int64), 0)
         code = np.array(self._code, dtype=np.int64)
         self._lat, self._off, self._code = [], [], []
-        steps, err = code >> 1, code & 1
+        steps, kind = code >> 2, code & 3
+        err, dropped = (kind == ERROR).astype(np.int64), kind == DROPPED
         n = len(self.step_names)
-        self.step_requests += np.bincount(steps, minlength=n)[:n]
+        self.step_requests += np.bincount(steps[~dropped], minlength=n)[:n]
         self.step_errors += np.bincount(steps, weights=err, minlength=n)[:n].astype(np.int64)
+        self.step_dropped += np.bincount(steps[dropped], minlength=n)[:n]
+        ok = kind == OK
         for s in np.unique(steps):
-            self.step_hists[int(s)].record_many(lat[steps == s])
+            mine = steps == s
+            self.step_hists_all[int(s)].record_many(lat[mine])
+            self.step_hists[int(s)].record_many(lat[mine & ok])
         b = off // self.bucket_us
         cb = (off + np.maximum(lat, 0)) // self.bucket_us
         self._grow(int(max(b.max(), cb.max())) + 1)
-        self._sent[: b.max() + 1] += np.bincount(b)
-        self._completed[: cb.max() + 1] += np.bincount(cb)
-        self._errors[: b.max() + 1] += np.bincount(b, weights=err).astype(np.int64)
+        sent = ~dropped
+        if sent.any():
+            self._sent[: b[sent].max() + 1] += np.bincount(b[sent])
+            self._completed[: cb[sent].max() + 1] += np.bincount(cb[sent])
+        failed = (kind != OK).astype(np.int64)  # errors and drops, by intended time
+        self._errors[: b.max() + 1] += np.bincount(b, weights=failed).astype(np.int64)
         order = np.argsort(b, kind="stable")
         bs, lat_sorted = b[order], lat[order]
         edges = np.flatnonzero(np.diff(bs)) + 1
@@ -145,17 +172,20 @@ class Recorder:
     # -- results -------------------------------------------------------------------------------
     @property
     def out_of_range(self) -> int:
-        return sum(h.out_of_range for h in self.step_hists)
+        return sum(h.out_of_range for h in self.step_hists_all)
 
-    def overall(self) -> LatencyHistogram:
+    def overall(self, *, successes_only: bool = True) -> LatencyHistogram:
         h = LatencyHistogram(SIGNIFICANT_FIGURES)
-        for s in self.step_hists:
+        for s in (self.step_hists if successes_only else self.step_hists_all):
             h.add(s)
         return h
 
     def endpoints(self, methods: Sequence[str]) -> tuple[EndpointResult, ...]:
         return tuple(EndpointResult(name, methods[i], int(self.step_requests[i]), int(self.step_errors[i]),
-                                    self.step_hists[i].summary(), self.step_hists[i].encode())
+                                    self.step_hists[i].summary(), self.step_hists[i].encode(),
+                                    dropped=int(self.step_dropped[i]),
+                                    latency_all=self.step_hists_all[i].summary(),
+                                    histogram_all=self.step_hists_all[i].encode())
                      for i, name in enumerate(self.step_names))
 
     def series(self) -> TimeSeries:

@@ -21,7 +21,12 @@ from perf_tasks.results import ResourceSummary, from_dict, to_dict
 
 # Format history (bump on any incompatible change and say what changed):
 #   1 (2026-11-27): first format.
-LOAD_SCHEMA_VERSION = 1
+#   2 (2026-11-29): ``latency``/``histogram`` are of successful requests; ``latency_all``/
+#      ``histogram_all`` of every arrival (errors, timeouts, drops at their wait); generator health;
+#      the shard's wall-clock window (``start_unix``/``end_unix``, ``shard_windows``);
+#      ``invalid_reason``. Version 1 reads: its latency (errors included) becomes ``latency_all``.
+LOAD_SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 Model = Literal["open", "closed"]
 Source = Literal["perf_tasks.load", "locust"]
@@ -36,8 +41,11 @@ class EndpointResult:
     method: str
     requests: int  # completed: answered (any status) or failed
     errors: int
-    latency: LatencySummary | None
+    latency: LatencySummary | None  # successful requests
     histogram: str  # base64 HDR of microseconds; "" when empty or unknown (Locust)
+    dropped: int = 0  # arrivals of this step given up at the send deadline
+    latency_all: LatencySummary | None = None  # every arrival: successes, errors, drops (at their wait)
+    histogram_all: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.errors <= self.requests:
@@ -72,6 +80,30 @@ class TimeSeries:
 
 
 @dataclass(frozen=True)
+class GeneratorHealth:
+    """Was the load generator, not the system under test, the limit?
+
+    ``verdict`` is "ok", "saturated" (the scenario's targets are then invalid: the service did
+    not see the intended load) or "unknown" (not measured, e.g. Locust). Saturated means arrivals
+    went out late or were dropped *while* the generator itself was out of CPU (a process near a
+    full core) or its event loop stalled; late sends with an idle generator are the service's
+    doing (every user was waiting for an answer)."""
+
+    verdict: Literal["ok", "saturated", "unknown"]
+    reason: str = ""
+    processes: int = 1
+    cpu_pct_per_process: tuple[float, ...] = ()  # mean CPU of each engine process, % of one core
+    cpu_pct_max: float = 0.0  # the busiest process's peak
+    loop_lag_p50_ms: float = 0.0  # event-loop lag: how late a 250 ms timer fired
+    loop_lag_p99_ms: float = 0.0
+    loop_lag_max_ms: float = 0.0
+    late_sends_pct: float = 0.0  # of sent requests
+    dropped: int = 0
+    achieved_pct: float = 100.0  # achieved / intended rate (open model)
+    shards_needed: int = 0  # estimate of processes (cores) for the intended rate; 0 when ok
+
+
+@dataclass(frozen=True)
 class LoadResult:
     scenario: str
     model: Model
@@ -97,7 +129,7 @@ class LoadResult:
     lateness_histogram: str
     dropped: int  # scheduled but not sent before the run's send deadline
     out_of_range: int  # latencies over 60 s (recorded clamped at 60 s: percentiles stay conservative)
-    latency: LatencySummary | None  # overall, every completed request (errors included)
+    latency: LatencySummary | None  # overall, successful requests (status < 400)
     histogram: str
     endpoints: tuple[EndpointResult, ...]
     timeseries: TimeSeries
@@ -108,6 +140,17 @@ class LoadResult:
     seed: int | None = None
     notes: tuple[str, ...] = ()
     schema_version: int = LOAD_SCHEMA_VERSION
+    latency_all: LatencySummary | None = None  # every arrival: errors at their time, drops at their wait
+    histogram_all: str = ""
+    generator: GeneratorHealth | None = None
+    start_unix: float = 0.0  # wall clock of the schedule's time zero (the shard's start)
+    end_unix: float = 0.0  # wall clock of the last completion
+    shard_windows: tuple[tuple[float, float], ...] = ()  # merged: each shard's (start_unix, end_unix)
+    invalid_reason: str = ""  # the result cannot carry a verdict (e.g. shards did not overlap)
+
+    @property
+    def successes(self) -> int:
+        return self.requests - self.errors
 
     def __post_init__(self) -> None:
         if min(self.requests, self.errors, self.dropped, self.late_sends, self.out_of_range) < 0:
@@ -134,9 +177,15 @@ def result_from_json(text: str, *, source: str = "<string>") -> LoadResult:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: not valid JSON: {exc}") from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != LOAD_SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f"{source}: load result schema_version {version!r} is not supported "
-                         f"(this code reads {LOAD_SCHEMA_VERSION})")
+                         f"(this code reads {list(READABLE_VERSIONS)})")
+    if version == 1:  # its latency included errors: that is the all-requests view
+        data = {**data, "schema_version": LOAD_SCHEMA_VERSION, "latency_all": data.get("latency"),
+                "histogram_all": data.get("histogram", ""),
+                "endpoints": [{**e, "latency_all": e.get("latency"), "histogram_all": e.get("histogram", "")}
+                              for e in data.get("endpoints", [])],
+                "notes": [*data.get("notes", []), "read from format 1: latency includes failed requests"]}
     try:
         return from_dict(LoadResult, data)
     except (TypeError, ValueError) as exc:
@@ -207,8 +256,56 @@ def _merge_hist(encoded: Sequence[str]) -> tuple[str, LatencySummary | None]:
     return h.encode(), h.summary()
 
 
+#: shards must share at least this share of their send window to count as one run
+MIN_OVERLAP = 0.9
+
+
+def shard_overlap(windows: Sequence[tuple[float, float]], duration_s: float) -> tuple[float, str]:
+    """(seconds all shards ran together, "" or why that is not enough). Rates of shards add only
+    when they ran at the same time: at least MIN_OVERLAP of the send window together."""
+    if len(windows) < 2:
+        return duration_s, ""
+    if any(start <= 0 for start, _ in windows):
+        return 0.0, "a shard did not record when it ran (older result format): rates cannot be added"
+    together = min(e for _, e in windows) - max(s for s, _ in windows)
+    if together >= MIN_OVERLAP * duration_s:
+        return together, ""
+    first = min(start for start, _ in windows)
+    starts = [round(start - first, 1) for start, _ in windows]
+    return max(together, 0.0), (
+        f"shards did not run at the same time: together for {max(together, 0.0):.1f} s of a {duration_s:g} s send "
+        f"window (need {MIN_OVERLAP:.0%}); shard starts at +{starts} s. The service saw about 1/{len(windows)} of "
+        "the intended rate at a time (an executor that runs mapped tasks one after another?): run the shards as "
+        "processes of one task (shard_mode: processes)")
+
+
+def merge_generator(results: Sequence[LoadResult]) -> GeneratorHealth | None:
+    """Saturated when any shard was (its share of the load did not go out as planned)."""
+    gens = [r.generator for r in results if r.generator is not None]
+    if not gens:
+        return None
+    worst = next((g for g in gens if g.verdict == "saturated"), None)
+    sent = sum(r.achieved_rate_per_s for r in results)
+    intended = sum(r.intended_rate_per_s for r in results)
+    return GeneratorHealth(
+        verdict="saturated" if worst else ("unknown" if any(g.verdict == "unknown" for g in gens) else "ok"),
+        reason=worst.reason if worst else "",
+        processes=sum(g.processes for g in gens),
+        cpu_pct_per_process=tuple(c for g in gens for c in g.cpu_pct_per_process),
+        cpu_pct_max=max(g.cpu_pct_max for g in gens),
+        loop_lag_p50_ms=max(g.loop_lag_p50_ms for g in gens), loop_lag_p99_ms=max(g.loop_lag_p99_ms for g in gens),
+        loop_lag_max_ms=max(g.loop_lag_max_ms for g in gens),
+        late_sends_pct=100.0 * sum(r.late_sends for r in results) / max(1, sum(r.requests for r in results)),
+        dropped=sum(g.dropped for g in gens),
+        achieved_pct=100.0 * sent / intended if intended else 100.0,
+        shards_needed=sum(g.shards_needed or g.processes for g in gens) if worst else 0,
+    )
+
+
 def merge_results(results: Sequence[LoadResult]) -> LoadResult:
-    """Merge K shard results of one scenario exactly: counts add, histograms add (HDR), rates add.
+    """Merge K shard results of one scenario exactly: counts add, histograms add (HDR); rates add
+    only when the shards ran together (:func:`shard_overlap`): otherwise the merged result is
+    invalid (``invalid_reason``) and its rates are the counts over the whole span.
 
     Refuses results of different scenarios, models, sources or late thresholds (naming the
     values), and Locust results whose histograms are unknown (their percentiles cannot be merged).
@@ -225,6 +322,7 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
                          "be merged exactly")
     first = results[0]
     histogram, latency = _merge_hist([r.histogram for r in results])
+    histogram_all, latency_all = _merge_hist([r.histogram_all for r in results])
     lateness_h, lateness = _merge_hist([r.lateness_histogram for r in results])
     endpoints: dict[str, list[EndpointResult]] = {}
     for r in results:
@@ -233,8 +331,11 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
     merged_endpoints = []
     for name, parts in endpoints.items():
         enc, summary = _merge_hist([e.histogram for e in parts])
+        enc_all, summary_all = _merge_hist([e.histogram_all for e in parts])
         merged_endpoints.append(EndpointResult(name, parts[0].method, sum(e.requests for e in parts),
-                                               sum(e.errors for e in parts), summary, enc))
+                                               sum(e.errors for e in parts), summary, enc,
+                                               dropped=sum(e.dropped for e in parts), latency_all=summary_all,
+                                               histogram_all=enc_all))
     series, exact = _merge_series([r.timeseries for r in results])
     by_class: Counter[str] = Counter()
     by_code: Counter[str] = Counter()
@@ -254,14 +355,28 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
                  "engine resources are summed over shards")
     if not exact:
         notes.append("time-series percentiles: a shard had no per-bucket histograms; the max over shards is shown")
+    windows = tuple(w for r in results for w in (r.shard_windows or ((r.start_unix, r.end_unix),)))
+    duration = max(r.duration_s for r in results)
+    together, not_together = shard_overlap(windows, duration)
+    invalid = "; ".join(x for x in dict.fromkeys([*(r.invalid_reason for r in results), not_together]) if x)
+    if not_together:
+        span = max(e for _, e in windows) - min(s for s, _ in windows)
+        intended_rate = sum(r.intended_requests for r in results) / span if span > 0 else 0.0
+        achieved_rate = sum(r.achieved_rate_per_s * r.duration_s for r in results) / span if span > 0 else 0.0
+        notes.append(not_together)
+    else:
+        intended_rate = sum(r.intended_rate_per_s for r in results)
+        achieved_rate = sum(r.achieved_rate_per_s for r in results)
+        if len(windows) > 1:
+            notes.append(f"{len(windows)} shards ran together for {together:.1f} s of the {duration:g} s send window")
     return LoadResult(
         scenario=first.scenario, model=first.model, source=first.source, target=first.target,
         started_at=min(r.started_at for r in results),
         duration_s=max(r.duration_s for r in results), elapsed_s=elapsed,
         users=sum(r.users for r in results),
         intended_requests=sum(r.intended_requests for r in results),
-        intended_rate_per_s=sum(r.intended_rate_per_s for r in results),
-        achieved_rate_per_s=sum(r.achieved_rate_per_s for r in results),
+        intended_rate_per_s=intended_rate if first.model == "open" else 0.0,
+        achieved_rate_per_s=achieved_rate,
         throughput_per_s=ok / elapsed if elapsed > 0 else 0.0,
         requests=requests, errors=errors, error_rate_pct=error_rate_pct(errors, dropped, requests),
         errors_by_class=dict(by_class), errors_by_code=dict(by_code), error_samples=samples,
@@ -273,8 +388,11 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
         target_resources=next((r.target_resources for r in results if r.target_resources is not None), None),
         co_corrected=first.co_corrected, shards=sum(r.shards for r in results),
         seed=first.seed, notes=tuple(notes),
+        latency_all=latency_all, histogram_all=histogram_all, generator=merge_generator(results),
+        start_unix=min(s for s, _ in windows), end_unix=max(e for _, e in windows), shard_windows=windows,
+        invalid_reason=invalid,
     )
 
 
-__all__ = ["EndpointResult", "LatencySummary", "LoadResult", "TimeSeries", "error_rate_pct", "merge_results",
+__all__ = ["EndpointResult", "GeneratorHealth", "shard_overlap", "LatencySummary", "LoadResult", "TimeSeries", "error_rate_pct", "merge_results",
            "result_from_json", "result_to_json", "LOAD_SCHEMA_VERSION", "ERROR_CLASSES"]

@@ -59,7 +59,7 @@ def test_shards_run_in_their_own_processes_and_merge(server):
     assert merged.engine_resources.samples >= 2  # both processes sampled themselves
 
 
-def _synthetic(values_ms: list[float], scenario: str = "s", errors: int = 0) -> LoadResult:
+def _synthetic(values_ms: list[float], scenario: str = "s", errors: int = 0, start_unix: float = 1.8e9) -> LoadResult:
     h = LatencyHistogram()
     h.record_many((np.array(values_ms) * 1000).astype(np.int64))
     b = LatencyHistogram(SERIES_SIGNIFICANT_FIGURES)
@@ -75,7 +75,8 @@ def _synthetic(values_ms: list[float], scenario: str = "s", errors: int = 0) -> 
         errors=errors, error_rate_pct=100.0 * errors / n, errors_by_class={"5xx": errors} if errors else {},
         errors_by_code={"500": errors} if errors else {}, error_samples={}, late_sends=0, late_threshold_ms=10.0,
         lateness=None, lateness_histogram="", dropped=0, out_of_range=0, latency=h.summary(), histogram=h.encode(),
-        endpoints=(EndpointResult("a", "GET", n, errors, h.summary(), h.encode()),), timeseries=series)
+        endpoints=(EndpointResult("a", "GET", n, errors, h.summary(), h.encode()),), timeseries=series,
+        start_unix=start_unix, end_unix=start_unix + 1.0)
 
 
 def test_merge_is_exact_for_histograms_counts_and_series():
@@ -102,3 +103,23 @@ def test_merge_refuses_what_cannot_be_merged_naming_the_values():
     assert merge_results([a]) is a
     with pytest.raises(ValueError, match="at least one"):
         merge_results([])
+
+
+def test_merge_refuses_to_add_rates_of_shards_that_did_not_overlap():
+    """Shards run one after another (an executor that runs mapped tasks in turn): the counts and
+    histograms still merge, but the result is invalid and its rates are over the whole span."""
+    parts = [_synthetic([5.0] * 1000, start_unix=1.8e9 + 1.5 * i) for i in range(3)]
+    merged = merge_results(parts)
+    assert "did not run at the same time" in merged.invalid_reason and "shard_mode" in merged.invalid_reason
+    assert merged.requests == 3000
+    span = 1.5 * 2 + 1.0
+    assert merged.intended_rate_per_s == pytest.approx(3000 / span)
+    assert merged.achieved_rate_per_s == pytest.approx(3000 / span)
+    assert len(merged.shard_windows) == 3
+
+
+def test_merge_adds_rates_of_shards_that_ran_together():
+    parts = [_synthetic([5.0] * 1000, start_unix=1.8e9 + 0.02 * i) for i in range(3)]
+    merged = merge_results(parts)
+    assert merged.invalid_reason == "" and merged.intended_rate_per_s == pytest.approx(3000.0)
+    assert any("ran together" in n for n in merged.notes)
