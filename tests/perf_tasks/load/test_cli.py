@@ -72,6 +72,16 @@ def test_too_few_requests_for_a_p95_is_invalid_loudly_and_exits_0(server, files,
     assert "verdict: INVALID" in out and "verdict: PASS" not in out
 
 
+def test_nothing_listening_fails_latency_as_no_data_never_pass(files, capsys):
+    """100 % connection errors are fast: their latency must not pass the p95 target."""
+    from perf_tasks.load.loopback import free_port
+
+    assert _run(_args(files, f"http://127.0.0.1:{free_port()}", "quick", "--rate", "250")) == 1
+    out = capsys.readouterr().out
+    assert "CRITICAL load.quick.latency_p95_ms" in out and "no data: no successful request" in out
+    assert "PASS     load.quick.latency_p95_ms" not in out and "verdict: FAIL" in out
+
+
 def test_exit_1_when_the_p95_target_is_missed(server, files, capsys):
     assert _run(_args(files, server.url, "strict")) == 1
     out = capsys.readouterr().out

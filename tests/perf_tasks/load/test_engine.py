@@ -95,6 +95,30 @@ def test_when_every_user_is_busy_sends_go_late_then_drop_and_are_counted(server)
     assert r.lateness.max_ms > 100 and r.latency.p99_ms > 500  # the wait for a free user is latency
     assert r.error_rate_pct == pytest.approx(100.0 * r.dropped / 50)
     assert any("could not be sent" in n for n in r.notes) and any("late" in n for n in r.notes)
+    # overload is visible: every dropped arrival is an all-requests observation at its wait
+    assert r.latency_all.count == r.requests + r.dropped == 50
+    assert sum(e.dropped for e in r.endpoints) == r.dropped
+    # dropped at the deadline (1.2 s): arrivals of the second half waited >= 0.2 s before being given up
+    assert r.latency_all.p50_ms >= 200 and r.latency_all.max_ms >= r.latency.max_ms
+    # the service was the limit (every user waiting for it), not the idle generator
+    assert r.generator.verdict == "ok", r.generator
+
+
+def test_an_impossible_rate_saturates_the_generator_and_says_so(server):
+    """A rate one process cannot send: the generator, not the service, is the limit."""
+    r = run_plan(_plan(server.url, _journey("/a"), rate_per_s=60_000.0, duration_s=1.5, users=500,
+                       sample_interval_s=0.25))
+    g = r.generator
+    assert g.verdict == "saturated", (g, r.achieved_rate_per_s)
+    assert "load generator saturated" in g.reason and g.shards_needed >= 2 and g.cpu_pct_per_process
+    assert g.achieved_pct < 98 or g.late_sends_pct > 1 or g.dropped
+    assert any("load generator saturated" in n for n in r.notes)
+
+
+def test_shards_wait_for_a_common_start_time(server):
+    start = time.time() + 1.0
+    r = run_plan(_plan(server.url, _journey("/a"), rate_per_s=100.0, duration_s=0.5, start_at_unix=start))
+    assert abs(r.start_unix - start) < 0.1 and r.end_unix >= r.start_unix + 0.45
 
 
 def test_closed_model_users_loop_with_think_time_and_stop_at_the_budget(server):

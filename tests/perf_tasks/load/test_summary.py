@@ -60,3 +60,32 @@ def test_metrics_carry_sample_counts_and_the_warning_bound_through_json():
     assert bench.metrics == result_metrics(result, _scenario())
     assert {m.name for m in result_metrics(result)} >= {"load.s.latency_p95_ms"}  # no scenario: no targets
     assert all(m.target is None for m in result_metrics(result))
+
+
+def test_all_failed_requests_fail_latency_as_no_data_never_pass():
+    """100 % connection errors: no successful request, so the p95 target fails as "no data"."""
+    failed = dataclasses.replace(_synthetic([2.0] * 300, errors=0), errors=300, error_rate_pct=100.0, latency=None,
+                                 errors_by_class={"connection": 300})
+    ev = evaluate_result(failed, _scenario())
+    verdict = next(v for v in ev.verdicts if v.metric.endswith("latency_p95_ms"))
+    assert verdict.status == "critical" and verdict.reason.startswith("no data: no successful request")
+    assert "connection 300" in verdict.reason and "verdict: FAIL" in format_summary(failed, ev)
+
+
+def test_a_saturated_generator_makes_every_target_invalid_not_a_service_failure():
+    from perf_tasks.load.result import GeneratorHealth
+
+    gen = GeneratorHealth("saturated", "load generator saturated: 40.0 % of sends were late while its process "
+                          "used 99 % of a core (limit 85 %); ... Run about 3 shards (one core each)",
+                          cpu_pct_per_process=(99.0,), shards_needed=3)
+    slow = dataclasses.replace(_synthetic([900.0] * 300, errors=30), generator=gen)
+    ev = evaluate_result(slow, _scenario())
+    assert _verdicts(slow, _scenario()) == {"latency_p95_ms": "invalid", "error_rate_pct": "invalid"}
+    assert ev.violations == () and all("load generator saturated" in v.reason for v in ev.verdicts)
+    text = format_summary(slow, ev)
+    assert "generator verdict: SATURATED" in text and "verdict: INVALID" in text and "3 shards" in text
+
+
+def test_shards_that_did_not_overlap_make_the_targets_invalid():
+    bad = dataclasses.replace(_synthetic([5.0] * 300), invalid_reason="shards did not run at the same time: ...")
+    assert _verdicts(bad, _scenario()) == {"latency_p95_ms": "invalid", "error_rate_pct": "invalid"}
