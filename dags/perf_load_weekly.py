@@ -40,6 +40,21 @@ with DAG(
                                         "default); empty: start the bundled service."),
         "service_workers": Param(1, type="integer", minimum=1, maximum=16,
                                  description="uvicorn workers of the bundled service."),
+        "shard_mode": Param("auto", type="string", enum=["auto", "processes", "tasks"],
+                            values_display={"auto": "auto (tasks on Celery/Kubernetes, else processes)",
+                                            "processes": "processes (K processes in one task)",
+                                            "tasks": "tasks (K mapped tasks, on different workers)"},
+                            description="How shards run. They always start together; shards that did not "
+                                        "overlap in time make the scenario invalid."),
+        "service_host": Param("127.0.0.1", type="string",
+                              description="Bind address of the bundled service (0.0.0.0 for shards on other "
+                                          "machines; then set advertised_url and allow)."),
+        "advertised_url": Param(None, type=["null", "string"],
+                                description="URL shards use to reach the bundled service, e.g. "
+                                            "http://10.0.0.5:{port}; empty: its loopback URL."),
+        "allow": Param([], type="array", items={"type": "string"},
+                       description="Load-test allowlist beyond loopback: hosts or CIDR networks of the test "
+                                   "network (never resolved: names must be listed)."),
         **run_params(),
     },
 ) as dag:

@@ -12,8 +12,10 @@ storage and alerting are the daily pipeline's own.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 SCENARIOS_FILE = "load_scenarios.yaml"
 JOURNEYS_FILE = "load_journeys.yaml"
 SUITE = "load"
+SHARD_MODES = ("auto", "processes", "tasks")
+#: tasks mode: how long a shard waits for the others at a scenario's start before it goes alone
+#: (the merge then marks the scenario invalid: its shards did not run together)
+BARRIER_TIMEOUT_S = 60.0
+BARRIER_LEAD_S = 2.0  # the common start is this long after the last shard arrived
 
 
 def _scenarios(spec: pipeline.RunSpec) -> dict[str, Any]:
@@ -42,14 +49,33 @@ def _journeys(spec: pipeline.RunSpec) -> Any:
     return load_journeys(Path(spec.config_dir) / JOURNEYS_FILE)
 
 
-def expected_steps(shards: int) -> tuple[str, ...]:
-    return ("setup_environment", "start_service", *(f"run_shard.{i}" for i in range(shards)), "merge_shards",
-            "validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts", "stop_service")
+def shard_tasks(shards: int, mode: str) -> int:
+    """How many ``run_shard`` tasks a run has: K in tasks mode, one (running K processes) otherwise."""
+    return shards if mode == "tasks" else 1
 
 
-def setup_environment(work: Path, spec: pipeline.RunSpec) -> list[int]:
+def expected_steps(shards: int, mode: str = "processes") -> tuple[str, ...]:
+    return ("setup_environment", "start_service", *(f"run_shard.{i}" for i in range(shard_tasks(shards, mode))),
+            "merge_shards", "validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts",
+            "stop_service")
+
+
+def resolve_shard_mode(mode: str, executor: str = "") -> str:
+    """"auto": mapped tasks only where the executor runs them at once on separate workers
+    (Celery, Kubernetes, Edge); elsewhere (dag.test, Local/Sequential executors) one task runs the
+    K shards as K processes, so they really overlap and the service sees the whole rate."""
+    if mode not in SHARD_MODES:
+        raise ConfigError(f"param 'shard_mode': {mode!r} is not one of {list(SHARD_MODES)}")
+    if mode != "auto":
+        return mode
+    distributed = ("CeleryExecutor", "KubernetesExecutor", "CeleryKubernetesExecutor", "EdgeExecutor")
+    return "tasks" if any(name in executor for name in distributed) else "processes"
+
+
+def setup_environment(work: Path, spec: pipeline.RunSpec, *, executor: str = "") -> list[int]:
     """Validate profile, scenarios, journeys, shards and target (allowlist) before any request;
-    fingerprint and host readings. Returns the shard indexes (the mapping input)."""
+    fingerprint and host readings. Returns the shard task indexes (the mapping input): K in tasks
+    mode, [0] in processes mode (that task runs the K shards; :func:`resolve_shard_mode`)."""
     from perf_tasks.load.safety import check_target
     from perf_tasks.load.scenario import get_scenario
 
@@ -70,21 +96,26 @@ def setup_environment(work: Path, spec: pipeline.RunSpec) -> list[int]:
         too_few = [sc.name for sc in chosen if sc.users < spec.shards]
         if too_few:
             raise ConfigError(f"param 'shards': {spec.shards} shards but scenario(s) {too_few} have fewer users")
+        from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries
+        allow = (*DEFAULT_ALLOWLIST, *check_allowlist_entries(spec.allow, source="param 'allow'"))
         if spec.target_url:
-            check_target(spec.target_url, source="param 'target_url'")
+            check_target(spec.target_url, allow, source="param 'target_url'")
+        if spec.advertised_url:
+            check_target(spec.advertised_url.replace("{port}", "1"), allow, source="param 'advertised_url'")
+        mode = resolve_shard_mode(spec.shard_mode, executor)
         if spec.service_workers < 1:
             raise ConfigError(f"param 'service_workers': expected >= 1, got {spec.service_workers!r}")
         spec = pipeline.RunSpec(**{**spec.__dict__, "scenarios": tuple(names), "suites": (SUITE,),
                                    "started_at": spec.started_at or pipeline._now(),
                                    "artifacts_url": spec.artifacts_url or pipeline.default_artifacts_url(),
-                                   "expected_steps": expected_steps(spec.shards)})
+                                   "shard_mode": mode, "expected_steps": expected_steps(spec.shards, mode)})
         pipeline._write(work / "run.json", json.dumps(to_dict(spec), indent=2))
         env = {"fingerprint": fingerprint(),
                "host_metrics": [to_dict(m) for m in pipeline.host_readings(work)]}
         pipeline._write(work / "environment.json", json.dumps(env, indent=2))
-        log.info("load run %s: profile %s, scenarios %s, %d shard(s), target %s", spec.run_id, spec.profile, names,
-                 spec.shards, spec.target_url or "the bundled service")
-    return list(range(spec.shards))
+        log.info("load run %s: profile %s, scenarios %s, %d shard(s) as %s, target %s", spec.run_id, spec.profile,
+                 names, spec.shards, mode, spec.target_url or "the bundled service")
+    return list(range(shard_tasks(spec.shards, mode)))
 
 
 def start_service_step(work: Path) -> ServiceHandle:
@@ -93,7 +124,8 @@ def start_service_step(work: Path) -> ServiceHandle:
         if spec.target_url:
             handle = ServiceHandle(url=spec.target_url.rstrip("/"), pid=None)
         else:
-            handle = start_service(work / "service", workers=spec.service_workers)
+            handle = start_service(work / "service", workers=spec.service_workers, host=spec.service_host,
+                                   advertised_url=spec.advertised_url)
         pipeline._write(work / "service.json", handle.to_json())
     return handle
 
@@ -109,30 +141,70 @@ def stop_service_step(work: Path) -> bool:
     return stopped
 
 
+def common_start(folder: Path, shard: int, shards: int, *, timeout_s: float = BARRIER_TIMEOUT_S,
+                 lead_s: float = BARRIER_LEAD_S) -> float:
+    """Tasks mode: a file barrier in the (shared) work folder. Each shard writes when it arrived and
+    waits for the others; all compute the same start (the last arrival + ``lead_s``). A shard that
+    waited ``timeout_s`` goes alone (the merge then finds the shards did not overlap)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline._write(folder / f"arrived-{shard}", repr(time.time()))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stamps = [folder / f"arrived-{i}" for i in range(shards)]
+        if all(p.exists() for p in stamps):
+            return max(float(p.read_text()) for p in stamps) + lead_s
+        if time.monotonic() > deadline:
+            missing = [i for i, p in enumerate(stamps) if not p.exists()]
+            log.warning("shard %d: shards %s did not arrive within %.0f s: starting alone (the merge will mark "
+                        "this scenario invalid: its shards did not run together)", shard, missing, timeout_s)
+            return time.time() + lead_s
+        time.sleep(0.05)
+
+
+def _log_result(shard: int, name: str, result: Any) -> None:
+    gen = result.generator.verdict if result.generator else "unknown"
+    log.info("[shard %d] %s: %d requests, %d errors, %d dropped, p95 %s ms (successful), generator %s", shard, name,
+             result.requests, result.errors, result.dropped,
+             f"{result.latency.p95_ms:.1f}" if result.latency else "-", gen)
+    if gen == "saturated":
+        log.warning("[shard %d] %s: %s", shard, name, result.generator.reason)
+
+
 def run_shard(work: Path, shard: int, *, seed: int = 20261127) -> list[str]:
-    """This shard's share of every selected scenario, one scenario after another."""
+    """Every selected scenario, one after another: in processes mode this task runs all K shards
+    as K processes that start together; in tasks mode it runs shard ``shard`` after meeting the
+    other shard tasks at a common start (:func:`common_start`)."""
     from perf_tasks.load.plan import split_plan
     from perf_tasks.load.result import result_to_json
-    from perf_tasks.load.runner import run_plan
+    from perf_tasks.load.runner import run_plan, run_plans_in_processes
+    from perf_tasks.load.safety import DEFAULT_ALLOWLIST
     from perf_tasks.load.scenario import plan_for_scenario, scale_for_profile
 
     with pipeline.step(work, f"run_shard.{shard}"):
         spec = pipeline.load_spec(work)
-        if not 0 <= shard < spec.shards:
-            raise ConfigError(f"shard {shard} is not in [0, {spec.shards})")
+        tasks = shard_tasks(spec.shards, spec.shard_mode)
+        if not 0 <= shard < tasks:
+            raise ConfigError(f"shard task {shard} is not in [0, {tasks}) ({spec.shards} shards as {spec.shard_mode})")
         handle = ServiceHandle.from_json(pipeline._read(work, "service.json", f"run_shard.{shard}"))
         scenarios, journeys = _scenarios(spec), _journeys(spec)
+        allow = (*DEFAULT_ALLOWLIST, *spec.allow)
         done = []
         for i, name in enumerate(spec.scenarios):
             scaled = scale_for_profile(scenarios[name], spec.profile)
-            plan = plan_for_scenario(scaled, handle.url, journeys, seed=seed + i, target_pid=handle.pid)
-            mine = split_plan(plan, spec.shards)[shard] if spec.shards > 1 else plan
-            log.info("[shard %d/%d] scenario %s: %.0f req/s for %.0f s, %d users", shard + 1, spec.shards, name,
-                     scaled.rate_per_s / spec.shards, scaled.duration_s, mine.users)
-            result = run_plan(mine)
-            pipeline._write(work / "load" / name / f"shard-{shard}.json", result_to_json(result))
-            log.info("[shard %d] %s: %d requests, %d errors, p95 %s ms", shard, name, result.requests, result.errors,
-                     f"{result.latency.p95_ms:.1f}" if result.latency else "-")
+            plan = plan_for_scenario(scaled, handle.url, journeys, seed=seed + i, target_pid=handle.pid, allow=allow)
+            plans = split_plan(plan, spec.shards) if spec.shards > 1 else (plan,)
+            log.info("[shard task %d] scenario %s: %.0f req/s for %.0f s, %d users, %d shard(s) as %s", shard, name,
+                     scaled.rate_per_s, scaled.duration_s, plan.users, spec.shards, spec.shard_mode)
+            if spec.shard_mode == "tasks" and spec.shards > 1:
+                start = common_start(work / "load" / name / "barrier", shard, spec.shards)
+                results = {shard: run_plan(dataclasses.replace(plans[shard], start_at_unix=start))}
+            elif len(plans) > 1:
+                results = dict(enumerate(run_plans_in_processes(plans)))
+            else:
+                results = {0: run_plan(plans[0])}
+            for k, result in results.items():
+                pipeline._write(work / "load" / name / f"shard-{k}.json", result_to_json(result))
+                _log_result(k, name, result)
             done.append(name)
     return done
 

@@ -80,6 +80,12 @@ class RunSpec:
     shards: int = 1
     target_url: str = ""  # empty: start the bundled service
     service_workers: int = 1
+    # how K shards run: "processes" (K processes inside one task, started together), "tasks" (K mapped
+    # tasks, e.g. on Celery workers; they meet at a common start), "auto" (resolved at setup)
+    shard_mode: str = "auto"
+    service_host: str = "127.0.0.1"  # the bundled service's bind address
+    advertised_url: str = ""  # the URL shards use for the bundled service (other machines: not loopback)
+    allow: tuple[str, ...] = ()  # load-test allowlist beyond loopback (hosts or CIDR networks of the test net)
     expected_steps: tuple[str, ...] = ()  # steps notify checks; empty: the daily pipeline's
 
 
@@ -120,7 +126,7 @@ def step(work: Path, name: str) -> Iterator[None]:
 
 def load_spec(work: Path) -> RunSpec:
     data = json.loads(_read(work, "run.json", "load run spec"))
-    for key in ("suites", "scenarios", "expected_steps"):
+    for key in ("suites", "scenarios", "expected_steps", "allow"):
         data[key] = tuple(data.get(key, ()))
     return RunSpec(**data)
 

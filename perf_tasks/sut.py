@@ -78,11 +78,16 @@ def _tail(log_path: str | None, lines: int = 20) -> str:
 
 
 def start_service(work: Path, *, workers: int = 1, port: int | None = None, host: str = "127.0.0.1",
-                  extra_args: tuple[str, ...] = (), ready_timeout_s: float = 90.0) -> ServiceHandle:
-    """Start ``python -m trading_agent.service`` on loopback and wait for /ready."""
+                  extra_args: tuple[str, ...] = (), ready_timeout_s: float = 90.0,
+                  advertised_url: str = "") -> ServiceHandle:
+    """Start ``python -m trading_agent.service`` bound to ``host`` (loopback by default) and wait
+    for /ready (asked on loopback when it binds every address). The handle's URL is
+    ``advertised_url`` when given (``{port}`` is replaced by the chosen port): what load shards on
+    other machines use to reach it."""
     if workers < 1:
         raise UserError(f"service workers must be >= 1, got {workers}")
-    port = port or free_port(host)
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    port = port or free_port(local)
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "service.log"
     cmd = [sys.executable, "-m", "trading_agent.service", "--host", host, "--port", str(port),
@@ -91,13 +96,16 @@ def start_service(work: Path, *, workers: int = 1, port: int | None = None, host
                                                                     os.environ.get("PYTHONPATH")]))}
     with log_path.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://{host}:{port}"
+    url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
     try:
         waited = wait_ready(url, proc=proc, log_path=str(log_path), timeout_s=ready_timeout_s)
     except ServiceError:
         stop_service(ServiceHandle(url, proc.pid))
         raise
-    log.info("service under test ready at %s (pid %d, %d worker(s)) after %.1f s", url, proc.pid, workers, waited)
+    if advertised_url:
+        url = advertised_url.replace("{port}", str(port)).rstrip("/")
+    log.info("service under test ready at %s (bound to %s, pid %d, %d worker(s)) after %.1f s", url, host, proc.pid,
+             workers, waited)
     return ServiceHandle(url=url, pid=proc.pid, log_path=str(log_path))
 
 

@@ -27,13 +27,17 @@ class LoadSetupOperator(PerfStepOperator):
             dag_id=context["dag"].dag_id, run_id=context["run_id"], profile=p.get("profile", "smoke"),
             scenarios=tuple(p.get("scenarios") or ()), shards=int(p.get("shards", 1)),
             target_url=p.get("target_url") or "", service_workers=int(p.get("service_workers", 1)),
+            shard_mode=p.get("shard_mode") or "auto", service_host=p.get("service_host") or "127.0.0.1",
+            advertised_url=p.get("advertised_url") or "", allow=tuple(p.get("allow") or ()),
             notify=bool(p.get("notify", True)), promote_baseline=bool(p.get("promote_baseline", False)),
             artifacts_url=p.get("artifacts_url") or pipeline.default_artifacts_url(),
             config_dir=self.config_dir or str(pipeline.DEFAULT_CONFIG_DIR))
         work = self.work(context)
         if (work / "status").exists():
             pipeline.clean_work(work)
-        return load_pipeline.setup_environment(work, spec)
+        from airflow.configuration import conf
+
+        return load_pipeline.setup_environment(work, spec, executor=conf.get("core", "executor", fallback=""))
 
 
 class StartServiceOperator(PerfStepOperator):
@@ -45,7 +49,8 @@ class StartServiceOperator(PerfStepOperator):
 
 
 class RunShardOperator(PerfStepOperator):
-    """One shard of every selected scenario (map over the shard indexes with ``.expand``)."""
+    """One shard task of every selected scenario (map over setup's output with ``.expand``): in
+    processes mode the only task, running the K shards as K processes that start together."""
 
     template_fields = (*PerfStepOperator.template_fields, "shard")
 

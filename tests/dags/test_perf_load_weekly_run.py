@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from perf_tasks.load.result import result_from_json
 from perf_tasks.pipeline import work_dir_for
 from perf_tasks.store import FileStore, RunArtifacts
@@ -27,6 +29,14 @@ def test_two_shards_merge_exactly_and_the_service_is_stopped(dagbag, airflow_db,
     assert merged.requests == sum(s.requests for s in shards) > 50
     assert merged.errors == sum(s.errors for s in shards)
     assert merged.shards == 2
+    # under dag.test() the two shards run as two processes of one task, started together: they
+    # overlap in time and the service saw the whole rate
+    assert (work / "status" / "run_shard.0.json").exists() and not (work / "status" / "run_shard.1.json").exists()
+    (s0, e0), (s1, e1) = merged.shard_windows
+    assert min(e0, e1) - max(s0, s1) >= 0.9 * merged.duration_s and abs(s0 - s1) < 0.2
+    assert merged.invalid_reason == ""
+    assert merged.achieved_rate_per_s == pytest.approx(merged.intended_rate_per_s, rel=0.02)
+    assert merged.intended_requests == sum(s.intended_requests for s in shards)
     service = json.loads((work / "service.json").read_text())
     try:
         os.kill(service["pid"], 0)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -123,3 +124,31 @@ def test_merge_adds_rates_of_shards_that_ran_together():
     merged = merge_results(parts)
     assert merged.invalid_reason == "" and merged.intended_rate_per_s == pytest.approx(3000.0)
     assert any("ran together" in n for n in merged.notes)
+
+
+def test_shard_tasks_meet_at_one_common_start(tmp_path):
+    """Tasks mode: each shard task writes its arrival and waits for the others; all get one start."""
+    import threading
+
+    from perf_tasks.load_pipeline import common_start
+
+    starts: dict[int, float] = {}
+
+    def shard(i: int) -> None:
+        time.sleep(0.1 * i)
+        starts[i] = common_start(tmp_path, i, 3, timeout_s=10.0, lead_s=0.5)
+
+    threads = [threading.Thread(target=shard, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(starts.values())) == 1 and starts[0] > time.time() - 1.0
+
+
+def test_a_shard_task_that_waits_too_long_goes_alone(tmp_path):
+    from perf_tasks.load_pipeline import common_start
+
+    t0 = time.time()
+    start = common_start(tmp_path, 0, 2, timeout_s=0.3, lead_s=0.1)
+    assert 0.3 <= start - t0 < 2.0
