@@ -257,12 +257,24 @@ class MeasurementConfig(_Strict):
     busy_host_other_cpu_pct: float = Field(default=40.0, gt=0, le=100)
 
 
+class LiveAlertConfig(_Strict):
+    """Alerts while a load scenario runs (perf_tasks.load.live): the scenario's p95 and error-rate
+    targets judged over a rolling window; a violation held for ``hold_s`` sends one Slack alert."""
+
+    enabled: bool = True
+    window_s: float = Field(default=60.0, gt=0)
+    hold_s: float = Field(default=30.0, ge=0)
+    every_s: float = Field(default=5.0, gt=0)  # how often shards write their window and the monitor judges it
+    abort: bool = False  # also stop the scenario (the final verdict covers what ran)
+
+
 class AlertsFile(_Strict):
     schema_version: Literal[1]
     rules: list[AlertRule]
     measurement: MeasurementConfig = MeasurementConfig()
     regression: RegressionConfig = RegressionConfig()
     slack: SlackConfig = SlackConfig()
+    live: LiveAlertConfig = LiveAlertConfig()
 
 
 @dataclass(frozen=True)

@@ -170,10 +170,29 @@ def _log_result(shard: int, name: str, result: Any) -> None:
         log.warning("[shard %d] %s: %s", shard, name, result.generator.reason)
 
 
-def run_shard(work: Path, shard: int, *, seed: int = 20261127) -> list[str]:
+def _live_alert_sender(work: Path, scenario: str, sender: Any, channel: str) -> Any:
+    """on_alert for a LiveMonitor: deliver one Slack message (outbox when no sender), and record
+    what happened in ``alerts/live/<scenario>.json``."""
+    from perf_tasks.alerts.slack import deliver
+    from perf_tasks.results import to_dict
+
+    def on_alert(alert: Any) -> None:
+        text = alert.text()
+        message = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+        delivery = deliver(message, sender, work / "alerts" / "live" / scenario, channel=channel or "outbox",
+                           attempts=2, backoff_s=0.5)
+        pipeline._write(work / "alerts" / "live" / f"{scenario}.json", json.dumps(
+            {"alert": to_dict(alert), "delivery": to_dict(delivery), "delivered_unix": time.time()}, indent=2))
+
+    return on_alert
+
+
+def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = None, channel: str = "") -> list[str]:
     """Every selected scenario, one after another: in processes mode this task runs all K shards
     as K processes that start together; in tasks mode it runs shard ``shard`` after meeting the
-    other shard tasks at a common start (:func:`common_start`)."""
+    other shard tasks at a common start (:func:`common_start`). Task 0 watches the shards' live
+    windows and alerts mid-run (alerts.yaml ``live``; ``sender`` posts to Slack, else the outbox)."""
+    from perf_tasks.load.live import LiveMonitor, LiveSettings
     from perf_tasks.load.plan import split_plan
     from perf_tasks.load.result import result_to_json
     from perf_tasks.load.runner import run_plan, run_plans_in_processes
@@ -188,20 +207,41 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127) -> list[str]:
         handle = ServiceHandle.from_json(pipeline._read(work, "service.json", f"run_shard.{shard}"))
         scenarios, journeys = _scenarios(spec), _journeys(spec)
         allow = (*DEFAULT_ALLOWLIST, *spec.allow)
+        live_cfg = pipeline.run_config(spec).alerts.live
         done = []
         for i, name in enumerate(spec.scenarios):
             scaled = scale_for_profile(scenarios[name], spec.profile)
             plan = plan_for_scenario(scaled, handle.url, journeys, seed=seed + i, target_pid=handle.pid, allow=allow)
             plans = split_plan(plan, spec.shards) if spec.shards > 1 else (plan,)
+            live_dir = work / "load" / name / "live"
+            monitor = None
+            if live_cfg.enabled:
+                live_dir.mkdir(parents=True, exist_ok=True)
+                plans = tuple(dataclasses.replace(p, live=LiveSettings(
+                    str(live_dir / f"shard-{k}.json"), str(live_dir / "abort"), live_cfg.window_s, live_cfg.every_s))
+                    for k, p in enumerate(plans))
+                if shard == 0:
+                    sc = scenarios[name]
+                    monitor = LiveMonitor(name, [live_dir / f"shard-{k}.json" for k in range(len(plans))],
+                                          live_dir / "abort", p95_target_ms=sc.p95_target_ms,
+                                          max_error_rate_pct=sc.max_error_rate_pct, window_s=live_cfg.window_s,
+                                          hold_s=live_cfg.hold_s, every_s=live_cfg.every_s, abort=live_cfg.abort,
+                                          on_alert=_live_alert_sender(work, name, sender, channel))
             log.info("[shard task %d] scenario %s: %.0f req/s for %.0f s, %d users, %d shard(s) as %s", shard, name,
                      scaled.rate_per_s, scaled.duration_s, plan.users, spec.shards, spec.shard_mode)
-            if spec.shard_mode == "tasks" and spec.shards > 1:
-                start = common_start(work / "load" / name / "barrier", shard, spec.shards)
-                results = {shard: run_plan(dataclasses.replace(plans[shard], start_at_unix=start))}
-            elif len(plans) > 1:
-                results = dict(enumerate(run_plans_in_processes(plans)))
-            else:
-                results = {0: run_plan(plans[0])}
+            if monitor is not None:
+                monitor.__enter__()
+            try:
+                if spec.shard_mode == "tasks" and spec.shards > 1:
+                    start = common_start(work / "load" / name / "barrier", shard, spec.shards)
+                    results = {shard: run_plan(dataclasses.replace(plans[shard], start_at_unix=start))}
+                elif len(plans) > 1:
+                    results = dict(enumerate(run_plans_in_processes(plans)))
+                else:
+                    results = {0: run_plan(plans[0])}
+            finally:
+                if monitor is not None:
+                    monitor.__exit__(None, None, None)
             for k, result in results.items():
                 pipeline._write(work / "load" / name / f"shard-{k}.json", result_to_json(result))
                 _log_result(k, name, result)

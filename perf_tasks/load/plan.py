@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from perf_tasks.load.journey import JourneySpec
+from perf_tasks.load.live import LiveSettings
 from perf_tasks.load.safety import DEFAULT_ALLOWLIST
 from perf_tasks.load.schedule import RateProfile, Stage, arrival_offsets, ramped_rate, shard_offsets
 
@@ -48,6 +49,7 @@ class LoadPlan:
     # wall-clock (Unix) time at which this shard's schedule starts: shards of one run share it, so
     # their arrivals interleave as one process's would (None: start at once)
     start_at_unix: float | None = None
+    live: LiveSettings | None = None  # write a live file for mid-run alerts (perf_tasks.load.live)
 
     def __post_init__(self) -> None:
         def bad(field: str, expected: str) -> ValueError:

@@ -169,6 +169,22 @@ class Recorder:
             p50, p95, p99 = h.values_at_percentiles((50.0, 95.0, 99.0))
             self._closed[b] = (p50 / 1000.0, p95 / 1000.0, p99 / 1000.0, h.encode())
 
+    def window(self, first_bucket: int) -> list[tuple[int, int, int, str]]:
+        """(bucket, observations, failures, encoded all-requests histogram) of every bucket from
+        ``first_bucket`` on that holds an observation: the live view (perf_tasks.load.live)."""
+        out = []
+        for b in sorted(set(self._open) | {b for b in self._closed if b >= first_bucket}):
+            if b < first_bucket:
+                continue
+            h = self._open.get(b)
+            encoded = h.encode() if h is not None else self._closed[b][3]
+            count = h.total_count if h is not None else 0
+            if h is None and encoded:
+                count = decode(encoded, SERIES_SIGNIFICANT_FIGURES).total_count
+            if count:
+                out.append((b, count, int(self._errors[b]) if b < len(self._errors) else 0, encoded))
+        return out
+
     # -- results -------------------------------------------------------------------------------
     @property
     def out_of_range(self) -> int:

@@ -59,9 +59,17 @@ class RunShardOperator(PerfStepOperator):
         self.shard = shard
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from perf_tasks import load_pipeline
+        from perf_tasks import load_pipeline, pipeline
+        from perf_operators.steps import slack_sender
 
-        return {"shard": self.shard, "scenarios": load_pipeline.run_shard(self.work(context), int(self.shard))}
+        work = self.work(context)
+        sender, channel = None, ""
+        if int(self.shard) == 0:  # task 0 watches the live window and may alert mid-run
+            spec = pipeline.load_spec(work)
+            if spec.notify:
+                sender, channel = slack_sender(pipeline.run_config(spec).alerts.slack.conn_id)
+        return {"shard": self.shard, "scenarios": load_pipeline.run_shard(work, int(self.shard), sender=sender,
+                                                                          channel=channel)}
 
 
 class MergeShardsOperator(PerfStepOperator):

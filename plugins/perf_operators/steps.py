@@ -175,21 +175,7 @@ class NotifyOperator(PerfStepOperator):
             return "slack_default"
 
     def sender(self, conn_id: str) -> tuple[Any, str]:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException:
-            return None, f"outbox (no Airflow connection {conn_id!r})"
-        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-        hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=10)
-
-        def send(message: dict[str, Any]) -> None:
-            hook.send(text=message["text"], blocks=message.get("blocks"))
-
-        return send, f"Airflow connection {conn_id!r}"
+        return slack_sender(conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from perf_tasks import pipeline
@@ -206,3 +192,23 @@ class NotifyOperator(PerfStepOperator):
         outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_run_url(context))
         return {"delivery": outcome.delivery.status, "channel": outcome.delivery.channel,
                 "manifest": outcome.sealed_at}
+
+
+def slack_sender(conn_id: str) -> tuple[Any, str]:
+    """(send function, channel description) for an Airflow Slack webhook connection; (None, why)
+    when the connection does not exist (messages then go to the outbox)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None, f"outbox (no Airflow connection {conn_id!r})"
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    hook = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=10)
+
+    def send(message: dict[str, Any]) -> None:
+        hook.send(text=message["text"], blocks=message.get("blocks"))
+
+    return send, f"Airflow connection {conn_id!r}"
