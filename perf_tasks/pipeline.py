@@ -370,8 +370,14 @@ def build_report(work: Path, *, run_url: str | None = None) -> Path:
         links = {"artifacts": report_url(spec)}
         if run_url:
             links["Airflow run"] = run_url
+        load = {}
+        for name in spec.scenarios:  # a load run: its merged results make the report's load section
+            merged = work / "load" / name / "merged.json"
+            if merged.exists():
+                from perf_tasks.load.result import result_from_json
+                load[name] = result_from_json(merged.read_text(), source=str(merged))
         path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links,
-                                                           history=history))
+                                                           history=history, load=load))
         log.info("report written: %s (will be stored at %s)", path, links["artifacts"])
     return path
 
