@@ -13,7 +13,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.
 export PERF_ARTIFACTS_URL ?= file://$(CURDIR)/artifacts
 PROFILE ?= smoke
 
-.PHONY: setup run run-cli test airflow clean
+.PHONY: setup run run-load run-cli test airflow clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,14 @@ run: $(STAMP) $(AIRFLOW_HOME)/airflow.db
 	  rc=$$?; if [ $$rc -ne 0 ]; then grep -E "ERROR|error|Error" $(AIRFLOW_HOME)/make-run.log | tail -20; \
 	  echo "perf_daily FAILED (exit $$rc); full log: $(AIRFLOW_HOME)/make-run.log"; fi; \
 	  $(PY) -m perf_tasks show perf_daily; rc2=$$?; [ $$rc -eq 0 ] && [ $$rc2 -eq 0 ]
+
+# The weekly load DAG once (all four scenarios; PROFILE=smoke: about a minute), through Airflow.
+run-load: $(STAMP) $(AIRFLOW_HOME)/airflow.db
+	@echo "Running DAG perf_load_weekly (profile $(PROFILE)) through Airflow; task log: $(AIRFLOW_HOME)/make-run-load.log"
+	@$(VENV)/bin/airflow dags test perf_load_weekly -c '{"profile": "$(PROFILE)"}' > $(AIRFLOW_HOME)/make-run-load.log 2>&1; \
+	  rc=$$?; if [ $$rc -ne 0 ]; then grep -E "ERROR|error|Error" $(AIRFLOW_HOME)/make-run-load.log | tail -20; \
+	  echo "perf_load_weekly FAILED (exit $$rc); full log: $(AIRFLOW_HOME)/make-run-load.log"; fi; \
+	  $(PY) -m perf_tasks show perf_load_weekly; rc2=$$?; [ $$rc -eq 0 ] && [ $$rc2 -eq 0 ]
 
 # The same chain without Airflow.
 run-cli: $(STAMP)
