@@ -138,6 +138,11 @@ class Target:
         return value <= self.warning if self.max is not None else value >= self.warning
 
 
+#: how a verdict's reason begins when the load generator, not the system, was the limit; such an
+#: invalid verdict sends an alert on its own (the load test needs more generator capacity)
+GENERATOR_SATURATED = "load generator saturated"
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str  # fully qualified: "<suite>.<benchmark>.<metric>", unit in the last part

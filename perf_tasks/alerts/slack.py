@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from perf_tasks.errors import DeliveryError
-from perf_tasks.results import Comparison, Evaluation, Violation
+from perf_tasks.results import GENERATOR_SATURATED, Comparison, Evaluation, Violation
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     improvements = [c for c in comparison.improvements if counts(c)] if comparison else []
     level = [c for c in comparison.history_changes if c.new] if comparison else []
     level_regressions = [c for c in level if c.kind == "regression"]
-    if not (violations or regressions or level_regressions or failed_steps):
+    saturated = [v for v in (evaluation.invalid if evaluation else ()) if v.reason.startswith(GENERATOR_SATURATED)]
+    if not (violations or regressions or level_regressions or failed_steps or saturated):
         return None  # improvements alone are good news for the report, not an alert
 
     parts = []
@@ -106,6 +107,8 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     n_reg = len(regressions) + len(level_regressions)
     if n_reg:
         parts.append(f"{n_reg} regression{'s' if n_reg > 1 else ''}")
+    if saturated:
+        parts.append(f"{len(saturated)} invalid: {GENERATOR_SATURATED}")
     headline = f"{run.dag_id}: {', '.join(parts)}"
     text = f"{headline} (run {run.run_id}, profile {run.profile})"
 
@@ -121,7 +124,7 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     if warning:
         blocks += _sections(":warning: Warning", [_violation_line(v) for v in warning])
     invalid = list(evaluation.invalid) if evaluation else []
-    if invalid:  # shown with any alert; on their own they do not send one (see the report)
+    if invalid:  # shown with any alert; alone they send one only when the load generator was saturated
         blocks += _sections(":grey_question: Invalid: not judged (the measurement cannot carry a verdict)",
                             [f"• `{v.metric}`: {v.reason}" for v in invalid])
     history_link = f" (<{run.report_url}#history|history chart>)" if run.report_url and run.report_url.startswith("http") else ""

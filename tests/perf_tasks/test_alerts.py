@@ -196,3 +196,23 @@ def test_the_message_lists_invalid_targets_alongside_the_alerts():
     only_invalid = evaluate(_results(Metric("a.c.latency_p95_ms", 1.0, "ms", "lower", Target(max=5), samples=30)),
                             RULES)
     assert build_message(RUN, only_invalid) is None  # listed in the report and the CLI, not alerted alone
+
+
+def test_a_saturated_load_generator_alerts_on_its_own_as_invalid_not_as_a_failure():
+    reason = "load generator saturated: 40.0 % of sends were late while its process used 99 % of a core"
+    ev = evaluate(_results(Metric("load.burst.latency_p95_ms", 20000.0, "ms", "lower", Target(max=2000), samples=5000,
+                                  invalid_reason=reason)), RULES)
+    assert [v.status for v in ev.verdicts] == ["invalid"] and ev.violations == ()
+    message = build_message(RUN, ev)
+    assert message is not None and "1 invalid: load generator saturated" in message["text"]
+    assert "critical" not in message["text"] and reason in json.dumps(message)
+
+
+def test_no_data_fails_at_the_targets_severity():
+    verdict, violations = _judged(0.0, Target(max=200), samples=0)
+    assert verdict.status == "invalid"  # nothing asked: invalid
+    m = Metric("load.s.latency_p95_ms", 0.0, "ms", "lower", Target(max=200), samples=0,
+               no_data_reason="no successful request (300 answered or failed: connection 300)")
+    ev = evaluate(_results(m), RULES)
+    assert ev.verdicts[0].status == "critical" and ev.verdicts[0].reason.startswith("no data: no successful")
+    assert len(ev.critical) == 1
