@@ -29,7 +29,7 @@ from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
 from perf_tasks.bench.runner import plan_benchmark, resolve_callable, run_benchmarks
 from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
-from perf_tasks.errors import ConfigError, PipelineError, StoreError
+from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.compare import compare
 from perf_tasks.regress.baselines import find_baseline as lookup_baseline
@@ -58,7 +58,18 @@ def default_work_root() -> Path:
 
 
 def work_dir_for(dag_id: str, run_id: str, root: Path | None = None) -> Path:
-    return (root or default_work_root()) / safe_id(dag_id) / safe_id(run_id)
+    """``<root>/<dag_id>/<run_id>``, ids made safe (:func:`safe_id` refuses ``.``/``..``) and the
+    result checked to lie two levels inside the work root."""
+    base = root or default_work_root()
+    work = base / safe_id(dag_id, what="DAG id") / safe_id(run_id, what="run id")
+    _check_inside(work, base)
+    return work
+
+
+def _check_inside(path: Path, root: Path) -> None:
+    p, r = path.resolve(), root.resolve()
+    if r not in p.parents or p.parent == r:
+        raise UserError(f"work folder {path} is not a run folder inside the work root {root}: refused")
 
 
 @dataclass(frozen=True)
@@ -493,4 +504,14 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
 
 
 def clean_work(work: Path) -> None:
+    """Delete a run's work folder (a retried setup starts clean); refuses anything that is not a
+    ``<dag>/<run>`` folder inside the work root (never the root, never a DAG's folder)."""
+    resolved = work.resolve()
+    if len(resolved.parts) < 3:
+        raise UserError(f"refusing to delete {work}: not a run's work folder")
+    root = default_work_root().resolve()
+    if root in resolved.parents and resolved.parent == root:
+        raise UserError(f"refusing to delete {work}: a DAG folder, not a run's work folder")
+    if resolved == root or resolved in root.parents:
+        raise UserError(f"refusing to delete {work}: it is (or holds) the work root {root}")
     shutil.rmtree(work, ignore_errors=True)

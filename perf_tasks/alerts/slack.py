@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,31 @@ from perf_tasks.errors import DeliveryError
 from perf_tasks.results import GENERATOR_SATURATED, Comparison, Evaluation, Violation
 
 log = logging.getLogger(__name__)
+
+#: a Slack webhook URL's secret path (``/services/T.../B.../<token>``) or a bot/user token
+_SECRET = re.compile(r"(hooks\.slack\.com/services/|/services/)[A-Za-z0-9_/-]+|xox[abposr]-[A-Za-z0-9-]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with Slack webhook paths and tokens replaced by ``***``."""
+    return _SECRET.sub(lambda m: (m.group(1) or "") + "***", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites records of the loggers it is attached to so no webhook URL or token is logged
+    (slack-sdk logs the full webhook URL at DEBUG: ``Sending a request - url: ...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+for _name in ("slack_sdk", "slack_sdk.webhook.client", "slack_sdk.web.base_client", "slack_sdk.webhook",
+              "airflow.providers.slack.hooks.slack_webhook"):
+    logging.getLogger(_name).addFilter(RedactSecrets())
 
 #: Slack limits: 50 blocks per message, 3,000 characters per section text.
 MAX_BLOCKS = 50

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from perf_tasks.errors import RunSealedError, StoreError
+from perf_tasks.errors import RunSealedError, StoreError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,21 @@ INDEX = "_index"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def safe_id(value: str) -> str:
+class BadIdError(UserError, ValueError):
+    """A DAG, run, suite or scenario id that cannot name a folder or key (nothing was written)."""
+
+
+def safe_id(value: str, *, what: str = "id") -> str:
     """A run or DAG id made safe for paths and keys (``manual__2026-01-01T00:00:00+00:00`` ->
-    ``manual__2026-01-01T00_00_00_00_00``). The original id is kept inside the manifest."""
-    if not value:
-        raise ValueError("empty id")
-    return _UNSAFE.sub("_", value)
+    ``manual__2026-01-01T00_00_00_00_00``): every character but letters, digits, ``.``, ``_`` and
+    ``-`` becomes ``_`` (so no separator survives), and ids made only of dots (``.``, ``..``) are
+    refused: they would name the folder above. The original id is kept inside the manifest."""
+    if not isinstance(value, str) or not value:
+        raise BadIdError(f"{what} {value!r}: an empty or non-string id cannot name a folder")
+    safe = _UNSAFE.sub("_", value)
+    if set(safe) <= {"."}:
+        raise BadIdError(f"{what} {value!r}: an id made only of dots would name the folder above; choose another")
+    return safe
 
 
 class ArtifactStore(ABC):
@@ -76,7 +85,7 @@ class RunArtifacts:
         self.store = store
         self.dag_id = dag_id
         self.run_id = run_id
-        self.prefix = f"{safe_id(dag_id)}/{safe_id(run_id)}"
+        self.prefix = f"{safe_id(dag_id, what='DAG id')}/{safe_id(run_id, what='run id')}"
 
     def key(self, relpath: str) -> str:
         return f"{self.prefix}/{relpath}"

@@ -129,3 +129,23 @@ def test_bad_suite_and_bad_target_are_usage_errors(tmp_path):
     assert out.returncode == 2 and "unknown suite(s) ['nope']" in out.stderr
     out = _cli("run", "daily", "--target", "x=fast", "--artifacts", tmp_path.as_uri())
     assert out.returncode == 2 and "'fast' is not a number" in out.stderr
+
+
+def test_a_run_id_of_dots_is_a_usage_error_and_writes_nothing(tmp_path):
+    env = {"PERF_WORK_DIR": str(tmp_path / "work")}
+    for bad in ("..", "."):
+        out = _cli("run", "daily", "--run-id", bad, "--suites", "risk", "--artifacts", (tmp_path / "store").as_uri(),
+                   env=env)
+        assert out.returncode == 2 and "would name the folder above" in out.stderr
+    assert not (tmp_path / "store").exists() and not (tmp_path / "work").exists()
+
+
+def test_debug_logs_never_show_the_slack_webhook_secret(tmp_path, slack):
+    url = slack.url.rstrip("/") + "/services/T000/B000/s3cr3tT0ken"
+    out = _cli("-v", "run", "daily", "--suites", "market_data", "--artifacts", tmp_path.as_uri(),
+               "--target", "market_data.tick_handling.latency_p95_ms=0.000001", env={"SLACK_WEBHOOK_URL": url})
+    assert out.returncode == 1 and len(slack.messages) == 1
+    assert "Sending a request" in out.stderr  # slack-sdk's DEBUG line is there, redacted
+    assert "s3cr3tT0ken" not in out.stderr + out.stdout and "/services/***" in out.stderr
+    stored = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+    assert "s3cr3tT0ken" not in stored

@@ -143,3 +143,43 @@ def test_file_store_refuses_keys_escaping_its_root(tmp_path):
 def test_safe_id_keeps_ids_readable():
     assert safe_id("scheduled__2026-11-27T00:00:00+00:00") == "scheduled__2026-11-27T00_00_00_00_00"
     assert json.dumps(safe_id("a/b c")) == '"a_b_c"'
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "...", ""])
+def test_ids_that_would_leave_their_folder_are_refused(bad, tmp_path):
+    from perf_tasks.pipeline import work_dir_for
+    from perf_tasks.store.base import BadIdError, safe_id
+
+    with pytest.raises(BadIdError):
+        safe_id(bad)
+    with pytest.raises(BadIdError, match="run id"):
+        work_dir_for("perf_daily", bad, tmp_path)
+    with pytest.raises(BadIdError):
+        RunArtifacts(FileStore(tmp_path), "perf_daily", bad)
+
+
+@pytest.mark.parametrize("run_id, expected", [
+    ("manual__2026-11-29T21:19:52.383417+00:00", "manual__2026-11-29T21_19_52.383417_00_00"),
+    ("a/../..", "a_.._.."), ("/etc/passwd", "_etc_passwd"), ("..\\..", ".._.."), ("x\x00y", "x_y")])
+def test_separators_and_airflow_run_ids_stay_inside_the_root(run_id, expected, tmp_path):
+    from perf_tasks.pipeline import work_dir_for
+
+    work = work_dir_for("perf_daily", run_id, tmp_path)
+    assert work == tmp_path / "perf_daily" / expected and tmp_path.resolve() in work.resolve().parents
+    run = RunArtifacts(FileStore(tmp_path / "store"), "perf_daily", run_id)
+    run.store.put_bytes(run.key("x.json"), b"{}")
+    assert (tmp_path / "store" / "perf_daily" / expected / "x.json").exists()
+
+
+def test_clean_work_never_deletes_the_work_root_or_a_dag_folder(tmp_path, monkeypatch):
+    from perf_tasks.errors import UserError
+    from perf_tasks.pipeline import clean_work
+
+    monkeypatch.setenv("PERF_WORK_DIR", str(tmp_path))
+    (tmp_path / "perf_daily" / "run1").mkdir(parents=True)
+    for bad in (tmp_path, tmp_path / "perf_daily", tmp_path / "perf_daily" / "run1" / ".." / ".."):
+        with pytest.raises(UserError):
+            clean_work(bad)
+    assert (tmp_path / "perf_daily" / "run1").exists()
+    clean_work(tmp_path / "perf_daily" / "run1")
+    assert not (tmp_path / "perf_daily" / "run1").exists()
