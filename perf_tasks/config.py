@@ -51,6 +51,7 @@ class TargetConfig(_Strict):
     min: float | None = Field(default=None, gt=0)
     severity: Literal["warning", "critical"] = "critical"
     warning: float | None = Field(default=None, ge=0)  # stricter bound: missing it while meeting max/min -> "warning"
+    origin: str = ""  # where an override came from (set by apply_target_overrides; "" = the benchmarks file)
 
     @model_validator(mode="after")
     def _one_bound(self) -> TargetConfig:
@@ -403,7 +404,7 @@ def apply_target_overrides(cfg: PerfConfig, overrides: dict[str, Any] | None,
             direction = BENCHMARK_METRICS[metric][1]
             value = {"max": value} if direction == "lower" else {"min": value}
         try:
-            target = TargetConfig.model_validate(value)
+            target = TargetConfig.model_validate({**value, "origin": f"{source}: {key}"})
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"{source}: {key}")) from None
         bench_cfg = suites[suite].benchmarks[bench]

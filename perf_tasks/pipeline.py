@@ -144,7 +144,8 @@ def load_spec(work: Path) -> RunSpec:
 
 def run_config(spec: RunSpec) -> PerfConfig:
     cfg = load_config(spec.config_dir)
-    return apply_target_overrides(cfg, spec.target_overrides)
+    return apply_target_overrides(cfg, spec.target_overrides,
+                                  source="target override (param 'target_overrides' / CLI --target)")
 
 
 # --- setup_environment ------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def plan_benchmark(suite: str, name: str, cfg: BenchmarkConfig, profile: Profile
     otherwise take the whole hard limit for nothing a verdict needs)."""
     params = cfg.params_for(profile_name)
     resolve_callable(cfg.callable, source=f"{source}: suites.{suite}.benchmarks.{name}.callable")
-    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=source, warning=t.warning)
+    targets = {m: Target(max=t.max, min=t.min, severity=t.severity, source=t.origin or source, warning=t.warning)
                for m, t in cfg.targets.items()}
     procs = profile.processes
     needed = max((required_samples(m) for m in cfg.targets), default=1)

@@ -54,6 +54,9 @@ def test_cli_posts_to_slack_webhook_from_the_environment(tmp_path, slack):
                "--target", "market_data.tick_handling.latency_p95_ms=0.000001", env={"SLACK_WEBHOOK_URL": slack.url})
     assert out.returncode == 1
     assert len(slack.messages) == 1 and "tick_handling" in json.dumps(slack.messages[0])
+    # the target came from --target, and the message says so (not config/benchmarks.yaml)
+    text = json.dumps(slack.messages[0])
+    assert "CLI --target" in text and "benchmarks.yaml" not in text
 
 
 def test_bad_config_exits_2_before_measuring(tmp_path):
