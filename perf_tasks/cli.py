@@ -3,6 +3,7 @@
     python -m perf_tasks run daily --profile smoke [--artifacts URL] [--suites risk,market_data]
     python -m perf_tasks show perf_daily [--run-id ID] [--artifacts URL]
     python -m perf_tasks baseline list|promote perf_daily [--run-id ID]
+    python -m perf_tasks seal perf_daily --run-id ID [--artifacts URL]   (a run whose upload failed)
     python -m perf_tasks load --target URL --scenario NAME --profile P --out FILE [--rate --users --duration]
     python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
 
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--run-id", default=None, help="promote: the run (default: the newest finished run)")
     base.add_argument("--note", default="")
     base.add_argument("--artifacts", default=None)
+    seal = sub.add_parser("seal", help="upload and seal a run whose upload failed, from its local work folder "
+                                       "(once the store is reachable again)")
+    seal.add_argument("dag_id")
+    seal.add_argument("--run-id", required=True)
+    seal.add_argument("--artifacts", default=None, help="default: the store the run was started with")
 
     from perf_tasks.load import cli as load_cli  # light: argparse only until it runs
     load_cli.add_parser(sub)
@@ -107,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="online: replay one run at a time, as the pipeline alerts (default); "
                           "whole: E-divisive change points (Apache Otava) over the whole history")
     return p
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    """Upload a run's work folder and write its manifest: for a run whose persist or notify step
+    could not reach the store. Exit 0 when sealed; 2 (with the reason) when it cannot be."""
+    work = pipeline.work_dir_for(args.dag_id, args.run_id)
+    if not (work / "run.json").exists():
+        raise UserError(f"no work folder for run {args.run_id!r} of {args.dag_id} at {work} "
+                        "(seal runs on the machine that ran it, with the same PERF_WORK_DIR)")
+    spec = pipeline.load_spec(work)
+    url = args.artifacts or spec.artifacts_url or pipeline.default_artifacts_url()
+    store = open_store(url, source="--artifacts" if args.artifacts else f"{work / 'run.json'}: artifacts_url")
+    delivery = json.loads((work / "alerts" / "delivery.json").read_text()).get("status", "unknown") \
+        if (work / "alerts" / "delivery.json").exists() else "unknown"
+    sealed = pipeline.seal_run(work, store, spec, delivery_status=delivery,
+                               failed=pipeline.failed_steps(work, spec))
+    print(f"run {args.run_id} of {args.dag_id} sealed: {sealed}")
+    return 0
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -401,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
-        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress,
+        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal,
                 "load": _load}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

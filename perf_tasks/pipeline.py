@@ -470,38 +470,50 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
 
     sealed_at = store_error = None
     if spec is not None:
-        run = RunArtifacts(store, spec.dag_id, spec.run_id)
         try:
-            entries = run.upload_dir(work, exclude=("status",))
-            summary = {"targets": len(evaluation.verdicts) if evaluation else 0,
-                       "targets_missed": sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
-                       if evaluation else None,
-                       "targets_invalid": len(evaluation.invalid) if evaluation else None,
-                       "critical": len(evaluation.critical) if evaluation else None,
-                       "alerts": len(evaluation.violations) if evaluation else None,
-                       "regressions": len(comparison.regressions) if comparison else None,
-                       "delivery": delivery.status, "failed_steps": failed}
-            results_path = work / "results.json"
-            extra: dict[str, Any] = {}
-            if results_path.exists():
-                res = from_json(RunResults, results_path.read_text())
-                extra = {"git_sha": res.fingerprint.get("git_sha"),
-                         "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics),
-                         **index_fields(res)}  # key + per-benchmark keys: history and lookup match on them
-            run.seal(entries, status="failed" if failed else "success", summary=summary, index_extra=extra)
-            sealed_at = run.uri("manifest.json")
-            log.info("run sealed: %s", sealed_at)
-            if spec.promote_baseline and not failed:
-                doc = promote(store, spec.dag_id, spec.run_id, promoted_by="param promote_baseline")
-                log.info("run %s promoted to baseline v%d of %s", spec.run_id, doc["version"], spec.dag_id)
+            sealed_at = seal_run(work, store, spec, delivery_status=delivery.status, failed=failed)
         except StoreError as exc:
             store_error = str(exc)
-            log.error("could not seal the run in %s: %s\nEvery artifact is still in %s", store.url, exc, work)
+            log.error("could not seal the run in %s: %s\nEvery artifact is still in %s; when the store is back: "
+                      "python -m perf_tasks seal %s --run-id %s", store.url, exc, work, spec.dag_id, spec.run_id)
     if failed or store_error:
         why = "; ".join(f"{k}: {v}" for k, v in failed.items()) or store_error
         raise PipelineError(f"run {run_id} failed ({why}); alert {delivery.status} via {delivery.channel}; "
                             f"local artifacts in {work}")
     return NotifyOutcome(delivery, failed, sealed_at, store_error)
+
+
+def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status: str,
+             failed: dict[str, str]) -> str:
+    """Upload the work folder and write the manifest (and the index entry) last; promote when
+    asked. Returns the manifest's URI; raises StoreError (every artifact stays in ``work``).
+    ``notify`` calls it; ``python -m perf_tasks seal`` calls it again for a run whose upload failed."""
+    evaluation = read_optional(work, Evaluation, "evaluation.json")
+    comparison = read_optional(work, Comparison, "comparison.json")
+    run = RunArtifacts(store, spec.dag_id, spec.run_id)
+    entries = run.upload_dir(work, exclude=("status",))
+    summary = {"targets": len(evaluation.verdicts) if evaluation else 0,
+               "targets_missed": sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
+               if evaluation else None,
+               "targets_invalid": len(evaluation.invalid) if evaluation else None,
+               "critical": len(evaluation.critical) if evaluation else None,
+               "alerts": len(evaluation.violations) if evaluation else None,
+               "regressions": len(comparison.regressions) if comparison else None,
+               "delivery": delivery_status, "failed_steps": failed}
+    results_path = work / "results.json"
+    extra: dict[str, Any] = {}
+    if results_path.exists():
+        res = from_json(RunResults, results_path.read_text())
+        extra = {"git_sha": res.fingerprint.get("git_sha"),
+                 "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics),
+                 **index_fields(res)}  # key + per-benchmark keys: history and lookup match on them
+    run.seal(entries, status="failed" if failed else "success", summary=summary, index_extra=extra)
+    sealed_at = run.uri("manifest.json")
+    log.info("run sealed: %s", sealed_at)
+    if spec.promote_baseline and not failed:
+        doc = promote(store, spec.dag_id, spec.run_id, promoted_by="param promote_baseline")
+        log.info("run %s promoted to baseline v%d of %s", spec.run_id, doc["version"], spec.dag_id)
+    return sealed_at
 
 
 def clean_work(work: Path) -> None:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -101,6 +102,19 @@ def test_json_and_junit_are_written_and_name_the_failure_when_the_store_is_unrea
     (persist,) = junit.findall(".//testsuite[@name='perf_pipeline']/testcase[@name='persist_artifacts']")
     assert "S3" in persist.find("error").get("message")
     assert junit.find("testsuite[@name='perf_targets']").get("tests") == str(len(doc["evaluation"]["verdicts"]))
+    # the store is back (here: another store): seal the run from its work folder, from the CLI
+    work_env = {"PERF_WORK_DIR": str(Path(doc["work_dir"]).parents[1])}
+    sealed = _cli("seal", "perf_daily", "--run-id", doc["run_id"], "--artifacts", (tmp_path / "store").as_uri(),
+                  env=work_env)
+    assert sealed.returncode == 0, sealed.stderr[-2000:]
+    manifest = json.loads(next((tmp_path / "store" / "perf_daily").glob("*/manifest.json")).read_text())
+    assert manifest["run_id"] == doc["run_id"] and manifest["status"] == "failed"
+    assert any(a["path"] == "report.html" for a in manifest["artifacts"])
+    again = _cli("seal", "perf_daily", "--run-id", doc["run_id"], "--artifacts", (tmp_path / "store").as_uri(),
+                 env=work_env)
+    assert again.returncode == 2 and "already" in again.stderr
+    missing = _cli("seal", "perf_daily", "--run-id", "nope", env=work_env)
+    assert missing.returncode == 2 and "no work folder" in missing.stderr
 
 
 def test_junit_marks_warnings_and_criticals_as_failures_and_invalid_targets_as_skipped(tmp_path):
