@@ -109,6 +109,7 @@ def setup_environment(work: Path, spec: pipeline.RunSpec, *, executor: str = "")
                                    "started_at": spec.started_at or pipeline._now(),
                                    "artifacts_url": spec.artifacts_url or pipeline.default_artifacts_url(),
                                    "shard_mode": mode, "expected_steps": expected_steps(spec.shards, mode)})
+        pipeline.preflight_store(spec.artifacts_url)
         pipeline._write(work / "run.json", json.dumps(to_dict(spec), indent=2))
         env = {"fingerprint": fingerprint(),
                "host_metrics": [to_dict(m) for m in pipeline.host_readings(work)]}

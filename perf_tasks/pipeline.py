@@ -179,6 +179,16 @@ def host_readings(disk_path: Path, cpu_window_s: float = 0.5) -> tuple[Metric, .
     )
 
 
+def preflight_store(url: str) -> None:
+    """Refuse a store that cannot take the artifacts (missing bucket, denied, unwritable) before
+    anything is measured; an unreachable one only warns (see ArtifactStore.preflight)."""
+    from perf_tasks.store import open_store  # noqa: PLC0415
+
+    warning = open_store(url, source="param 'artifacts_url'").preflight()
+    if warning:
+        log.warning("artifact store: %s", warning)
+
+
 def setup_environment(work: Path, spec: RunSpec) -> list[str]:
     """Validate everything, take the fingerprint and host readings; return the suites to run."""
     work.mkdir(parents=True, exist_ok=True)
@@ -186,6 +196,7 @@ def setup_environment(work: Path, spec: RunSpec) -> list[str]:
         _cfg, suites = validate_spec(spec)
         spec = RunSpec(**{**spec.__dict__, "suites": tuple(suites), "started_at": spec.started_at or _now(),
                           "artifacts_url": spec.artifacts_url or default_artifacts_url()})
+        preflight_store(spec.artifacts_url)
         _write(work / "run.json", json.dumps(to_dict(spec), indent=2))
         env = {"fingerprint": fingerprint(), "host_metrics": [to_dict(m) for m in host_readings(work)]}
         _write(work / "environment.json", json.dumps(env, indent=2))

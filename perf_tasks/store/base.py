@@ -63,6 +63,13 @@ class ArtifactStore(ABC):
     @abstractmethod
     def uri(self, key: str) -> str: ...
 
+    def preflight(self) -> str:
+        """Check, before any measuring, that the store can take this run's artifacts. Raises
+        StoreError when it definitely cannot (no such bucket, access denied, a root that cannot
+        be created); returns "" when fine, or a warning when it could not be reached just now
+        (the run goes on: its artifacts stay in the work folder and can be sealed later)."""
+        return ""
+
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
 

@@ -14,6 +14,15 @@ class FileStore(ArtifactStore):
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
 
+    def preflight(self) -> str:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"artifact store {self.url}: cannot create its folder: {exc}") from None
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"artifact store {self.url}: folder is not writable")
+        return ""
+
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if self.root not in path.parents and path != self.root:

@@ -83,6 +83,25 @@ class S3Store(ArtifactStore):
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def preflight(self) -> str:
+        """HEAD the bucket once (no retries): a missing bucket or denied access is an error now,
+        not after minutes of measuring; an unreachable endpoint is a warning."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if _is_transient(exc):
+                return (f"S3 endpoint {self.endpoint} unreachable now ({exc}): measuring anyway; the artifacts stay "
+                        "in the work folder if it does not come back")
+            code = ""
+            response = getattr(exc, "response", None)
+            if isinstance(response, dict):
+                code = str(response.get("Error", {}).get("Code", ""))
+            why = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied",
+                   "AccessDenied": "access denied"}.get(code, str(exc))
+            raise StoreError(f"artifact store {self.url} at endpoint {self.endpoint}: {why} (bucket "
+                             f"{self.bucket!r}); create it or fix the URL before running") from None
+        return ""
+
     def put_bytes(self, key: str, data: bytes) -> None:
         self._call("put", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
 

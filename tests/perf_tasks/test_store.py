@@ -183,3 +183,29 @@ def test_clean_work_never_deletes_the_work_root_or_a_dag_folder(tmp_path, monkey
     assert (tmp_path / "perf_daily" / "run1").exists()
     clean_work(tmp_path / "perf_daily" / "run1")
     assert not (tmp_path / "perf_daily" / "run1").exists()
+
+
+def test_preflight_refuses_a_missing_bucket_and_only_warns_for_an_unreachable_endpoint(s3_client, bucket, tmp_path):
+    assert S3Store(bucket, "p", client=s3_client).preflight() == ""
+    with pytest.raises(StoreError, match="no such bucket"):
+        S3Store("no-such-bucket-xyz", client=s3_client).preflight()
+    down = default_client(f"http://127.0.0.1:{free_port()}")
+    warning = S3Store("b", client=down).preflight()
+    assert "unreachable" in warning and "measuring anyway" in warning
+    assert FileStore(tmp_path / "new" / "root").preflight() == "" and (tmp_path / "new" / "root").is_dir()
+
+
+def test_a_run_into_a_missing_bucket_stops_at_setup_before_measuring(s3_server, s3_client, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PERF_S3_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "PERF_WORK_DIR": str(tmp_path)}
+    t0 = __import__("time").monotonic()
+    out = subprocess.run([sys.executable, "-m", "perf_tasks", "run", "daily", "--suites", "risk", "--artifacts",
+                          "s3://no-such-bucket-xyz/runs"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "no such bucket" in out.stderr, out.stderr[-1500:]
+    assert not list(tmp_path.rglob("suites")) and __import__("time").monotonic() - t0 < 60
