@@ -27,7 +27,7 @@ import psutil
 
 from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
-from perf_tasks.bench.runner import plan_benchmark, resolve_callable, run_benchmarks
+from perf_tasks.bench.runner import InterruptedRun, plan_benchmark, resolve_callable, run_benchmarks
 from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
 from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
@@ -222,14 +222,25 @@ def run_suite(work: Path, suite: str, *, seed: int = 20261127) -> SuiteResult:
                  for name, bench in benches.items()]
         log.info("[%s] %d benchmarks x %d worker processes, in %d interleaved passes", suite, len(plans),
                  profile.processes, profile.processes)
-        for run in run_benchmarks(plans, profile, rng=rng):
-            results.append(run.result)
-            _write(work / "resources" / f"{run.result.suite}.{run.result.name}.json",
-                   json.dumps({"interval_s": profile.sample_interval_s,
-                               "samples": [s.__dict__ for s in run.resources.series]}))
-        result = SuiteResult(suite=suite, profile=spec.profile, started_at=started, finished_at=_now(),
-                             benchmarks=tuple(results))
-        _write(work / "suites" / f"{suite}.json", to_json(result))
+        try:
+            runs = run_benchmarks(plans, profile, rng=rng)
+        except InterruptedRun as stop:  # Ctrl-C: keep what finished processes measured, then stop
+            _write_suite(work, suite, spec.profile, started, stop.runs, profile.sample_interval_s)
+            log.warning("[%s] interrupted: kept %d benchmark(s) measured by finished worker processes in %s", suite,
+                        len(stop.runs), work / "suites" / f"{suite}.json")
+            raise
+        result = _write_suite(work, suite, spec.profile, started, runs, profile.sample_interval_s)
+    return result
+
+
+def _write_suite(work: Path, suite: str, profile: str, started: str, runs: list[Any],
+                 interval_s: float) -> SuiteResult:
+    for run in runs:
+        _write(work / "resources" / f"{run.result.suite}.{run.result.name}.json",
+               json.dumps({"interval_s": interval_s, "samples": [s.__dict__ for s in run.resources.series]}))
+    result = SuiteResult(suite=suite, profile=profile, started_at=started, finished_at=_now(),
+                         benchmarks=tuple(run.result for run in runs))
+    _write(work / "suites" / f"{suite}.json", to_json(result))
     return result
 
 

@@ -22,6 +22,7 @@ processes. The psutil sampler runs here, in the parent, watching the worker's pi
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -237,14 +238,33 @@ def run_benchmarks(plans: list[BenchmarkPlan], profile: ProfileConfig, *, rng: n
     a change of that benchmark (measured: back-to-back smoke runs, see the README)."""
     outputs: dict[str, list[WorkerOutput]] = {p.key: [] for p in plans}
     spent: dict[str, float] = {p.key: 0.0 for p in plans}
-    for i in range(profile.processes):
-        if len(plans) > 1 or profile.processes > 1:
-            log.info("pass %d/%d over %d benchmark(s)", i + 1, profile.processes, len(plans))
+    try:
+        for i in range(profile.processes):
+            if len(plans) > 1 or profile.processes > 1:
+                log.info("pass %d/%d over %d benchmark(s)", i + 1, profile.processes, len(plans))
+            for plan in plans:
+                t0 = clock()
+                outputs[plan.key].append(_run_process(plan, profile, i))
+                spent[plan.key] += clock() - t0
+    except KeyboardInterrupt:  # keep every finished worker process's observations
+        done = []
         for plan in plans:
-            t0 = clock()
-            outputs[plan.key].append(_run_process(plan, profile, i))
-            spent[plan.key] += clock() - t0
+            if outputs[plan.key]:
+                run = assemble(plan, outputs[plan.key], profile, rng=rng, duration_s=spent[plan.key])
+                note = f"interrupted: {len(outputs[plan.key])} of {profile.processes} worker processes ran"
+                result = dataclasses.replace(run.result, info={**run.result.info, "interrupted": note})
+                done.append(dataclasses.replace(run, result=result))
+        raise InterruptedRun(done) from None
     return [assemble(plan, outputs[plan.key], profile, rng=rng, duration_s=spent[plan.key]) for plan in plans]
+
+
+class InterruptedRun(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during :func:`run_benchmarks`: ``runs`` holds what the finished worker
+    processes measured (benchmarks with at least one), so the caller can keep it."""
+
+    def __init__(self, runs: list[BenchmarkRun]) -> None:
+        super().__init__(f"interrupted; {len(runs)} benchmark(s) have finished worker processes")
+        self.runs = runs
 
 
 def run_benchmark(

@@ -192,3 +192,30 @@ def test_a_smoke_run_is_never_compared_with_a_standard_run(tmp_path, cfg_dir):
     assert comparison["key"]["profile"] == "smoke"
     assert "run standard1) has another key: profile: 'smoke' vs 'standard'" in comparison["note"]
     assert "Comparison key" in (work / "report.html").read_text()
+
+
+def test_ctrl_c_during_a_suite_keeps_what_finished_processes_measured(tmp_path, cfg_dir, monkeypatch):
+    """SIGINT in the second worker pass: the first pass's measurements are written, marked."""
+    from perf_tasks.bench import runner
+    from perf_tasks.results import SuiteResult, from_json
+
+    real = runner._run_process
+    calls = []
+
+    def interrupt_on_second_pass(plan, profile, i):
+        calls.append(i)
+        if i == 1:
+            raise KeyboardInterrupt
+        return real(plan, profile, i)
+
+    monkeypatch.setattr(runner, "_run_process", interrupt_on_second_pass)
+    work = tmp_path / "work" / "r1"
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id="r1", artifacts_url=FileStore(tmp_path / "s").url,
+                            config_dir=str(cfg_dir))
+    (suite,) = pipeline.setup_environment(work, spec)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_suite(work, suite)
+    kept = from_json(SuiteResult, (work / "suites" / f"{suite}.json").read_text())
+    assert [b.name for b in kept.benchmarks] and all(b.processes == 1 for b in kept.benchmarks)
+    assert all("interrupted: 1 of 2" in b.info["interrupted"] for b in kept.benchmarks)
+    assert all(len(b.observation_s) >= 1 for b in kept.benchmarks)
