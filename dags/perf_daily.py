@@ -33,7 +33,7 @@ with DAG(
         "profile": profile_param("Scales worker processes, observations, durations and sizes; never the targets."),
         "suites": Param(DEFAULT_SUITES, type="array", items={"type": "string", "enum": SUITES}, examples=SUITES,
                         description="Benchmark suites to run (all by default)."),
-        "target_overrides": Param({}, type="object",
+        "target_overrides": Param(None, type=["null", "object"],
                                   description='Override targets for this run: {"suite.benchmark.metric": number}.'),
         **run_params(),
     },

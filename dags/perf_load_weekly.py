@@ -35,7 +35,7 @@ with DAG(
                            description="Scenarios to run, in order."),
         "shards": Param(1, type="integer", minimum=1, maximum=64,
                         description="Split each scenario's rate and users over this many load processes."),
-        "target_url": Param("", type="string",
+        "target_url": Param(None, type=["null", "string"],
                             description="Existing service to test (must be in the allowlist: loopback by "
                                         "default); empty: start the bundled service."),
         "service_workers": Param(1, type="integer", minimum=1, maximum=16,
@@ -52,7 +52,7 @@ with DAG(
         "advertised_url": Param(None, type=["null", "string"],
                                 description="URL shards use to reach the bundled service, e.g. "
                                             "http://10.0.0.5:{port}; empty: its loopback URL."),
-        "allow": Param([], type="array", items={"type": "string"},
+        "allow": Param(None, type=["null", "array"], items={"type": "string"},
                        description="Load-test allowlist beyond loopback: hosts or CIDR networks of the test "
                                    "network (never resolved: names must be listed)."),
         **run_params(),

@@ -20,7 +20,9 @@ def run_params() -> dict[str, Any]:
         "notify": Param(True, type="boolean", description="Send the Slack alert (otherwise outbox only)."),
         "promote_baseline": Param(False, type="boolean",
                                   description="Make this run the baseline for later comparisons if it succeeds."),
-        "artifacts_url": Param("", type="string",
+        # nullable with a None default: the 3.3 form treats every non-nullable param as required, so an
+        # empty default would leave "Run Parameters" red and the Trigger button disabled
+        "artifacts_url": Param(None, type=["null", "string"],
                                description="file:///path or s3://bucket/prefix; empty: $PERF_ARTIFACTS_URL "
                                            "or ./artifacts."),
     }
