@@ -1,6 +1,6 @@
 """Command line: ``python -m trading_agent.service [--host 127.0.0.1] [--port 8000] [--workers N]
-[--db sqlite:///path | postgresql://... | none] [--log-level warning]`` and the sizes of the
-synthetic world (``--symbols``, ``--ticks``, ``--accounts``, ``--seed``...).
+[--db sqlite:///path | postgresql://... | none] [--log-level warning] [--max-body-bytes 65536]`` and
+the sizes of the synthetic world (``--symbols``, ``--ticks``, ``--accounts``, ``--seed``...).
 
 Serves with uvicorn (uvloop + httptools). The CLI hands its validated config to the workers in
 ``$TRADING_SERVICE_CONFIG`` and uvicorn imports the app factory by name in each worker, which is
@@ -42,6 +42,8 @@ def parse_args(argv: Sequence[str] | None = None) -> ServiceConfig:
                                              "postgresql://... (one schema per worker), 'none'; default: "
                                              "SQLite in a temporary directory removed at exit")
     p.add_argument("--log-level", default=d.log_level, choices=LOG_LEVELS)
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
+                   help="request bodies larger than this are answered 413 without being read (default %(default)s)")
     p.add_argument("--symbols", dest="n_symbols", type=int, default=d.n_symbols)
     p.add_argument("--ticks", dest="n_ticks", type=int, default=d.n_ticks, help="ticks replayed at start")
     p.add_argument("--accounts", dest="n_accounts", type=int, default=d.n_accounts)

@@ -9,6 +9,11 @@ Endpoint placement (why the event loop never waits on heavy work):
   engine thread) and compute in the thread pool (numpy and torch release the GIL in their
   kernels; one torch thread per worker).
 
+Bad input is a 4xx, never a 500: bodies over ``--max-body-bytes`` get 413 unread, malformed ones
+422 with a bounded excerpt of the input (:mod:`trading_agent.service.guards`), orders the engine
+refuses 422 with its reason. If the order store fails, the engine stops taking orders (503 on
+``/orders`` and ``/ready``) until a restart rebuilds it from the store.
+
 Every worker process has its own state: its own market data, engine, books, positions and
 store. With ``--workers N`` a client's requests land on whichever worker accepts the
 connection, so an order resting in one worker's book never matches an order sent to another,
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,19 +30,20 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from trading_agent.service.config import ServiceConfig, config_from_env
 from trading_agent.service.desk import UnknownAccountError
+from trading_agent.service.guards import BodyLimit, validation_detail
 from trading_agent.service.market import MAX_BARS_OUT, UnknownSymbolError
 from trading_agent.service.risk import assess
 from trading_agent.service.schemas import (MAX_SCENARIOS, ErrorOut, Health, MarketData, OrderOut, OrderRequest,
                                            PortfolioOut, Readiness, RecommendationOut, RiskOut, RiskRequest,
                                            Universe, VarMethod)
 from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder
+from trading_agent.trading.engine import StoreFailedError
 
 log = logging.getLogger(__name__)
 Builder = Callable[[ServiceConfig, StateHolder], Awaitable[ServiceState]]
@@ -98,11 +103,17 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
     async def _not_found(request: Request, exc: KeyError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": exc.args[0]})
 
+    app.add_middleware(BodyLimit, max_body_bytes=cfg.max_body_bytes)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes the bad input, and a NaN or Infinity in it (Python's JSON
-        # parser accepts them) would make the response unencodable: a 500 instead of a 422.
-        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+        # FastAPI's own handler echoes the whole bad input (a 10 MB string, a NaN or a lone
+        # surrogate that cannot be encoded: a 500); this one echoes a short, encodable excerpt
+        return JSONResponse(status_code=422, content={"detail": validation_detail(exc.errors())})
+
+    @app.exception_handler(StoreFailedError)
+    async def _store_failed(request: Request, exc: StoreFailedError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.exception_handler(NotReadyError)
     async def _not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
@@ -120,6 +131,12 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
             body = Readiness(status=holder.status, pid=os.getpid(), detail=holder.error)
             return JSONResponse(status_code=503, content=body.model_dump())
         st = holder.state
+        failed = st.desk.engine.failed  # read across threads: a str reference, set once
+        if failed is not None:
+            body = Readiness(status="failed", pid=os.getpid(), detail=f"order store failed: {failed}; restart "
+                                                                       "to rebuild from the store",
+                             build_s=st.build_s, store=st.store.description)
+            return JSONResponse(status_code=503, content=body.model_dump())
         return Readiness(status="ready", pid=os.getpid(), build_s=st.build_s, store=st.store.description)
 
     @app.get("/universe", response_model=Universe, tags=["probes"], responses=_NOT_READY,
@@ -172,10 +189,12 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         return await run_in_threadpool(st.recommender.recommend, st.feed.live(symbol))
 
     @app.post("/orders", response_model=OrderOut, status_code=201, tags=["orders"],
-              responses={404: {"model": ErrorOut, "description": "unknown account"}, **_NOT_READY,
+              responses={404: {"model": ErrorOut, "description": "unknown account"},
+                         413: {"model": ErrorOut, "description": "body over --max-body-bytes (not read)"},
                          422: {"model": OrderOut, "description": "rejected by the engine (status 'rejected', "
                                                                  "with its reason); a malformed body also "
-                                                                 "answers 422, with FastAPI's validation detail"}},
+                                                                 "answers 422, with the validation detail"},
+                         503: {"model": ErrorOut, "description": "not ready, or the order store failed"}},
               summary="Submit an order: validation, pre-trade risk, matching, persistence")
     async def submit_order(request: Request, body: OrderRequest) -> Any:
         st = _state(request)
@@ -186,17 +205,6 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         return out
 
     return app
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by their names ('nan', 'inf'), which JSON lacks."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
 
 
 def create_app_from_env() -> FastAPI:

@@ -34,6 +34,8 @@ class ServiceConfig(BaseModel):
     db: str | None = Field(None, description="None: SQLite in a temporary directory removed at exit; "
                                              "'none': no persistence; a path, sqlite:///path or postgresql://...")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024,
+                                description="request bodies over this many bytes are refused with 413, unread")
     n_symbols: int = Field(50, ge=1, le=1000)
     n_ticks: int = Field(50_000, ge=1_000, description="synthetic ticks replayed into market data at start")
     n_accounts: int = Field(100, ge=1, le=100_000)

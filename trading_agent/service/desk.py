@@ -8,6 +8,16 @@ a start-of-day snapshot, not as orders. ``mm-1`` is the market maker: it rests 5
 ``MM_LOT`` shares on each side of each book at start and re-quotes a side around the mark
 whenever an order leaves that side empty. Its orders go through the engine like anyone's.
 
+Seeding and recovery: an empty store is seeded once, in one transaction: the start-of-day
+snapshot (:class:`~trading_agent.trading.model.StartOfDay`) and the market maker's opening
+quotes, so a crash during seeding leaves the store empty, never half seeded. A store that is
+already seeded is not seeded again: the desk reads the snapshot back and the engine replays the
+stored fills and re-rests the stored resting orders, so positions, cash and books come back
+exactly as they were when the last order was acknowledged (the floats too: the same operations
+in the same order). Rebuilding costs about one pass over the fills at start, nothing per order.
+Not kept across a restart: each account's equity peak (the drawdown check's reference restarts
+from the opening equity) and the market data (re-replayed from the seed).
+
 Cash is derived, not stored: with the average-cost identity of
 :mod:`trading_agent.trading.positions`, the cash flow of all fills is
 ``sum(realised - quantity * avg_price)`` over an account's positions; the start-of-day
@@ -27,9 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trading_agent.service.config import ServiceConfigError
 from trading_agent.service.schemas import FillOut, OrderOut, OrderRequest, PortfolioOut, PositionOut
 from trading_agent.trading.engine import OrderEngine
-from trading_agent.trading.model import Instrument, Order, OrderResult, OrderType, RiskLimits, Side
+from trading_agent.trading.model import (Instrument, OpeningAccount, OpeningPosition, Order, OrderResult, OrderType,
+                                         RiskLimits, Side, StartOfDay)
 from trading_agent.trading.pnl import portfolio_pnl
 from trading_agent.trading.store import OrderStore
 
@@ -74,6 +86,40 @@ def account_names(n: int) -> list[str]:
     return [f"acct-{i}" for i in range(1, n + 1)]
 
 
+def seeded_start_of_day(symbols: Sequence[str], quotes: Mapping[str, tuple[float, float]], n_accounts: int,
+                        seed: int) -> StartOfDay:
+    """The seeded accounts: 3-8 positions each priced near the opening mid (a pure function)."""
+    rng = random.Random(seed)
+    accounts, positions = [], []
+    for name in account_names(n_accounts):
+        value = 0.0
+        for sym in rng.sample(list(symbols), k=min(len(symbols), rng.randint(3, 8))):
+            bid, ask = quotes[sym]
+            mark = (bid + ask) / 2
+            qty = rng.randint(1, 30) * 100 * (1 if rng.random() < 0.8 else -1)
+            price = round(mark * (1 + rng.gauss(0.0, 0.03)), 2)
+            positions.append(OpeningPosition(name, sym, qty, price))
+            value += qty * mark
+        accounts.append(OpeningAccount(name, SOD_CASH, SOD_CASH + value))
+    accounts.append(OpeningAccount(MM_ACCOUNT, MM_CASH, MM_CASH))
+    return StartOfDay({"seed": seed, "n_accounts": n_accounts, "symbols": list(symbols)}, tuple(accounts),
+                      tuple(positions))
+
+
+def _check_seeded_with(stored: Mapping, asked: Mapping) -> None:
+    """Refuse to continue a store seeded with other parameters, naming both values."""
+    def show(key: str, v: object) -> str:
+        if key == "symbols" and isinstance(v, list) and v:
+            return f"{len(v)} symbols {v[0]}..{v[-1]}"
+        return repr(v)
+
+    diff = [f"{k}: stored {show(k, stored.get(k))}, asked {show(k, asked[k])}"
+            for k in asked if stored.get(k) != asked[k]]
+    if diff:
+        raise ServiceConfigError("the order store was seeded with other parameters (" + "; ".join(diff)
+                                 + "); start with the stored ones (--seed, --accounts, --symbols) or a new --db")
+
+
 class TradingDesk:
     """See the module docstring. Build with :meth:`open`; call only from the engine thread."""
 
@@ -87,28 +133,56 @@ class TradingDesk:
     def open(cls, symbols: Sequence[str], quotes: Mapping[str, tuple[float, float]], n_accounts: int, seed: int,
              store: OrderStore | None, *, clock: Callable[[], float] = time.time) -> TradingDesk:
         """Engine over ``symbols`` (tick 0.01) persisting to ``store``; ``quotes`` maps each symbol
-        to its opening (bid, ask), around which positions are priced and the maker quotes."""
+        to its opening (bid, ask), around which positions are priced and the maker quotes.
+
+        An empty (or no) store is seeded; a seeded one is recovered (see the module docstring).
+        Raises :class:`ServiceConfigError` when the store was seeded with other parameters or
+        holds orders without a start-of-day snapshot."""
         engine = OrderEngine([Instrument(s, 0.01) for s in symbols], store, limits=ENGINE_LIMITS)
-        rng = random.Random(seed)
-        accounts: dict[str, _Account] = {}
-        for name in account_names(n_accounts):
-            cost = value = 0.0
-            for sym in rng.sample(list(symbols), k=min(len(symbols), rng.randint(3, 8))):
-                bid, ask = quotes[sym]
-                mark = (bid + ask) / 2
-                qty = rng.randint(1, 30) * 100 * (1 if rng.random() < 0.8 else -1)
-                price = round(mark * (1 + rng.gauss(0.0, 0.03)), 2)
-                engine.positions.apply(name, sym, qty, price)
-                cost += qty * price
-                value += qty * mark
-            accounts[name] = _Account(SOD_CASH, cost, SOD_CASH + value, deque())
-        accounts[MM_ACCOUNT] = _Account(MM_CASH, 0.0, MM_CASH, deque())
-        desk = cls(engine, accounts, clock)
+        seeded_with = {"seed": seed, "n_accounts": n_accounts, "symbols": list(symbols)}
+        sod = None if store is None else store.load_start_of_day()
+        if sod is None:
+            if store is not None and store.last_ids() != (0, 0):
+                raise ServiceConfigError(
+                    f"the order store holds orders (last id {store.last_ids()[0]}) but no start-of-day snapshot: "
+                    "it was written by an older version of the service; start with a new --db")
+            sod = seeded_start_of_day(symbols, quotes, n_accounts, seed)
+            desk = cls._from_start_of_day(engine, sod, clock)
+            if store is None:
+                desk._quote_all(symbols, quotes)
+            else:
+                with store.atomic():  # all of it or nothing: a crash here leaves an empty store
+                    store.save_start_of_day(sod)
+                    desk._quote_all(symbols, quotes)
+            return desk
+        _check_seeded_with(sod.seeded_with, seeded_with)
+        desk = cls._from_start_of_day(engine, sod, clock)
+        t0 = time.perf_counter()
+        restored = engine.restore(store.iter_fills(), store.resting_orders())  # type: ignore[union-attr]
+        since_s = clock() - ORDER_HISTORY_S
+        for account, ts_ns in reversed(store.recent_orders(int(since_s * 1e9))):  # type: ignore[union-attr]
+            acct = desk._accounts.get(account)
+            if acct is not None and account != MM_ACCOUNT:  # the maker's quotes never count towards its rate
+                acct.order_times_s.append(ts_ns / 1e9)
+        log.info("recovered %d fills and %d resting orders from the store in %.2f s", restored.fills,
+                 restored.resting_orders, time.perf_counter() - t0)
+        return desk
+
+    @classmethod
+    def _from_start_of_day(cls, engine: OrderEngine, sod: StartOfDay, clock: Callable[[], float]) -> TradingDesk:
+        """A desk whose engine holds ``sod``'s positions (applied in order, before any fill)."""
+        cost: dict[str, float] = {}
+        for p in sod.positions:
+            engine.positions.apply(p.account, p.symbol, p.quantity, p.price)
+            cost[p.account] = cost.get(p.account, 0.0) + p.quantity * p.price
+        accounts = {a.account: _Account(a.cash, cost.get(a.account, 0.0), a.equity, deque()) for a in sod.accounts}
+        return cls(engine, accounts, clock)
+
+    def _quote_all(self, symbols: Sequence[str], quotes: Mapping[str, tuple[float, float]]) -> None:
         for sym in symbols:
             bid, ask = quotes[sym]
-            desk._quote(sym, Side.BUY, bid)
-            desk._quote(sym, Side.SELL, ask)
-        return desk
+            self._quote(sym, Side.BUY, bid)
+            self._quote(sym, Side.SELL, ask)
 
     def _get(self, account: str) -> _Account:
         acct = self._accounts.get(account)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # both = historical + parametric; all = both + Monte Carlo
 VarMethod = Literal["both", "historical", "parametric", "monte_carlo", "all"]
 MAX_SCENARIOS = 100_000  # one Monte Carlo request holds scenarios x assets floats (8 bytes each)
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # account and symbol names: no control characters
 
 
 class _Out(BaseModel):
@@ -162,18 +163,22 @@ class RecommendationOut(_Out):
 
 # -- orders ------------------------------------------------------------------------------------
 class OrderRequest(BaseModel):
-    """An order to submit. Shape and types are checked here (malformed: 422 from FastAPI);
-    business rules (positive quantity, tick grid, known symbol, risk limits) are the engine's,
-    whose rejections come back as 422 with the engine's reason."""
+    """An order to submit. Shape and types are checked here (malformed: 422 with the validation
+    detail); business rules (quantity and price ranges, tick grid, known symbol, risk limits) are
+    the engine's, whose rejections come back as 422 with the engine's reason (and are recorded).
+
+    Names exclude control characters (a NUL cannot be stored in PostgreSQL text); numbers are
+    strict (``true`` is not a price, ``"100"`` not a quantity) and finite."""
 
     model_config = ConfigDict(extra="forbid")
-    account: str = Field(min_length=1, max_length=64)
-    symbol: str = Field(min_length=1, max_length=32)
+    account: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    symbol: str = Field(min_length=1, max_length=32, pattern=NAME_PATTERN)
     side: Literal["buy", "sell"]
     type: Literal["limit", "market"] = "limit"
-    quantity: int = Field(strict=True, description="whole shares; the engine rejects <= 0")
-    price: float | None = Field(None, allow_inf_nan=False,
-                                description="limit price on the tick grid; omit for market orders")
+    quantity: int = Field(strict=True, description="whole shares; the engine accepts 1 to its max order quantity")
+    price: float | None = Field(None, strict=True, allow_inf_nan=False,
+                                description="limit price on the tick grid, one tick to 10**12 ticks "
+                                            "(0.01 to 1e10); omit for market orders")
 
 
 class FillOut(_Out):

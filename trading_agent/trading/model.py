@@ -167,3 +167,35 @@ class OrderResult:
     @property
     def rejected(self) -> bool:
         return self.status is OrderStatus.REJECTED
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningAccount:
+    """An account as the day started: ``cash`` and ``equity`` (cash + positions at the opening
+    marks, the first peak of the drawdown check), both in account currency."""
+
+    account: str
+    cash: float
+    equity: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningPosition:
+    """A start-of-day position: ``quantity`` shares (< 0 short) bought at ``price``; applied to
+    the position book before any fill, in the order given."""
+
+    account: str
+    symbol: str
+    quantity: int
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class StartOfDay:
+    """What a store is seeded with, once, before its first order: the accounts, their opening
+    positions (in application order) and ``seeded_with``, the parameters that produced them
+    (JSON-able), so a restart with different parameters is refused instead of mixed in."""
+
+    seeded_with: dict
+    accounts: tuple[OpeningAccount, ...]
+    positions: tuple[OpeningPosition, ...]

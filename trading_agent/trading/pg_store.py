@@ -12,14 +12,18 @@ milliseconds of commits, never consistency.
 """
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import psycopg
 
 from trading_agent.trading.model import Fill, OrderRecord, OrderUpdate
-from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, _OrderQueries, fill_row, order_row,
-                                         update_row)
+from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, SNAPSHOT_DDL, _OrderQueries, fill_row,
+                                         order_row, update_row)
+
+_STREAM_ROWS = 10_000  # rows per round trip when streaming (recovery at start-up)
 
 _PG_DDL = (
     """CREATE TABLE IF NOT EXISTS orders (
@@ -34,6 +38,7 @@ _PG_DDL = (
         aggressor TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS fills_buy_order ON fills (buy_order_id)",
     "CREATE INDEX IF NOT EXISTS fills_sell_order ON fills (sell_order_id)",
+    *SNAPSHOT_DDL,
 )
 _INSERT_ORDER = f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ORDER_COLUMNS))})"
 _INSERT_FILL = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join(['%s'] * len(FILL_COLUMNS))})"
@@ -66,34 +71,68 @@ class PostgresOrderStore(_OrderQueries):
             for ddl in _PG_DDL:
                 self._conn.execute(ddl)
         self._cur = self._conn.cursor()
+        self._in_atomic = False
+        self._cursor_names = itertools.count()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        if self._in_atomic:  # nested: part of the outer transaction
+            yield
+            return
+        self._conn.execute("BEGIN")
+        self._in_atomic = True
+        try:
+            yield
+        except BaseException:
+            self._in_atomic = False
+            self._rollback()
+            raise
+        self._in_atomic = False
+        self._conn.execute("COMMIT")
 
     def save(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
         cur = self._cur
+        own = not self._in_atomic  # inside atomic(), the enclosing block commits
         try:
             with self._conn.pipeline():
                 # explicit BEGIN/COMMIT statements: psycopg's conn.transaction() syncs on entry
                 # and exit, which measured ~2x the latency of one pipelined batch
-                cur.execute("BEGIN")
+                if own:
+                    cur.execute("BEGIN")
                 cur.execute(_INSERT_ORDER, order_row(order))
                 if fills:
                     cur.executemany(_INSERT_FILL, [fill_row(f) for f in fills])
                 if updates:
                     cur.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
-                cur.execute("COMMIT")
+                if own:
+                    cur.execute("COMMIT")
         except BaseException:
-            self._rollback()
+            if own:
+                self._rollback()
             raise
 
     def update(self, updates: Sequence[OrderUpdate]) -> None:
         cur = self._cur
+        own = not self._in_atomic
         try:
             with self._conn.pipeline():
-                cur.execute("BEGIN")
+                if own:
+                    cur.execute("BEGIN")
                 cur.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
-                cur.execute("COMMIT")
+                if own:
+                    cur.execute("COMMIT")
         except BaseException:
-            self._rollback()
+            if own:
+                self._rollback()
             raise
+
+    def _stream(self, sql: str, params: Sequence = ()) -> Iterator[Sequence]:
+        """Rows of ``sql`` through a server-side cursor, ``_STREAM_ROWS`` per round trip, so a
+        long history is never held in memory at once (the cursor lives in its own transaction)."""
+        with self._conn.transaction(), self._conn.cursor(name=f"stream_{next(self._cursor_names)}") as cur:
+            cur.itersize = _STREAM_ROWS
+            cur.execute(sql, params)
+            yield from cur
 
     def _rollback(self) -> None:
         """Leave no failed transaction open after an error (the caller re-raises it)."""

@@ -4,6 +4,12 @@ One :meth:`OrderStore.save` is one transaction holding an order's row, its fills
 state of every resting order it traded against, so the database never shows a fill without
 both orders' quantities agreeing with it.
 
+Recovery: a service restarted on the same database rebuilds its state from it (see
+:meth:`~trading_agent.trading.engine.OrderEngine.restore`): the start-of-day snapshot
+(:class:`~trading_agent.trading.model.StartOfDay`, written once, in the same transaction as the
+first orders, by :meth:`OrderStore.atomic`), every fill in id order, the orders still resting and
+the recent order times. Nothing but orders and fills is written per order.
+
 SQLite choices: ``journal_mode=WAL`` (a commit appends to the write-ahead log instead of
 rewriting pages, and readers don't block the writer) and ``synchronous=NORMAL`` (WAL is synced
 at checkpoints, not at every commit). A committed order survives a crash of the process; a power
@@ -12,12 +18,15 @@ order) is a constructor argument away when that trade-off is wrong.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from trading_agent.trading.model import Fill, OrderRecord, OrderStatus, OrderUpdate, Side
+from trading_agent.trading.model import (Fill, OpeningAccount, OpeningPosition, OrderRecord, OrderStatus,
+                                         OrderUpdate, Side, StartOfDay)
 
 ORDER_COLUMNS = ("order_id", "ts_ns", "account", "symbol", "side", "order_type", "price", "quantity",
                  "filled_quantity", "resting_quantity", "cancelled_quantity", "status", "reason")
@@ -39,6 +48,25 @@ class OrderStore(Protocol):
         """``(max order_id, max fill_id)`` stored so far, 0 when empty: a reopened store continues."""
 
     def close(self) -> None: ...
+
+    # -- seeding and recovery (start-up only, never on the order path) --------------------------
+    def atomic(self) -> AbstractContextManager[None]:
+        """A block whose saves and updates commit together or not at all (nested blocks join)."""
+
+    def save_start_of_day(self, sod: StartOfDay) -> None:
+        """Write the start-of-day snapshot (once: a second one fails on its primary keys)."""
+
+    def load_start_of_day(self) -> StartOfDay | None:
+        """The snapshot written by :meth:`save_start_of_day`, None for an unseeded store."""
+
+    def iter_fills(self) -> Iterator[Fill]:
+        """Every fill in fill-id order, streamed (not loaded into one list)."""
+
+    def resting_orders(self) -> list[OrderRecord]:
+        """Orders with a resting remainder, in order-id (= time priority) order."""
+
+    def recent_orders(self, since_ns: int) -> list[tuple[str, int]]:
+        """``(account, ts_ns)`` of the orders at or after ``since_ns``, newest first."""
 
 
 def record_from_row(row: Sequence) -> OrderRecord:
@@ -63,6 +91,21 @@ def update_row(u: OrderUpdate) -> tuple:
     return (u.filled_quantity, u.resting_quantity, u.cancelled_quantity, u.status.value, u.order_id)
 
 
+# The start-of-day snapshot; ``seq`` keeps the order things were applied in. Written in ANSI SQL
+# types both backends accept (SQLite maps DOUBLE PRECISION to REAL itself; replaced for clarity).
+SNAPSHOT_DDL = (
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS opening_accounts (
+        seq INTEGER PRIMARY KEY, account TEXT NOT NULL UNIQUE, cash DOUBLE PRECISION NOT NULL,
+        equity DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS opening_positions (
+        seq INTEGER PRIMARY KEY, account TEXT NOT NULL, symbol TEXT NOT NULL, quantity BIGINT NOT NULL,
+        price DOUBLE PRECISION NOT NULL)""",
+)
+SEEDED_WITH_KEY = "start_of_day.seeded_with"
+_RESTING_SQL = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE resting_quantity > 0 "
+                "AND status IN ('new', 'partially_filled') ORDER BY order_id")
+
 _SQLITE_DDL = (
     """CREATE TABLE IF NOT EXISTS orders (
         order_id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, account TEXT NOT NULL,
@@ -75,6 +118,7 @@ _SQLITE_DDL = (
         buy_account TEXT NOT NULL, sell_account TEXT NOT NULL, aggressor TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS fills_buy_order ON fills (buy_order_id)",
     "CREATE INDEX IF NOT EXISTS fills_sell_order ON fills (sell_order_id)",
+    *(ddl.replace("DOUBLE PRECISION", "REAL") for ddl in SNAPSHOT_DDL),
 )
 _INSERT_ORDER = f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})"
 _INSERT_FILL = f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))})"
@@ -107,6 +151,55 @@ class _OrderQueries:
                                       "ORDER BY fill_id", (order_id, order_id))
         return [fill_from_row(r) for r in rows]
 
+    # -- seeding and recovery ------------------------------------------------------------------
+    def _stream(self, sql: str, params: Sequence = ()) -> Iterator[Sequence]:
+        """Rows of ``sql`` a batch at a time (SQLite cursors step lazily)."""
+        yield from self._conn.execute(sql, params)
+
+    def atomic(self) -> AbstractContextManager[None]:  # pragma: no cover - each backend defines it
+        raise NotImplementedError
+
+    def save_start_of_day(self, sod: StartOfDay) -> None:
+        ph = self._ph
+        with self.atomic():
+            cur = self._conn.cursor()
+            cur.execute(f"INSERT INTO store_meta (key, value) VALUES ({ph}, {ph})",
+                        (SEEDED_WITH_KEY, json.dumps(sod.seeded_with, sort_keys=True)))
+            cur.executemany(f"INSERT INTO opening_accounts (seq, account, cash, equity) VALUES ({ph}, {ph}, {ph}, {ph})",
+                            [(i, a.account, a.cash, a.equity) for i, a in enumerate(sod.accounts)])
+            cur.executemany(f"INSERT INTO opening_positions (seq, account, symbol, quantity, price) "
+                            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                            [(i, p.account, p.symbol, p.quantity, p.price) for i, p in enumerate(sod.positions)])
+
+    def load_start_of_day(self) -> StartOfDay | None:
+        row = self._conn.execute(f"SELECT value FROM store_meta WHERE key = {self._ph}",
+                                 (SEEDED_WITH_KEY,)).fetchone()
+        if row is None:
+            return None
+        accounts = tuple(OpeningAccount(a, float(c), float(e)) for a, c, e in self._conn.execute(
+            "SELECT account, cash, equity FROM opening_accounts ORDER BY seq"))
+        positions = tuple(OpeningPosition(a, s, int(q), float(p)) for a, s, q, p in self._conn.execute(
+            "SELECT account, symbol, quantity, price FROM opening_positions ORDER BY seq"))
+        return StartOfDay(json.loads(row[0]), accounts, positions)
+
+    def iter_fills(self) -> Iterator[Fill]:
+        for row in self._stream(f"SELECT {', '.join(FILL_COLUMNS)} FROM fills ORDER BY fill_id"):
+            yield fill_from_row(row)
+
+    def resting_orders(self) -> list[OrderRecord]:
+        return [record_from_row(r) for r in self._conn.execute(_RESTING_SQL)]
+
+    def recent_orders(self, since_ns: int) -> list[tuple[str, int]]:
+        # newest first by id, stopping at the first older one: no index on ts_ns to maintain per
+        # order (ids and times rise together; a clock step back only shortens the window)
+        out = []
+        with closing(self._stream("SELECT account, ts_ns FROM orders ORDER BY order_id DESC")) as rows:
+            for account, ts_ns in rows:
+                if ts_ns < since_ns:
+                    break
+                out.append((account, int(ts_ns)))
+        return out
+
 
 class SqliteOrderStore(_OrderQueries):
     """Orders and fills in one SQLite file (``path``; ``":memory:"`` for a throwaway store).
@@ -126,23 +219,51 @@ class SqliteOrderStore(_OrderQueries):
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         for ddl in _SQLITE_DDL:
             self._conn.execute(ddl)
+        self._in_atomic = False
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        if self._in_atomic:  # nested: part of the outer transaction
+            yield
+            return
+        c = self._conn
+        c.execute("BEGIN")
+        self._in_atomic = True
+        try:
+            yield
+        except BaseException:
+            self._in_atomic = False
+            c.execute("ROLLBACK")
+            raise
+        self._in_atomic = False
+        c.execute("COMMIT")
 
     def save(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
         c = self._conn
+        if self._in_atomic:  # the enclosing atomic() commits or rolls back
+            self._write(order, fills, updates)
+            return
         c.execute("BEGIN")
         try:
-            c.execute(_INSERT_ORDER, order_row(order))
-            if fills:
-                c.executemany(_INSERT_FILL, [fill_row(f) for f in fills])
-            if updates:
-                c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+            self._write(order, fills, updates)
         except BaseException:
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
 
+    def _write(self, order: OrderRecord, fills: Sequence[Fill], updates: Sequence[OrderUpdate]) -> None:
+        c = self._conn
+        c.execute(_INSERT_ORDER, order_row(order))
+        if fills:
+            c.executemany(_INSERT_FILL, [fill_row(f) for f in fills])
+        if updates:
+            c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+
     def update(self, updates: Sequence[OrderUpdate]) -> None:
         c = self._conn
+        if self._in_atomic:
+            c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
+            return
         c.execute("BEGIN")
         try:
             c.executemany(_UPDATE_ORDER, [update_row(u) for u in updates])
