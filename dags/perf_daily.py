@@ -3,7 +3,8 @@
 setup_environment -> run_benchmarks (mapped over suites) -> validate (Great Expectations on the
 results) -> evaluate -> compare_to_baseline
 -> build_report -> persist_artifacts -> notify (always runs; fails the run after alerting when
-an upstream step failed). Wiring only: no config parsing or heavy imports here.
+an upstream step failed) -> verdict (logs the verdict, sets the run note, fails the run on a
+critical violation: alerts.yaml run_state). Wiring only: no config parsing or heavy imports here.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from airflow.sdk import DAG, Param, TriggerRule
 
 from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
                             PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator,
-                            ValidateResultsOperator)
+                            ValidateResultsOperator, VerdictOperator)
 from perf_operators.params import profile_param, run_params
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
@@ -49,5 +50,6 @@ with DAG(
     report = BuildReportOperator(task_id="build_report")
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
+    verdict = VerdictOperator(task_id="verdict")  # fails the run on a critical violation (alerts.yaml run_state)
 
-    setup >> bench >> validate >> evaluate >> compare >> report >> persist >> notify
+    setup >> bench >> validate >> evaluate >> compare >> report >> persist >> notify >> verdict

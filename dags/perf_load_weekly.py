@@ -11,7 +11,7 @@ import pendulum
 from airflow.sdk import DAG, Param, TriggerRule
 
 from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
-                            PersistArtifactsOperator, ValidateResultsOperator)
+                            PersistArtifactsOperator, ValidateResultsOperator, VerdictOperator)
 from perf_operators.load import (LoadSetupOperator, MergeShardsOperator, RunShardOperator, StartServiceOperator,
                                  StopServiceOperator)
 from perf_operators.params import profile_param, run_params
@@ -69,6 +69,8 @@ with DAG(
     report = BuildReportOperator(task_id="build_report")
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
+    verdict = VerdictOperator(task_id="verdict")
 
     setup >> service >> shards >> merge >> validate >> evaluate >> compare >> report >> persist >> notify
     [service, shards] >> stop >> notify
+    notify >> verdict

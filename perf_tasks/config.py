@@ -269,6 +269,12 @@ class LiveAlertConfig(_Strict):
     abort: bool = False  # also stop the scenario (the final verdict covers what ran)
 
 
+class RunStateConfig(_Strict):
+    """Whether the verdict decides the Airflow run's state (the DAGs' last task, ``verdict``)."""
+
+    fail_on: Literal["critical", "never"] = "critical"  # teams gate on run state: a critical violation fails it
+
+
 class AlertsFile(_Strict):
     schema_version: Literal[1]
     rules: list[AlertRule]
@@ -276,6 +282,7 @@ class AlertsFile(_Strict):
     regression: RegressionConfig = RegressionConfig()
     slack: SlackConfig = SlackConfig()
     live: LiveAlertConfig = LiveAlertConfig()
+    run_state: RunStateConfig = RunStateConfig()
 
 
 @dataclass(frozen=True)

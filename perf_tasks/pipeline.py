@@ -538,6 +538,45 @@ def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status
     return sealed_at
 
 
+@dataclasses.dataclass(frozen=True)
+class RunVerdict:
+    verdict: str  # PASS, WARNING, INVALID, FAIL (a critical violation or a failed step), or UNKNOWN
+    lines: tuple[str, ...]  # the verdict line, then the worst violations and invalid targets
+    fails_run: bool  # per alerts.yaml run_state.fail_on
+    report: str  # where the report is stored ("" when unknown)
+
+    @property
+    def note(self) -> str:
+        """Markdown for the Airflow run's note."""
+        head = f"**{self.verdict}** · " + self.lines[0] if self.lines else f"**{self.verdict}**"
+        body = "\n".join(f"- {line}" for line in self.lines[1:])
+        link = f"\n\n[report]({self.report})" if self.report else ""
+        return f"{head}\n{body}{link}".strip()
+
+
+def run_verdict(work: Path, *, worst: int = 5) -> RunVerdict:
+    """The run's verdict for its last task: the verdict line, the worst ``worst`` violations (and
+    invalid targets), whether it fails the run (alerts.yaml ``run_state.fail_on``), the report."""
+    from perf_tasks.report.text import overall_verdict, verdict_line
+
+    spec = load_spec(work) if (work / "run.json").exists() else None
+    evaluation = read_optional(work, Evaluation, "evaluation.json")
+    failed = failed_steps(work, spec)
+    fail_on = run_config(spec).alerts.run_state.fail_on if spec else "critical"
+    report = report_url(spec) if spec and (work / "report.html").exists() else ""
+    if evaluation is None:
+        lines = ("verdict: UNKNOWN (the run was not evaluated)", *(f"step {k} failed: {v}" for k, v in failed.items()))
+        return RunVerdict("FAIL" if failed else "UNKNOWN", lines, bool(failed), report)
+    verdict = "FAIL" if failed else overall_verdict(evaluation)
+    lines = [verdict_line(evaluation) + (f"; {len(failed)} step(s) failed" if failed else "")]
+    lines += [f"{v.severity.upper()} {v.metric} = {v.value:.6g} {v.unit} (threshold {v.op} {v.threshold:g}; "
+              f"{v.source})" for v in evaluation.violations[:worst]]
+    lines += [f"INVALID {v.metric}: {v.reason}" for v in evaluation.invalid[:worst]]
+    lines += [f"step {k} failed: {v}" for k, v in failed.items()]
+    fails = bool(failed) or (fail_on == "critical" and bool(evaluation.critical))
+    return RunVerdict(verdict, tuple(lines), fails, report)
+
+
 def clean_work(work: Path) -> None:
     """Delete a run's work folder (a retried setup starts clean); refuses anything that is not a
     ``<dag>/<run>`` folder inside the work root (never the root, never a DAG's folder)."""

@@ -212,3 +212,72 @@ def slack_sender(conn_id: str) -> tuple[Any, str]:
         hook.send(text=message["text"], blocks=message.get("blocks"))
 
     return send, f"Airflow connection {conn_id!r}"
+
+
+class VerdictOperator(PerfStepOperator):
+    """The DAG's last task: logs the verdict line and the worst violations, sets the run's note
+    (through the REST API, when an ``airflow_api`` HTTP connection holds the API server's URL
+    and a user), and fails on a critical violation when alerts.yaml ``run_state.fail_on`` is
+    "critical" (the default), so the run's state carries the verdict. Runs after notify whatever
+    happened (trigger rule all_done): the report, the store and Slack are already done."""
+
+    ui_color = "#fde8e8"
+
+    def __init__(self, *, api_conn_id: str = "airflow_api", **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
+        super().__init__(**kwargs)
+        self.api_conn_id = api_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from perf_tasks import pipeline
+
+        verdict = pipeline.run_verdict(self.work(context))
+        for line in verdict.lines:
+            log.info("%s", line)
+        if verdict.report:
+            log.info("report: %s", verdict.report)
+        noted = set_run_note(self.api_conn_id, context["dag"].dag_id, context["run_id"], verdict.note)
+        if verdict.fails_run:
+            raise AirflowFailException(f"run verdict {verdict.verdict}: {verdict.lines[0]} (alerts.yaml "
+                                       "run_state.fail_on decides whether a critical violation fails the run)")
+        return {"verdict": verdict.verdict, "line": verdict.lines[0], "report": verdict.report, "note_set": noted}
+
+
+def set_run_note(conn_id: str, dag_id: str, run_id: str, note: str) -> bool:
+    """PATCH the run's note through Airflow's REST API v2 (token from ``/auth/token`` with the
+    connection's login and password). Best effort: False (logged) when there is no such
+    connection or the API refuses; a note is a convenience, never a reason to fail the run."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("run note not set: no Airflow connection %r (an http connection to the API server with a user)",
+                 conn_id)
+        return False
+    scheme = conn.conn_type if conn.conn_type in ("http", "https") else "http"
+    base = conn.host if "://" in (conn.host or "") else f"{scheme}://{conn.host}:{conn.port or 8080}"
+
+    def call(method: str, path: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
+        req = urllib.request.Request(base.rstrip("/") + path, data=json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    try:
+        token = call("POST", "/auth/token", {"username": conn.login, "password": conn.password})["access_token"]
+        call("PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}", {"note": note},
+             token)
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        log.warning("run note not set via %s: %s", base, exc)
+        return False
+    log.info("run note set via %s", base)
+    return True

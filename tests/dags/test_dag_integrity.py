@@ -44,11 +44,12 @@ def test_dag_file_does_not_import_heavy_modules():
 def test_perf_daily_has_the_pipeline_tasks_and_edges(dagbag):
     dag = dagbag.dags["perf_daily"]
     chain = ["setup_environment", "run_benchmarks", "validate", "evaluate", "compare_to_baseline", "build_report",
-             "persist_artifacts", "notify"]
+             "persist_artifacts", "notify", "verdict"]
     assert set(dag.task_ids) == set(chain)
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}, downstream
     assert dag.get_task("notify").trigger_rule == "all_done"
+    assert dag.get_task("verdict").trigger_rule == "all_done"
     assert dag.get_task("run_benchmarks").max_active_tis_per_dagrun == 1  # suites never overlap
 
 
@@ -80,7 +81,8 @@ def test_perf_load_weekly_shape_schedule_and_params(dagbag):
     dag = dagbag.dags["perf_load_weekly"]
     chain = ["setup_environment", "start_service", "run_shard", "merge_shards", "validate", "evaluate",
              "compare_to_baseline", "build_report", "persist_artifacts", "notify"]
-    assert set(dag.task_ids) == set(chain) | {"stop_service"}
+    assert set(dag.task_ids) == set(chain) | {"stop_service", "verdict"}
+    assert dag.get_task("verdict").upstream_task_ids == {"notify"}
     for upstream, downstream in zip(chain[:-1], chain[1:-1]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, downstream
     assert dag.get_task("stop_service").trigger_rule == "all_done"

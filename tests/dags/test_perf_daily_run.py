@@ -52,7 +52,11 @@ def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily,
     airflow_conns()
     dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{_prefix()}", suites=["market_data"],
                   target_overrides={IMPOSSIBLE: 0.000001})
-    assert ok, "a missed target is a finding, not a failed run"
+    # a critical miss: every pipeline step succeeded, and the last task (verdict) fails the run
+    # (alerts.yaml run_state.fail_on: critical), so the run's state carries the verdict
+    assert not ok
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states.pop("verdict") == "failed" and set(states.values()) == {"success"}, states
     assert len(slack.messages) == 1
     message = slack.messages[0]
     text = json.dumps(message["blocks"])
@@ -72,7 +76,7 @@ def test_slack_answering_500_puts_the_message_in_the_outbox_and_records_it(perf_
     prefix = _prefix()
     dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{prefix}", suites=["market_data"],
                   target_overrides={IMPOSSIBLE: 0.000001})
-    assert ok
+    assert not ok  # the critical miss fails the run at its verdict task; the outbox still has the message
     assert slack.attempts == 3 and slack.messages == []  # retried, then gave up
     store = S3Store(bucket, prefix, client=s3_client)
     run = RunArtifacts(store, "perf_daily", dr.run_id)

@@ -219,3 +219,17 @@ def test_ctrl_c_during_a_suite_keeps_what_finished_processes_measured(tmp_path, 
     assert [b.name for b in kept.benchmarks] and all(b.processes == 1 for b in kept.benchmarks)
     assert all("interrupted: 1 of 2" in b.info["interrupted"] for b in kept.benchmarks)
     assert all(len(b.observation_s) >= 1 for b in kept.benchmarks)
+
+
+@pytest.mark.parametrize("fail_on, fails", [("critical", True), ("never", False)])
+def test_the_run_verdict_fails_the_run_on_a_critical_miss_only_when_configured(tmp_path, cfg_dir, fail_on, fails):
+    alerts = yaml.safe_load((cfg_dir / "alerts.yaml").read_text())
+    alerts["run_state"] = {"fail_on": fail_on}
+    (cfg_dir / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    store = FileStore(tmp_path / "store")
+    impossible = "market_data.tick_handling.latency_p95_ms"
+    work = _full_run(tmp_path, cfg_dir, store, "r1", target_overrides={impossible: 0.000001})
+    verdict = pipeline.run_verdict(work)
+    assert verdict.verdict == "FAIL" and verdict.fails_run is fails
+    assert verdict.lines[0].startswith("verdict: FAIL") and any(impossible in line for line in verdict.lines[1:])
+    assert verdict.report.endswith("report.html") and "**FAIL**" in verdict.note and "[report](" in verdict.note
