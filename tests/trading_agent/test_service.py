@@ -264,6 +264,169 @@ def test_order_for_unknown_account_is_404(base: str):
     assert status == 404 and "'nobody'" in out["detail"]
 
 
+# -- hostile input: every bad request is a 4xx with a short answer, never a 500 --------------------
+
+ORDER = {"account": "acct-12", "symbol": "SYM001", "side": "buy", "quantity": 100}
+
+
+@pytest.mark.parametrize("price", [1e308, 1e300, 1e11, 1e-300, 5e-324, 0.0, -5.0])
+def test_a_limit_price_out_of_range_is_422_naming_price_value_and_range(base: str, price: float):
+    status, o = call(base, "POST", "/orders", {**ORDER, "price": price})
+    assert status == 422 and o["reject_code"] == "invalid_price" and o["status"] == "rejected"
+    assert o["reason"].startswith("limit price must be a number from 0.01 to 1e+10")
+    assert o["reason"].endswith(f"got {price!r}")
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_a_non_finite_price_is_422_naming_the_field(base: str, literal: bytes):
+    raw = json.dumps({**ORDER, "price": 0}).encode().replace(b'"price": 0', b'"price": ' + literal)
+    status, out = call(base, "POST", "/orders", raw=raw)
+    assert status == 422 and out["detail"][0]["loc"] == ["body", "price"]
+    assert out["detail"][0]["type"] == "finite_number"
+
+
+@pytest.mark.parametrize("quantity,code,text", [
+    (10**30, "max_order_quantity", "exceeds max order quantity 10000 (allowed: 1 to 10000)"),
+    (2**63, "max_order_quantity", "(allowed: 1 to 10000)"),
+    (0, "invalid_quantity", "quantity must be a whole number of shares >= 1, got 0"),
+])
+def test_an_absurd_quantity_is_422_with_the_allowed_range(base: str, quantity: int, code: str, text: str):
+    status, o = call(base, "POST", "/orders", {**ORDER, "price": 10.0, "quantity": quantity})
+    assert status == 422 and o["reject_code"] == code and text in o["reason"]
+
+
+def test_a_10_mb_body_is_413_and_not_echoed(base: str):
+    big = json.dumps({**ORDER, "account": "x" * (10 << 20)}).encode()
+    status, out = call(base, "POST", "/orders", raw=big)  # urllib: Connection: close
+    assert status == 413 and "exceeds the limit of 65,536 bytes" in out["detail"] and len(json.dumps(out)) < 300
+    import http.client  # a keep-alive client: the 413, then the same connection serves the next request
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/orders", body=big, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 413 and len(r.read()) < 300
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def test_an_oversized_body_is_refused_before_it_is_sent(base: str):
+    """The 413 comes back after the headers alone: the body is never waited for, let alone read."""
+    import socket
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 10485760\r\n\r\n")
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_chunked_body_over_the_limit_is_413(base: str):
+    import http.client
+    host, port = base.removeprefix("http://").split(":")
+    for headers in ({}, {"Connection": "close"}):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request("POST", "/orders", body=iter([b"x" * 65536] * 40), encode_chunked=True,
+                         headers={"Content-Type": "application/json", **headers})
+            r = conn.getresponse()
+            assert r.status == 413 and b"exceeds the limit" in r.read()
+        finally:
+            conn.close()
+
+
+def test_a_422_echoes_only_a_short_excerpt_of_the_input(base: str):
+    status, out = call(base, "POST", "/orders", {**ORDER, "account": "y" * 60_000})  # under the size limit
+    assert status == 422 and len(json.dumps(out)) < 600
+    (err,) = out["detail"]
+    assert err["loc"] == ["body", "account"] and err["input"].endswith("... (60,000 chars)")
+
+
+FUZZ = {
+    "quantity as a string": {**ORDER, "quantity": "100"},
+    "quantity true": {**ORDER, "quantity": True},
+    "quantity a float": {**ORDER, "quantity": 1e2},
+    "quantity missing": {k: v for k, v in ORDER.items() if k != "quantity"},
+    "account missing": {k: v for k, v in ORDER.items() if k != "account"},
+    "price true": {**ORDER, "price": True},
+    "price a string": {**ORDER, "price": "10.00"},
+    "price a list": {**ORDER, "price": [10.0]},
+    "price a 400-digit int": {**ORDER, "price": 10**400},
+    "account a number": {**ORDER, "account": 12},
+    "account null": {**ORDER, "account": None},
+    "symbol with NUL": {**ORDER, "symbol": "SYM\u0000001"},
+    "symbol with a newline": {**ORDER, "symbol": "SYM\n001"},
+    "unicode symbol": {**ORDER, "symbol": "ÄÖ\u202e😀", "price": 10.0},
+    "type stop": {**ORDER, "type": "stop", "price": 10.0},
+    "side a dict": {**ORDER, "side": {"buy": 1}},
+    "body a list": [ORDER] * 50,
+    "body a string": "order",
+    "body null": None,
+    "5,000 unknown keys": {**ORDER, **{f"k{i}": i for i in range(5000)}},
+    "nested 900 deep": {**ORDER, "account": json.loads("[" * 900 + "]" * 900)},
+}
+RAW_FUZZ = {
+    "lone surrogate": b'{"account": "acct-1", "symbol": "\\ud800", "side": "buy", "quantity": 100}',
+    "invalid UTF-8": b'{"account": "\xff\xfe", "symbol": "SYM001", "side": "buy", "quantity": 100}',
+    "truncated JSON": b'{"account": "acct-1", "symb',
+    "a 5,000-digit int": b'{"account": "acct-1", "symbol": "SYM001", "side": "buy", "quantity": ' + b"9" * 5000 + b"}",
+    "nested 20,000 deep": b"[" * 20000 + b"]" * 20000,
+    "empty body": b"",
+}
+
+
+@pytest.mark.parametrize("name", [*FUZZ, *RAW_FUZZ])
+def test_malformed_and_hostile_orders_are_a_short_4xx_never_a_500(base: str, server: ServerProcess, name: str):
+    raw = RAW_FUZZ[name] if name in RAW_FUZZ else json.dumps(FUZZ[name]).encode()
+    req = urllib.request.Request(base + "/orders", data=raw, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    assert 400 <= status < 500, (status, body[:300])
+    out = json.loads(body)
+    assert len(body) < 4096 and (out.get("detail") or out["reason"])  # validation detail, or the engine's reason
+    assert "Traceback" not in server.log_tail(200_000)
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_body_limit_is_configurable():
+    from fastapi.testclient import TestClient
+
+    from trading_agent.service.__main__ import parse_args
+    from trading_agent.service.app import create_app
+
+    assert parse_args(["--max-body-bytes", "2048"]).max_body_bytes == 2048
+    assert parse_args([]).max_body_bytes == 65536
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--max-body-bytes", "10"])  # under 1 KiB: refused, naming the option
+    assert exc.value.code == 2
+
+    async def never(config, holder):  # the limit acts before any state is needed
+        raise RuntimeError("not built")
+
+    with TestClient(create_app(ServiceConfig(max_body_bytes=2048), builder=never)) as client:
+        assert client.post("/orders", content=b"x" * 2049, headers={"Content-Type": "application/json"}).status_code == 413
+        # at the limit: read, and refused for what it is (not JSON), not for its size
+        assert client.post("/orders", content=b"x" * 2048, headers={"Content-Type": "application/json"}).status_code == 422
+
+
+def test_validation_detail_is_bounded_and_encodable():
+    from trading_agent.service.guards import MAX_ERRORS_SHOWN, excerpt, validation_detail
+
+    assert excerpt("a" * 100_000).endswith("... (100,000 chars)") and len(excerpt("a" * 100_000)) < 120
+    assert excerpt(float("nan")) == "nan" and excerpt(10**5000).startswith("an integer of about 5001")
+    assert excerpt("\ud800").encode("utf-8") and excerpt(1.5) == 1.5 and excerpt(None) is None
+    assert len(excerpt([["x" * 1000] * 1000] * 1000)) < 100
+    detail = validation_detail([{"type": "extra_forbidden", "loc": ("body", f"k{i}"), "msg": "x", "input": i}
+                                for i in range(500)])
+    assert len(detail) == MAX_ERRORS_SHOWN + 1 and detail[-1]["msg"] == "480 more errors not shown"
+    json.dumps(detail).encode("utf-8")
+
+
 # -- several workers -------------------------------------------------------------------------------
 
 def test_two_workers_start_each_with_its_own_store_and_serve(tmp_path: Path):

@@ -454,3 +454,154 @@ def test_a_price_with_float_noise_is_on_the_grid_and_stored_as_the_grid_price(tm
     r = make_engine(store).submit(lim(BUY, 100, 0.1 + 0.2))  # 0.30000000000000004
     assert r.status is OrderStatus.NEW and store.get_order(r.order_id).price == 0.3
     store.close()
+
+
+# -- extreme values: every order gets a reason, none an exception ----------------------------------
+
+@pytest.mark.parametrize("price", [1e308, 1e300, 1e10 + 0.01, 10**400, 1e-300, 5e-324, 0.0, -0.01, float("inf"),
+                                   float("-inf"), True], ids=repr)
+def test_a_price_out_of_range_is_rejected_naming_the_value_and_the_range(price):
+    e = make_engine()
+    r = e.submit(Order("AAA", BUY, 100, LIMIT, price, "A"))
+    assert r.reject_code is RejectCode.INVALID_PRICE
+    assert "limit price must be a number from 0.01 to 1e+10 (1 to 1,000,000,000,000 ticks of 0.01)" in r.reason
+    assert len(r.reason) < 200 and e.book("AAA").depth(BUY) == []
+
+
+def test_price_to_ticks_is_total():
+    from trading_agent.trading.checks import price_to_ticks
+    assert price_to_ticks(1e308, 0.01) is None and price_to_ticks(float("nan"), 0.01) is None
+    assert price_to_ticks(1e10, 0.01) == 10**12 and price_to_ticks(0.01, 0.01) == 1
+
+
+@pytest.mark.parametrize(("quantity", "code", "detail"), [
+    (10**30, RejectCode.MAX_ORDER_QUANTITY, "exceeds max order quantity 1000 (allowed: 1 to 1000)"),
+    (-(10**30), RejectCode.INVALID_QUANTITY, "whole number of shares >= 1, got -1000000000000000000000000000000"),
+    (10**5000, RejectCode.MAX_ORDER_QUANTITY, "an integer of about 5001 digits exceeds"),
+], ids=["1e30", "-1e30", "1e5000"])
+def test_an_absurd_quantity_is_rejected_with_a_short_reason(tmp_path, quantity, code, detail):
+    store = SqliteOrderStore(tmp_path / "o.db")
+    e = make_engine(store, limits=RiskLimits(max_order_quantity=1_000))
+    r = e.submit(lim(BUY, quantity, 10.00))
+    assert r.reject_code is code and detail in r.reason and len(r.reason) < 200
+    assert store.get_order(r.order_id).quantity == 0  # not a BIGINT: stored as 0, the reason names it
+    store.close()
+
+
+# -- recovery: an engine rebuilt from its store is the engine that wrote it ------------------------
+
+def _book_state(e: OrderEngine) -> dict:
+    return {s: (b.depth(BUY), b.depth(SELL), [b.orders_at(side, t) for side in (BUY, SELL) for t, _ in b.depth(side)],
+                b.last_price) for s, b in ((s, e.book(s)) for s in e.instruments)}
+
+
+def test_engine_restored_from_the_store_continues_exactly_like_the_one_that_wrote_it(open_test_store):
+    store = open_test_store()
+    limits = RiskLimits(5_000, 2_000_000.0, 20_000)
+    orders = synthetic_orders(2_500, 5, seed=5, config=FlowConfig(bad_fraction=0.05, n_accounts=4))
+    first, rest = orders[:2_000], orders[2_000:]
+    e = OrderEngine(instruments(5), store, limits=limits, clock=lambda: 1)
+    e.positions.apply("ACC0", "SYM001", 500, 101.37)  # a start-of-day position, applied before any fill
+    rng = np.random.default_rng(6)
+    for o in first:
+        r = e.submit(o)
+        if r.resting_quantity and rng.random() < 0.2:
+            e.cancel(r.order_id)
+    accounts = tuple(f"ACC{i}" for i in range(4))
+    store.close()
+
+    store = open_test_store()
+    e2 = OrderEngine(instruments(5), store, limits=limits, clock=lambda: 1)
+    e2.positions.apply("ACC0", "SYM001", 500, 101.37)
+    restored = e2.restore(store.iter_fills(), store.resting_orders())
+    assert restored.fills == len(store.fills()) > 300 and restored.resting_orders > 20
+    assert _book_state(e2) == _book_state(e)  # levels, quantities and time priority
+    assert list(e2.positions.positions()) == list(e.positions.positions())  # exact floats, same order
+    assert {(a, s): e2.open_quantity(a, s) for a in accounts for s in e.instruments} == {
+        (a, s): e.open_quantity(a, s) for a in accounts for s in e.instruments}
+    e_mem = e
+    e_mem.store = None  # the original continues in memory; the restored one persists
+    for o in rest:
+        a, b = e_mem.submit(o), e2.submit(o)
+        assert a == b
+    assert _book_state(e2) == _book_state(e_mem)
+    assert list(e2.positions.positions()) == list(e_mem.positions.positions())
+
+
+def test_restore_refuses_a_used_engine_and_state_it_cannot_take():
+    from trading_agent.trading.engine import RecoveryError
+    from trading_agent.trading.model import OrderRecord
+    e = make_engine()
+    e.submit(lim(BUY, 100, 10.00))
+    with pytest.raises(RecoveryError, match="fresh engine"):
+        e.restore([], [])
+    bad = OrderRecord(7, 1, "A", "ZZZ", "buy", "limit", 10.0, 100, 0, 100, 0, OrderStatus.NEW)
+    with pytest.raises(RecoveryError, match="stored order 7"):
+        make_engine().restore([], [bad])
+    with pytest.raises(RecoveryError, match="fill 1 is in symbol 'ZZZ'"):
+        make_engine().restore([Fill(1, 1, "ZZZ", 10.0, 100, 1, 2, "A", "B", BUY)], [])
+
+
+def test_start_of_day_is_written_with_the_first_orders_or_not_at_all(open_test_store):
+    from trading_agent.trading.model import OpeningAccount, OpeningPosition, StartOfDay
+    store = open_test_store()
+    sod = StartOfDay({"seed": 1, "symbols": ["AAA"]}, (OpeningAccount("A", 1e6, 1.1e6), OpeningAccount("M", 5.0, 5.0)),
+                     (OpeningPosition("A", "AAA", 300, 101.37), OpeningPosition("A", "BBB", -200, 0.1 + 0.2)))
+    assert store.load_start_of_day() is None
+    e = make_engine(store)
+    with pytest.raises(RuntimeError, match="crash"):
+        with store.atomic():
+            store.save_start_of_day(sod)
+            e.submit(lim(SELL, 100, 10.00, "M"))
+            raise RuntimeError("crash while seeding")
+    assert store.load_start_of_day() is None and store.last_ids() == (0, 0)  # nothing half seeded
+    with store.atomic():
+        store.save_start_of_day(sod)
+        make_engine(store).submit(lim(SELL, 100, 10.00, "M"))
+    store.close()
+    store = open_test_store()
+    assert store.load_start_of_day() == sod  # floats round-trip exactly (0.1 + 0.2 included)
+    assert store.last_ids() == (1, 0)
+    with pytest.raises(Exception):
+        store.save_start_of_day(sod)  # once only
+    assert store.load_start_of_day() == sod
+
+
+def test_recent_orders_are_newest_first_and_stop_at_the_window(open_test_store):
+    store = open_test_store()
+    e = make_engine(store)  # its clock: 1, 2, 3... ns
+    for acct in ("A", "B", "C", "D"):
+        e.submit(lim(BUY, 100, 9.00, acct))
+    assert store.recent_orders(3) == [("D", 4), ("C", 3)]
+    assert store.recent_orders(10) == []
+
+
+class _FailingStore:
+    """A store whose writes fail after ``ok`` saves (a full disk, a dropped connection)."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok = ok
+
+    def last_ids(self) -> tuple[int, int]:
+        return 0, 0
+
+    def save(self, order, fills, updates) -> None:
+        if self.ok <= 0:
+            raise OSError("disk full")
+        self.ok -= 1
+
+    def update(self, updates) -> None:
+        raise OSError("disk full")
+
+
+def test_a_failed_save_stops_the_engine_so_nothing_is_acknowledged_on_unsaved_state():
+    from trading_agent.trading.engine import StoreFailedError
+    e = make_engine(_FailingStore(ok=1))  # type: ignore[arg-type]
+    resting = e.submit(lim(SELL, 300, 10.00, "M"))
+    with pytest.raises(StoreFailedError, match="saving order 2 failed: OSError: disk full"):
+        e.submit(lim(BUY, 100, 10.00, "T"))
+    assert e.failed is not None
+    with pytest.raises(StoreFailedError, match="failed earlier"):
+        e.submit(lim(BUY, 100, 9.00, "T"))
+    with pytest.raises(StoreFailedError):
+        e.cancel(resting.order_id)
