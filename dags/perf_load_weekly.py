@@ -60,7 +60,8 @@ with DAG(
 ) as dag:
     setup = LoadSetupOperator(task_id="setup_environment")
     service = StartServiceOperator(task_id="start_service")
-    shards = RunShardOperator.partial(task_id="run_shard").expand(shard=setup.output)
+    shards = (RunShardOperator.partial(task_id="run_shard", map_index_template="shard task {{ task.shard }}")
+              .expand(shard=setup.output))
     stop = StopServiceOperator(task_id="stop_service", trigger_rule=TriggerRule.ALL_DONE)
     merge = MergeShardsOperator(task_id="merge_shards")
     validate = ValidateResultsOperator(task_id="validate")

@@ -116,3 +116,9 @@ def test_the_trigger_form_validates_with_its_defaults(dagbag, dag_id):
         nullable = "null" in types if isinstance(types, list) else types == "null"
         empty = param.value in (None, "", [], {})
         assert nullable or not empty, f"{dag_id} param {name!r}: empty default {param.value!r} on a required type {types}"
+
+
+def test_mapped_tasks_are_named_by_suite_and_shard_in_the_ui(dagbag):
+    assert dagbag.dags["perf_daily"].get_task("run_benchmarks").partial_kwargs["map_index_template"] == "{{ task.suite }}"
+    tmpl = dagbag.dags["perf_load_weekly"].get_task("run_shard").partial_kwargs["map_index_template"]
+    assert "{{ task.shard }}" in tmpl

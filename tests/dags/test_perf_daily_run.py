@@ -57,6 +57,8 @@ def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily,
     assert not ok
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states.pop("verdict") == "failed" and set(states.values()) == {"success"}, states
+    mapped = [ti.rendered_map_index for ti in dr.get_task_instances() if ti.task_id == "run_benchmarks"]
+    assert mapped == ["market_data"]  # the UI shows the suite, not [0]
     assert len(slack.messages) == 1
     message = slack.messages[0]
     text = json.dumps(message["blocks"])
