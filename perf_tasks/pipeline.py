@@ -385,15 +385,22 @@ def read_optional(work: Path, cls: type, rel: str) -> Any:
     return from_json(cls, path.read_text(), source=str(path)) if path.exists() else None
 
 
-def report_url(spec: RunSpec) -> str:
+def report_url(spec: RunSpec, base: str | None = None) -> str:
+    """Where people open the run's report: ``<base>/<dag>/<run>/report.html`` when an http base is
+    given (``base``, else ``$PERF_REPORT_BASE_URL``; under Airflow the operators pass the API
+    server's ``/perf-reports`` route, which serves the artifact store), else the stored object's
+    URI (``file://`` or ``s3://``)."""
     from perf_tasks.store import open_store  # noqa: PLC0415 - cheap, but keeps the import graph flat
+    base = base or os.environ.get("PERF_REPORT_BASE_URL") or ""
+    if base:
+        return f"{base.rstrip('/')}/{safe_id(spec.dag_id)}/{safe_id(spec.run_id)}/report.html"
     url = spec.artifacts_url or default_artifacts_url()
     if url.startswith("s3://"):
         return f"{url.rstrip('/')}/{safe_id(spec.dag_id)}/{safe_id(spec.run_id)}/report.html"
     return RunArtifacts(open_store(url), spec.dag_id, spec.run_id).uri("report.html")
 
 
-def build_report(work: Path, *, run_url: str | None = None) -> Path:
+def build_report(work: Path, *, run_url: str | None = None, report_base: str | None = None) -> Path:
     """Write ``report.html`` and the run's alert message (``alerts/message.json``)."""
     with step(work, "build_report"):
         spec = load_spec(work)
@@ -401,7 +408,7 @@ def build_report(work: Path, *, run_url: str | None = None) -> Path:
         evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
         comparison = read_optional(work, Comparison, "comparison.json")
         history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
-        links = {"artifacts": report_url(spec)}
+        links = {"report": report_url(spec, report_base)}
         if run_url:
             links["Airflow run"] = run_url
         load = {}
@@ -462,7 +469,7 @@ class NotifyOutcome:
 
 
 def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: str,
-           run_url: str | None = None, sleep: Any = time.sleep) -> NotifyOutcome:
+           run_url: str | None = None, sleep: Any = time.sleep, report_base: str | None = None) -> NotifyOutcome:
     """Send the run's one alert message (or put it in the outbox), then seal the run in the store:
     upload what is new and write ``manifest.json`` last. Raises PipelineError afterwards when an
     earlier step failed, so the run ends failed *after* alerting."""
@@ -474,7 +481,8 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     dag_id = spec.dag_id if spec else work.parent.name
     run_id = spec.run_id if spec else work.name
     info = RunInfo(dag_id=dag_id, run_id=run_id, profile=spec.profile if spec else "?",
-                   report_url=report_url(spec) if spec and (work / "report.html").exists() else None, run_url=run_url)
+                   report_url=report_url(spec, report_base) if spec and (work / "report.html").exists() else None,
+                   run_url=run_url)
     reg = run_config(spec).alerts.regression if spec else None
     message = build_message(info, evaluation, comparison, failed, alert_on=reg.alert_on if reg else "promoted",
                             alert_min_processes=reg.alert_min_processes if reg else 5)
@@ -554,7 +562,7 @@ class RunVerdict:
         return f"{head}\n{body}{link}".strip()
 
 
-def run_verdict(work: Path, *, worst: int = 5) -> RunVerdict:
+def run_verdict(work: Path, *, worst: int = 5, report_base: str | None = None) -> RunVerdict:
     """The run's verdict for its last task: the verdict line, the worst ``worst`` violations (and
     invalid targets), whether it fails the run (alerts.yaml ``run_state.fail_on``), the report."""
     from perf_tasks.report.text import overall_verdict, verdict_line
@@ -563,7 +571,7 @@ def run_verdict(work: Path, *, worst: int = 5) -> RunVerdict:
     evaluation = read_optional(work, Evaluation, "evaluation.json")
     failed = failed_steps(work, spec)
     fail_on = run_config(spec).alerts.run_state.fail_on if spec else "critical"
-    report = report_url(spec) if spec and (work / "report.html").exists() else ""
+    report = report_url(spec, report_base) if spec and (work / "report.html").exists() else ""
     if evaluation is None:
         lines = ("verdict: UNKNOWN (the run was not evaluated)", *(f"step {k} failed: {v}" for k, v in failed.items()))
         return RunVerdict("FAIL" if failed else "UNKNOWN", lines, bool(failed), report)

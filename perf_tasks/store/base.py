@@ -95,6 +95,9 @@ class RunArtifacts:
         self.prefix = f"{safe_id(dag_id, what='DAG id')}/{safe_id(run_id, what='run id')}"
 
     def key(self, relpath: str) -> str:
+        if any(part in ("..", ".") for part in relpath.replace("\\", "/").split("/")) or relpath.startswith("/"):
+            raise BadIdError(f"artifact path {relpath!r} must stay inside run {self.run_id!r} (no '..', '.', or '/' "
+                             "at the start)")
         return f"{self.prefix}/{relpath}"
 
     def uri(self, relpath: str = "") -> str:

@@ -11,16 +11,41 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, Context, TriggerRule
+from airflow.sdk import BaseOperator, BaseOperatorLink, Context, TriggerRule
 
 log = logging.getLogger(__name__)
 
 
-def _run_url(context: Context) -> str:
+def _api_base() -> str:
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="") or "http://localhost:8080"
-    return f"{base.rstrip('/')}/dags/{context['dag'].dag_id}/runs/{quote(context['run_id'], safe='')}"
+    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+
+
+def _run_url(context: Context) -> str:
+    return f"{_api_base()}/dags/{context['dag'].dag_id}/runs/{quote(context['run_id'], safe='')}"
+
+
+#: the API server's route that serves stored reports (perf_reports_plugin.py)
+REPORTS_ROUTE = "/perf-reports"
+
+
+def report_base() -> str:
+    """http base of report links: $PERF_REPORT_BASE_URL, else this Airflow's ``/perf-reports``."""
+    import os
+
+    return os.environ.get("PERF_REPORT_BASE_URL") or f"{_api_base()}{REPORTS_ROUTE}"
+
+
+class ReportLink(BaseOperatorLink):
+    """"Report" button on the run's tasks: the run's report over http (the same link Slack gets)."""
+
+    name = "Report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from perf_tasks.store import safe_id
+
+        return f"{report_base().rstrip('/')}/{safe_id(ti_key.dag_id)}/{safe_id(ti_key.run_id)}/report.html"
 
 
 class PerfStepOperator(BaseOperator):
@@ -135,11 +160,13 @@ class CompareBaselineOperator(PerfStepOperator):
 
 
 class BuildReportOperator(PerfStepOperator):
+    operator_extra_links = (ReportLink(),)
+
     def execute(self, context: Context) -> dict[str, Any]:
         from perf_tasks import pipeline
 
         work = self.work(context)
-        path = pipeline.build_report(work, run_url=_run_url(context))
+        path = pipeline.build_report(work, run_url=_run_url(context), report_base=report_base())
         return {"local_report": str(path), "report_url": pipeline.report_url(pipeline.load_spec(work))}
 
 
@@ -157,6 +184,8 @@ class NotifyOperator(PerfStepOperator):
     """Runs whatever happened upstream (trigger rule all_done): sends the run's one Slack message
     (or writes it to the outbox), seals the run in the store, and fails the DAG run afterwards
     if an upstream step failed, so a failed run also alerts."""
+
+    operator_extra_links = (ReportLink(),)
 
     template_fields = (*PerfStepOperator.template_fields, "slack_conn_id")
 
@@ -189,7 +218,8 @@ class NotifyOperator(PerfStepOperator):
                 conn_id = None
         sender, channel = self.sender(conn_id or self._default_conn_id)
         url = self.spec_url(context) if (work / "run.json").exists() else pipeline.default_artifacts_url()
-        outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_run_url(context))
+        outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_run_url(context),
+                                  report_base=report_base())
         return {"delivery": outcome.delivery.status, "channel": outcome.delivery.channel,
                 "manifest": outcome.sealed_at}
 
@@ -222,6 +252,7 @@ class VerdictOperator(PerfStepOperator):
     happened (trigger rule all_done): the report, the store and Slack are already done."""
 
     ui_color = "#fde8e8"
+    operator_extra_links = (ReportLink(),)
 
     def __init__(self, *, api_conn_id: str = "airflow_api", **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
@@ -233,7 +264,7 @@ class VerdictOperator(PerfStepOperator):
 
         from perf_tasks import pipeline
 
-        verdict = pipeline.run_verdict(self.work(context))
+        verdict = pipeline.run_verdict(self.work(context), report_base=report_base())
         for line in verdict.lines:
             log.info("%s", line)
         if verdict.report:

@@ -122,3 +122,14 @@ def test_mapped_tasks_are_named_by_suite_and_shard_in_the_ui(dagbag):
     assert dagbag.dags["perf_daily"].get_task("run_benchmarks").partial_kwargs["map_index_template"] == "{{ task.suite }}"
     tmpl = dagbag.dags["perf_load_weekly"].get_task("run_shard").partial_kwargs["map_index_template"]
     assert "{{ task.shard }}" in tmpl
+
+
+def test_dags_serialize_with_the_report_link_as_the_scheduler_and_ui_see_them(dagbag):
+    """Serialized and back (what the dag-processor stores and the API server reads): the Report
+    extra link survives on the report, notify and verdict tasks (the plugin registers it)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag_id in ("perf_daily", "perf_load_weekly"):
+        back = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+        links = {t.task_id: set(getattr(t, "operator_extra_link_dict", {})) for t in back.tasks}
+        assert {k for k, v in links.items() if "Report" in v} == {"build_report", "notify", "verdict"}, dag_id
