@@ -5,7 +5,8 @@
 - :mod:`.market`, :mod:`.desk`, :mod:`.risk`, :mod:`.recommend`: market data, trading, risk and
   model inference on top of the existing trading_agent parts;
 - :mod:`.schemas`: request and response models; :mod:`.config`, :mod:`.storage`: configuration
-  and where each worker persists orders;
+  and where each worker persists orders; :mod:`.guards`: the request-body size limit and bounded
+  validation errors;
 - :mod:`.launcher`: start a server subprocess and wait until it is ready (tests, scripts);
   :mod:`.latency`: per-endpoint latency and throughput over loopback.
 

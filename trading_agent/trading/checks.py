@@ -17,6 +17,7 @@ _GRID_TOLERANCE = 1e-6  # fraction of a tick: absorbs float noise such as 0.1 + 
 # The highest limit price, in ticks (1e10 currency at a 0.01 tick). Far above any real price and
 # far below 2**53, so a price's tick count is an exact int and quantity x price stays finite.
 MAX_PRICE_TICKS = 10**12
+_LOWEST = 1 - _GRID_TOLERANCE  # one tick, less float noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,10 @@ def validate_order(order: Order, instrument: Instrument | None) -> Rejection | N
                                                       f"got {_short(q)}")
     price = order.price
     if order.order_type == OrderType.LIMIT:
-        lo, hi = price_range(instrument.tick_size)
+        tick = instrument.tick_size
         # the comparisons are False for NaN; int prices compare exactly, however large
-        if type(price) not in (float, int) or not lo * (1 - _GRID_TOLERANCE) <= price <= hi:
+        if type(price) not in (float, int) or not tick * _LOWEST <= price <= tick * MAX_PRICE_TICKS:
+            lo, hi = price_range(tick)
             return Rejection(RejectCode.INVALID_PRICE,
                              f"limit price must be a number from {lo:g} to {hi:g} (1 to {MAX_PRICE_TICKS:,} "
                              f"ticks of {instrument.tick_size:g}), got {_short(price)}")
