@@ -408,7 +408,7 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
         evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
         comparison = read_optional(work, Comparison, "comparison.json")
         history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
-        links = {"report": report_url(spec, report_base)}
+        links = {"stored at": report_url(spec, report_base)}
         if run_url:
             links["Airflow run"] = run_url
         load = {}
@@ -419,7 +419,7 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
                 load[name] = result_from_json(merged.read_text(), source=str(merged))
         path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links,
                                                            history=history, load=load))
-        log.info("report written: %s (will be stored at %s)", path, links["artifacts"])
+        log.info("report written: %s (will be stored at %s)", path, links["stored at"])
     return path
 
 
