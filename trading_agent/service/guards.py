@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -57,10 +58,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                # the HTTP parser has checked it is a number and will deliver no more than it says
-                size = int(value)
+                # the HTTP parser delivers no more than a valid length says; an invalid one it refuses
+                try:
+                    size = int(value)
+                except ValueError:
+                    break
                 if size > limit:
                     if _closes_after_response(scope):
                         await _drain(receive, 0)
@@ -68,7 +73,12 @@ class BodyLimit:
                     return
                 await self.app(scope, receive, send)
                 return
-        # no declared length (chunked, or no body): count what arrives
+            if name == b"transfer-encoding":
+                chunked = True
+        if not chunked:  # no body at all (most GETs): nothing to count
+            await self.app(scope, receive, send)
+            return
+        # a chunked body, length unknown: count what arrives
         await self.app(scope, _counting(receive, limit, _closes_after_response(scope)), send)
 
 
@@ -114,8 +124,6 @@ def _counting(receive: Receive, limit: int, drain: bool) -> Receive:
 
 
 async def _send_413(send: Send, detail: str) -> None:
-    import json
-
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
