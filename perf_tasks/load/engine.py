@@ -26,6 +26,7 @@ import aiohttp
 import psutil
 
 from perf_tasks.errors import UserError
+from perf_tasks.load.client import HttpPool
 from perf_tasks.load.journey import CompiledJourney, OpenModelRequests, Request
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.recorder import Recorder, bucket_width_s
@@ -132,21 +133,25 @@ class Engine:
         rec, perf, sent_at = self.rec, time.perf_counter_ns, self._sent_at
         sent_at[w] = now_ns
         try:
-            resp = await self._session.request(req.method, req.url, data=req.body,
-                                               headers=req.headers, allow_redirects=False)
-            try:
-                await resp.read()  # releases the connection at the end of the body
-            except BaseException:
-                resp.release()
-                raise
+            client = self._client
+            if client is not None:  # http: our own client (perf_tasks.load.client)
+                status, reason = await client.send(req)
+            else:  # https: aiohttp
+                resp = await self._session.request(req.method, req.url, data=req.body,
+                                                   headers=req.headers, allow_redirects=False)
+                try:
+                    await resp.read()  # releases the connection at the end of the body
+                except BaseException:
+                    resp.release()
+                    raise
+                status, reason = resp.status, resp.reason
             end = perf()
             sent_at[w] = _IDLE
-            status = resp.status
             if status < 400:
                 rec.record(req.step, intended_ns, start_ns, end)
             else:
                 rec.record_error(req.step, intended_ns, start_ns, end, "4xx" if status < 500 else "5xx", status,
-                                 f"HTTP {status} {resp.reason}: {req.method} {req.path}")
+                                 f"HTTP {status} {reason}: {req.method} {req.path}")
             return
         except asyncio.CancelledError:
             sent_at[w] = _IDLE
@@ -294,13 +299,17 @@ class Engine:
         self._prepare()
         p = self.plan
         engine_sampler, target_sampler = self._samplers()
-        connector = aiohttp.TCPConnector(limit=p.pool_size(), limit_per_host=0, keepalive_timeout=60,
-                                         ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None,
-                                                               sock_connect=None),
-            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-            headers={"User-Agent": "perf-tasks-load/1"})
+        self._client, self._session = None, None
+        if self.target.scheme == "http":  # our own keep-alive client (httptools)
+            self._client = HttpPool.for_url(self.target.base_url, p.pool_size())
+        else:  # https: aiohttp
+            connector = aiohttp.TCPConnector(limit=p.pool_size(), limit_per_host=0, keepalive_timeout=60,
+                                             ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None,
+                                                                   sock_connect=None),
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+                headers={"User-Agent": "perf-tasks-load/1"})
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         log.info("load %s shard %d/%d: %s model, %d users, %s for %.1f s -> %s", p.scenario, p.shard_index + 1,
                  p.shard_count, p.model, p.users, f"{self._n} arrivals" if p.model == "open" else "loop",
@@ -347,7 +356,10 @@ class Engine:
             ticker_error = ticker.exception() if ticker.done() and not ticker.cancelled() else None
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            await self._session.close()
+            if self._client is not None:
+                await self._client.close()
+            if self._session is not None:
+                await self._session.close()
             engine_out = engine_sampler.stop()
             target_out = target_sampler.stop() if target_sampler else None
         if ticker_error is not None:
