@@ -213,14 +213,36 @@ class AlertRule(_Strict):
 
 
 class HistoryConfig(_Strict):
-    """The online change detector over each metric's history (perf_tasks.regress.detect)."""
+    """The change detector over each metric's history of runs. ``history`` (default): the
+    whole-history pass of perf_tasks.regress.levels, re-run at every run; a change alerts at the
+    first run that finds it. ``online``: the previous detector (robust band + Mann-Whitney U),
+    kept for comparison; it uses ``window``, ``min_baseline``, ``band_z``, ``alpha``, ``persist``
+    and ``min_change_pct``. Measured with benchmarks/regression_harness.py (see the README)."""
 
+    method: Literal["history", "online"] = "history"
+    persist: int = Field(default=4, ge=2)  # a new level must hold this many runs before it alerts
+    max_transient: int = Field(default=3, ge=0)  # an excursion of up to this many runs that comes back is a transient
+    z: float = Field(default=4.5, gt=0)  # |z| of a split (history)
+    min_change_pct: float = Field(default=3.0, ge=0)  # and its medians at least this far apart
+    outlier_sigma: float = Field(default=4.0, gt=0)  # a run this many robust sigmas off opens an excursion
+    transient_min_pct: float = Field(default=20.0, ge=0)  # smaller excursions are left out silently
+    noise_z: float = Field(default=4.0, gt=0)
+    noise_ratio: float = Field(default=1.4, gt=1)  # spread change (either way) reported as "noise"
+    noise_min_runs: int = Field(default=12, ge=4)
+    max_runs: int = Field(default=200, ge=20)  # the newest runs of the history that are searched
+    replay_runs: int = Field(default=30, ge=1)  # runs replayed to tell a new finding from one reported before
+    # method online only
     window: int = Field(default=30, ge=5)
     min_baseline: int = Field(default=10, ge=3)
-    persist: int = Field(default=3, ge=1)  # a change must hold this many runs before it alerts
-    z: float = Field(default=2.5, gt=0)
-    min_change_pct: float = Field(default=2.0, ge=0)
+    band_z: float = Field(default=2.5, gt=0)
     alpha: float = Field(default=0.01, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _spikes_never_levels(self) -> HistoryConfig:
+        if self.persist <= self.max_transient:
+            raise ValueError(f"persist ({self.persist}) must be greater than max_transient ({self.max_transient}): "
+                             "otherwise an excursion that comes back could alert as a level change")
+        return self
 
 
 class RegressionConfig(_Strict):

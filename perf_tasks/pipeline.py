@@ -28,7 +28,8 @@ import psutil
 from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
 from perf_tasks.bench.runner import InterruptedRun, plan_benchmark, resolve_callable, run_benchmarks
-from perf_tasks.config import PerfConfig, RegressionConfig, apply_target_overrides, load_config, select_suites
+from perf_tasks.config import (HistoryConfig, PerfConfig, RegressionConfig, apply_target_overrides, load_config,
+                               select_suites)
 from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.compare import compare
@@ -37,6 +38,7 @@ from perf_tasks.regress.baselines import no_baseline_note, promote
 from perf_tasks.regress.keys import bench_keys, index_fields, run_key
 from perf_tasks.regress.detect import OnlineConfig
 from perf_tasks.regress.history import History, detect_changes, history_from_index
+from perf_tasks.regress.levels import LevelConfig
 from perf_tasks.report.html import render_report
 from perf_tasks.results import (Comparison, Evaluation, HistoryChange, Metric, RunResults, SuiteResult, from_json,
                                 to_dict, to_json)
@@ -307,16 +309,28 @@ def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
     return {m.name: m.value for m in results.metrics() if any(fnmatch.fnmatchcase(m.name, g) for g in globs)}
 
 
+def history_detector(h: HistoryConfig) -> tuple[LevelConfig, OnlineConfig]:
+    """The detectors' settings from ``alerts.yaml``'s ``regression.history``."""
+    level = LevelConfig(persist=h.persist, max_transient=h.max_transient, outlier_sigma=h.outlier_sigma, z=h.z,
+                        min_change_pct=h.min_change_pct, transient_min_pct=h.transient_min_pct, noise_z=h.noise_z,
+                        noise_ratio=h.noise_ratio, noise_min_runs=h.noise_min_runs,
+                        min_runs=max(8, 2 * h.persist))
+    online = OnlineConfig(window=h.window, min_baseline=h.min_baseline, persist=h.persist, z=h.band_z,
+                          min_change_pct=h.min_change_pct, alpha=h.alpha)
+    return level, online
+
+
 def history_changes(results: RunResults, index: list[dict[str, Any]], cfg: RegressionConfig) -> tuple[
         tuple[HistoryChange, ...], int, dict[str, dict[str, Any]]]:
-    """Level changes in each tracked metric's history, this run included; ``new`` marks those
-    detected at this run (they alert), the rest are reported. Only earlier runs with this run's key
-    (and, per benchmark, its params digest and device) make the history. Also returns the last 100
-    values of each series (for the report's charts)."""
+    """Findings in each tracked metric's history (the newest ``history.max_runs`` runs with this
+    run's key and, per benchmark, its params digest and device; this run last): the whole-history
+    pass is replayed over the last ``history.replay_runs`` runs, and what this run finds that no
+    earlier run found is ``new`` (it alerts when it is a regression); the findings of the earlier
+    replayed runs come along for the report. Deterministic: the same index gives the same answer.
+    Also returns the last 100 values of each series (for the report's charts)."""
 
     h = cfg.history
-    online = OnlineConfig(window=h.window, min_baseline=h.min_baseline, persist=h.persist, z=h.z,
-                          min_change_pct=h.min_change_pct, alpha=h.alpha)
+    level, online = history_detector(h)
     directions = {m.name: m.direction for m in results.metrics()}
     key, benches = run_key(results), bench_keys(results)
     out: list[HistoryChange] = []
@@ -326,15 +340,15 @@ def history_changes(results: RunResults, index: list[dict[str, Any]], cfg: Regre
         past = history_from_index(index, name, key=key, bench_key=benches.get(name.rpartition(".")[0]))
         if value <= 0:
             continue
-        hist = History(name, past.labels + (results.run_id,), past.values + (value,),
-                       past.commits + (results.fingerprint.get("git_sha"),))
+        keep = h.max_runs - 1
+        hist = History(name, past.labels[-keep:] + (results.run_id,), past.values[-keep:] + (value,),
+                       past.commits[-keep:] + (results.fingerprint.get("git_sha"),))
         runs = max(runs, len(hist.values))
         series[name] = {"runs": list(hist.labels[-100:]), "values": list(hist.values[-100:])}
-        for c in detect_changes(hist, direction=directions[name], method="online", online=online):
-            out.append(HistoryChange(metric=c.metric, kind=c.kind, run=c.run, commit=c.commit,
-                                     detected_at_run=c.detected_at_run, before=c.before, after=c.after,
-                                     change_pct=c.change_pct, pvalue=c.pvalue,
-                                     new=c.detected_at_run == results.run_id))
+        for c in detect_changes(hist, direction=directions[name], method=h.method, level=level, online=online,
+                                replay_runs=h.replay_runs):
+            fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(HistoryChange) if f.name != "new"}
+            out.append(HistoryChange(**fields, new=c.detected_at_run == results.run_id))
     return tuple(out), runs, series
 
 

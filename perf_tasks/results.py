@@ -24,6 +24,8 @@ from typing import Any, Literal
 #                   significant, ci_level, processes_*, mannwhitney_pvalue, reason, key and the statuses
 #                   inconclusive / not_comparable; Comparison gains the run key. Older documents migrate on read
 #                   (a round of ``loops`` calls becomes one observation of that many calls).
+#   3, additive (2026-11-29): HistoryChange gains the kinds transient / noise and optional fields (the
+#                   commit range, the levels' intervals, the runs behind them); older documents read.
 SCHEMA_VERSION = 3
 MIN_READABLE_VERSION = 1
 
@@ -306,18 +308,41 @@ class MetricChange:
 
 @dataclass(frozen=True)
 class HistoryChange:
-    """A level change found in a metric's history of runs (perf_tasks.regress.history)."""
+    """A finding in a metric's history of runs (perf_tasks.regress.history.ChangeReport: the
+    fields after ``new`` are documented there). ``regression`` / ``improvement``: a level change;
+    ``transient``: an excursion that came back (never a level change); ``noise``: the spread
+    changed (``before``/``after`` in %)."""
 
     metric: str
-    kind: Literal["regression", "improvement"]
+    kind: Literal["regression", "improvement", "transient", "noise"]
     run: str  # first run of the new level
-    commit: str | None  # the code under test at that run: the suspect
+    commit: str | None  # the code under test at that run: the first bad commit
     detected_at_run: str
     before: float
     after: float
     change_pct: float
     pvalue: float | None
     new: bool  # detected at this run (alerts), or an older change (report only)
+    last_good_run: str | None = None  # the last run of the old level; suspects: last_good_commit..commit
+    last_good_commit: str | None = None
+    before_low: float | None = None  # 95 % intervals of the two levels
+    before_high: float | None = None
+    after_low: float | None = None
+    after_high: float | None = None
+    first_run_before: str | None = None  # the old level's runs: first_run_before .. last_good_run
+    end_run: str | None = None  # the new level's runs: run .. end_run
+    runs_before: int = 0
+    runs_after: int = 0
+    runs_excluded: int = 0  # excursions left out in between
+    z: float | None = None
+    method: str = ""
+
+    @property
+    def commit_range(self) -> str | None:
+        """``last_good..first_bad`` (git's range syntax), or the one commit known."""
+        if self.commit and self.last_good_commit and self.last_good_commit != self.commit:
+            return f"{self.last_good_commit}..{self.commit}"
+        return self.commit
 
 
 @dataclass(frozen=True)

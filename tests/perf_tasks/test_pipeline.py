@@ -116,8 +116,9 @@ def test_index_entries_carry_headline_metrics_for_the_history(tmp_path, cfg_dir)
 
 
 def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cfg_dir):
-    """Fake a history of 15 steady runs in the index; then the level triples at run old15, holds
-    at the probe run, and the third slow run (this one) completes the change."""
+    """Fake a history of 14 steady runs in the index; then the level triples at run old14, holds
+    at old15 and the probe run, and the fourth slow run (this one) completes the change (a new
+    level must hold 4 runs: one more than the longest excursion that counts as a transient)."""
     from datetime import datetime, timedelta, timezone
 
     from perf_tasks.regress.keys import index_fields
@@ -130,12 +131,12 @@ def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cf
     key = index_fields(from_json(RunResults, (work / "results.json").read_text()))  # the same comparison key
     rng = np.random.default_rng(0)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    for i in range(15):
+    for i in range(14):
         value = now / 3 * float(np.exp(rng.normal(0, 0.02)))
         RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
             [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
             index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: value}, **key})
-    for i in (15,):
+    for i in (14, 15):
         RunArtifacts(store, "perf_daily", f"old{i:02d}").seal(
             [], status="success", summary={}, finished_at=t0 + timedelta(days=i),
             index_extra={"git_sha": f"sha{i:02d}", "metrics": {metric: now * float(np.exp(rng.normal(0, 0.02)))},
@@ -144,9 +145,10 @@ def test_a_level_change_in_history_alerts_with_the_suspected_commit(tmp_path, cf
     changes = json.loads((work / "comparison.json").read_text())["history_changes"]
     new = [c for c in changes if c["new"] and c["metric"] == metric]
     assert len(new) == 1 and new[0]["kind"] == "regression"
-    assert (new[0]["run"], new[0]["commit"]) == ("old15", "sha15")
+    assert (new[0]["run"], new[0]["commit"], new[0]["last_good_commit"]) == ("old14", "sha14", "sha13")
+    assert new[0]["runs_after"] == 4 and new[0]["before_low"] < new[0]["before"] < new[0]["before_high"]
     message = json.loads((work / "alerts" / "message.json").read_text())
-    assert "sha15" in json.dumps(message) and "Level changes" in json.dumps(message)
+    assert "sha14" in json.dumps(message) and "Level changes" in json.dumps(message)
 
 
 def test_bad_results_stop_the_run_before_any_verdict(tmp_path, cfg_dir):
