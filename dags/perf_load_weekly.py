@@ -29,8 +29,9 @@ with DAG(
     tags=["perf", "load"],
     doc_md=__doc__,
     params={
-        "profile": profile_param("Scales durations only (smoke ~10 s per scenario, standard minutes, full as "
-                                 "the spec says: 8 h normal load)."),
+        "profile": profile_param("smoke: a functional check, ~10-15 s per scenario at <= 50 req/s and <= 200 "
+                                 "users (no paging on a small box); standard: the spec's rates and users for "
+                                 "~3 min each; full: as the spec says (8 h normal load)."),
         "scenarios": Param(SCENARIOS, type="array", items={"type": "string", "enum": SCENARIOS}, examples=SCENARIOS,
                            description="Scenarios to run, in order."),
         "shards": Param(1, type="integer", minimum=1, maximum=64,

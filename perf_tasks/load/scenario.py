@@ -48,6 +48,10 @@ class LoadScenario(_Strict):
     timeout_s: float = Field(default=30.0, gt=0)
     max_requests: int | None = Field(default=None, ge=1)  # default: twice the expected count
     profile_duration_s: dict[Literal["smoke", "standard"], float] = Field(default_factory=dict)
+    # per-profile rate and users (e.g. smoke: a functional check at a rate one small box sustains,
+    # not the spec's load); targets never change
+    profile_requests_per_minute: dict[Literal["smoke", "standard"], float] = Field(default_factory=dict)
+    profile_users: dict[Literal["smoke", "standard"], int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ramp_fits(self) -> LoadScenario:
@@ -57,9 +61,10 @@ class LoadScenario(_Strict):
         if self.warn_error_rate_pct is not None and self.warn_error_rate_pct > self.max_error_rate_pct:
             raise ValueError(f"warn_error_rate_pct ({self.warn_error_rate_pct}) > max_error_rate_pct "
                              f"({self.max_error_rate_pct})")
-        for p, v in self.profile_duration_s.items():
-            if not v > 0:
-                raise ValueError(f"profile_duration_s.{p} must be > 0, got {v}")
+        for field in ("profile_duration_s", "profile_requests_per_minute", "profile_users"):
+            for p, v in getattr(self, field).items():
+                if not v > 0:
+                    raise ValueError(f"{field}.{p} must be > 0, got {v}")
         return self
 
     @property
@@ -98,7 +103,9 @@ def get_scenario(scenarios: dict[str, LoadScenario], name: str, *, source: str) 
 def scale_for_profile(scenario: LoadScenario, profile: str) -> LoadScenario:
     """Shorten the run for ``smoke`` (about 10 s) and ``standard`` (about 3 min); ``full`` as written.
 
-    Ramp stages shrink in proportion; rates, users and targets stay as written.
+    Ramp stages shrink in proportion. Rates and users stay as written unless the scenario gives
+    ``profile_requests_per_minute`` / ``profile_users`` for the profile (ramp rates scale with the
+    rate); targets never change.
     """
     if profile not in PROFILE_NAMES:
         raise ConfigError(f"profile {profile!r} is not one of {list(PROFILE_NAMES)}")
@@ -107,8 +114,13 @@ def scale_for_profile(scenario: LoadScenario, profile: str) -> LoadScenario:
     wanted = scenario.profile_duration_s.get(profile, PROFILE_DURATION_S[profile])  # type: ignore[call-overload]
     duration = min(scenario.duration_s, wanted)
     factor = duration / scenario.duration_s
-    ramp = [s.model_copy(update={"duration_s": s.duration_s * factor}) for s in scenario.ramp]
-    return scenario.model_copy(update={"duration_s": duration, "ramp": ramp})
+    rpm = scenario.profile_requests_per_minute.get(profile, scenario.requests_per_minute)  # type: ignore[call-overload]
+    rate_factor = rpm / scenario.requests_per_minute
+    ramp = [s.model_copy(update={"duration_s": s.duration_s * factor,
+                                 "requests_per_minute": s.requests_per_minute * rate_factor}) for s in scenario.ramp]
+    users = scenario.profile_users.get(profile, scenario.users)  # type: ignore[call-overload]
+    return scenario.model_copy(update={"duration_s": duration, "ramp": ramp, "requests_per_minute": rpm,
+                                       "users": users})
 
 
 def plan_for_scenario(scenario: LoadScenario, target_url: str, journeys: JourneysFile, *,

@@ -96,3 +96,16 @@ def test_plan_for_a_scenario_is_bounded_and_splits_into_shards(tmp_path):
                                journeys)
     assert closed.max_requests == DEFAULT_MAX_REQUESTS
     assert [s.shard_max_requests() for s in split_plan(closed, 3)] == [3333334, 3333333, 3333333]
+
+
+def test_smoke_is_a_functional_check_at_reduced_rates_and_standard_keeps_the_spec_rates():
+    from tests.conftest import REPO
+
+    scenarios = load_scenarios(REPO / "config" / "load_scenarios.yaml")
+    for name, sc in scenarios.items():
+        smoke, standard = scale_for_profile(sc, "smoke"), scale_for_profile(sc, "standard")
+        assert smoke.requests_per_minute <= 3000 and smoke.users <= 200, name
+        assert smoke.rate_per_s * smoke.duration_s >= 200, name  # enough requests for a p95 verdict
+        assert (standard.requests_per_minute, standard.users) == (sc.requests_per_minute, sc.users), name
+        assert smoke.p95_target_ms == sc.p95_target_ms and smoke.max_error_rate_pct == sc.max_error_rate_pct
+    assert scale_for_profile(scenarios["burst"], "full") == scenarios["burst"]
