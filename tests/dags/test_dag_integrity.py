@@ -55,8 +55,7 @@ def test_perf_daily_has_the_pipeline_tasks_and_edges(dagbag):
 
 def test_perf_daily_schedule_and_run_policy(dagbag):
     dag = dagbag.dags["perf_daily"]
-    assert dag.schedule == "@daily"
-    assert dag.timetable.expression == "0 0 * * *"
+    assert dag.timetable.expression == "0 0 * * *"  # unpausing: tests/dags/test_schedule.py
     assert dag.catchup is False
     assert dag.max_active_runs == 1
 
@@ -88,7 +87,7 @@ def test_perf_load_weekly_shape_schedule_and_params(dagbag):
     assert dag.get_task("stop_service").trigger_rule == "all_done"
     assert dag.get_task("stop_service").upstream_task_ids == {"start_service", "run_shard"}
     assert dag.get_task("notify").upstream_task_ids == {"persist_artifacts", "stop_service"}
-    assert dag.schedule == "@weekly" and dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 0 * * 0" and dag.catchup is False and dag.max_active_runs == 1
     params = dag.params
     assert params.get_param("shards").schema["minimum"] == 1
     assert {"profile", "scenarios", "shards", "target_url"} <= set(params.keys())
