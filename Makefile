@@ -50,11 +50,12 @@ run-cli: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# The suite with line coverage of perf_tasks, plugins and dags (in-process code; worker and
-# service subprocesses are exercised but not counted). Report: htmlcov/index.html.
+# The suite with line coverage of perf_tasks, plugins and dags, subprocesses included
+# (.coveragerc). Report: htmlcov/index.html.
 coverage: $(STAMP)
-	$(PY) -m pytest -q tests --cov=perf_tasks --cov=plugins --cov=dags --cov-report=term-missing:skip-covered \
-	  --cov-report=html
+	rm -f .coverage .coverage.*
+	$(PY) -m pytest -q tests --cov --cov-config=.coveragerc --cov-report= ; rc=$$?; \
+	  $(PY) -m coverage combine -q; $(PY) -m coverage report; $(PY) -m coverage html -q; exit $$rc
 
 # Airflow UI with this repo's DAGs and plugins (http://localhost:8080, user admin; the password
 # is written to $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated).
