@@ -291,6 +291,13 @@ class LiveAlertConfig(_Strict):
     abort: bool = False  # also stop the scenario (the final verdict covers what ran)
 
 
+class MonitoringConfig(_Strict):
+    """Prometheus Pushgateway for run metrics and live load windows (perf_tasks.monitor.prom);
+    $PERF_PUSHGATEWAY_URL overrides; empty: off."""
+
+    pushgateway_url: str = ""
+
+
 class RunStateConfig(_Strict):
     """Whether the verdict decides the Airflow run's state (the DAGs' last task, ``verdict``)."""
 
@@ -305,6 +312,7 @@ class AlertsFile(_Strict):
     slack: SlackConfig = SlackConfig()
     live: LiveAlertConfig = LiveAlertConfig()
     run_state: RunStateConfig = RunStateConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 @dataclass(frozen=True)

@@ -188,12 +188,23 @@ def _live_alert_sender(work: Path, scenario: str, sender: Any, channel: str) -> 
     return on_alert
 
 
+def _live_pusher(url: str, dag: str, scenario: str, run_id: str, window_s: float) -> Any:
+    from perf_tasks.monitor.prom import push_live
+
+    def on_window(w: Any) -> None:
+        push_live(url, dag=dag, scenario=scenario, run_id=run_id, window_s=window_s, observations=w.observations,
+                  failures=w.failures, p95_ms=w.p95_ms)
+
+    return on_window
+
+
 def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = None, channel: str = "") -> list[str]:
     """Every selected scenario, one after another: in processes mode this task runs all K shards
     as K processes that start together; in tasks mode it runs shard ``shard`` after meeting the
     other shard tasks at a common start (:func:`common_start`). Task 0 watches the shards' live
     windows and alerts mid-run (alerts.yaml ``live``; ``sender`` posts to Slack, else the outbox)."""
     from perf_tasks.load.live import LiveMonitor, LiveSettings
+    from perf_tasks.monitor.prom import delete_live, gateway_url
     from perf_tasks.load.plan import split_plan
     from perf_tasks.load.result import result_to_json
     from perf_tasks.load.runner import run_plan, run_plans_in_processes
@@ -223,11 +234,14 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = Non
                     for k, p in enumerate(plans))
                 if shard == 0:
                     sc = scenarios[name]
+                    gateway = gateway_url(pipeline.run_config(spec).alerts.monitoring.pushgateway_url)
                     monitor = LiveMonitor(name, [live_dir / f"shard-{k}.json" for k in range(len(plans))],
                                           live_dir / "abort", p95_target_ms=sc.p95_target_ms,
                                           max_error_rate_pct=sc.max_error_rate_pct, window_s=live_cfg.window_s,
                                           hold_s=live_cfg.hold_s, every_s=live_cfg.every_s, abort=live_cfg.abort,
-                                          on_alert=_live_alert_sender(work, name, sender, channel))
+                                          on_alert=_live_alert_sender(work, name, sender, channel),
+                                          on_window=_live_pusher(gateway, spec.dag_id, name, spec.run_id,
+                                                                 live_cfg.window_s) if gateway else None)
             log.info("[shard task %d] scenario %s: %.0f req/s for %.0f s, %d users, %d shard(s) as %s", shard, name,
                      scaled.rate_per_s, scaled.duration_s, plan.users, spec.shards, spec.shard_mode)
             if monitor is not None:
@@ -243,6 +257,8 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = Non
             finally:
                 if monitor is not None:
                     monitor.__exit__(None, None, None)
+                    if monitor.on_window is not None:
+                        delete_live(gateway, dag=spec.dag_id, scenario=name)
             for k, result in results.items():
                 pipeline._write(work / "load" / name / f"shard-{k}.json", result_to_json(result))
                 _log_result(k, name, result)

@@ -520,11 +520,25 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
             store_error = str(exc)
             log.error("could not seal the run in %s: %s\nEvery artifact is still in %s; when the store is back: "
                       "python -m perf_tasks seal %s --run-id %s", store.url, exc, work, spec.dag_id, spec.run_id)
+    if spec is not None and (work / "results.json").exists():
+        push_monitoring(work, spec, evaluation)
     if failed or store_error:
         why = "; ".join(f"{k}: {v}" for k, v in failed.items()) or store_error
         raise PipelineError(f"run {run_id} failed ({why}); alert {delivery.status} via {delivery.channel}; "
                             f"local artifacts in {work}")
     return NotifyOutcome(delivery, failed, sealed_at, store_error)
+
+
+def push_monitoring(work: Path, spec: RunSpec, evaluation: Evaluation | None) -> str:
+    """Push the run's metrics and verdicts to the Pushgateway, when one is configured (best effort)."""
+    from perf_tasks.monitor.prom import gateway_url, push_run
+    from perf_tasks.report.text import overall_verdict
+
+    url = gateway_url(run_config(spec).alerts.monitoring.pushgateway_url)
+    if not url:
+        return ""
+    results = from_json(RunResults, (work / "results.json").read_text(), source=str(work / "results.json"))
+    return push_run(url, results, evaluation, verdict=overall_verdict(evaluation) if evaluation else "")
 
 
 def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status: str,

@@ -112,11 +112,12 @@ class LiveMonitor:
 
     def __init__(self, scenario: str, paths: Sequence[Path], abort_path: Path, *, p95_target_ms: float,
                  max_error_rate_pct: float, window_s: float, hold_s: float, every_s: float, abort: bool,
-                 on_alert: Callable[[LiveAlert], None], min_observations: int = 20) -> None:
+                 on_alert: Callable[[LiveAlert], None], min_observations: int = 20,
+                 on_window: Callable[[LiveWindow], None] | None = None) -> None:
         self.scenario, self.paths, self.abort_path = scenario, list(paths), abort_path
         self.p95_target_ms, self.max_error_rate_pct = p95_target_ms, max_error_rate_pct
         self.window_s, self.hold_s, self.every_s, self.abort = window_s, hold_s, every_s, abort
-        self.on_alert, self.min_observations = on_alert, min_observations
+        self.on_alert, self.min_observations, self.on_window = on_alert, min_observations, on_window
         self.alert: LiveAlert | None = None
         self.checks = 0
         self._since: float | None = None
@@ -137,6 +138,11 @@ class LiveMonitor:
         """One judgement (the thread calls it; tests call it directly)."""
         self.checks += 1
         w = read_window(self.paths, self.window_s, now_unix=now_unix)
+        if w is not None and self.on_window is not None:
+            try:
+                self.on_window(w)  # e.g. a live push to Prometheus
+            except Exception:  # noqa: BLE001 - monitoring must never break the measurement
+                log.exception("live window callback of %s failed", self.scenario)
         if w is None or self.alert is not None:
             return None
         bad = self.violations(w)

@@ -18,6 +18,11 @@ from tests.conftest import REPO
 
 @pytest.fixture
 def cfg_dir(tmp_path: Path) -> Path:
+    return small_config(tmp_path)
+
+
+def small_config(tmp_path: Path) -> Path:
+    """A copy of config/ with one fast suite and a tiny smoke profile."""
     d = tmp_path / "config"
     shutil.copytree(REPO / "config", d)
     bench = yaml.safe_load((d / "benchmarks.yaml").read_text())
