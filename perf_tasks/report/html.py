@@ -42,6 +42,36 @@ def sparkline(values: list[float], marks: list[int], *, width: int = 320, height
             f'{lines}<polyline fill="none" stroke="#1a5fb4" stroke-width="1.5" points="{pts}"/></svg>')
 
 
+def histogram_svg(values_ms: list[float], *, target_ms: float | None = None, bins: int = 24, width: int = 160,
+                  height: int = 36) -> str:
+    """A small inline SVG histogram of observations (ms), clipped at the 99.5th percentile (the tail
+    beyond it is one bar at the right edge); a red line marks the target, a dark one the p95."""
+    if len(values_ms) < 2:
+        return ""
+    xs = sorted(values_ms)
+    lo, hi = xs[0], xs[min(len(xs) - 1, int(0.995 * len(xs)))]
+    if target_ms is not None and target_ms < hi * 1.5:
+        hi = max(hi, target_ms)
+    span = (hi - lo) or 1.0
+    counts = [0] * bins
+    for v in xs:
+        counts[min(bins - 1, max(0, int((v - lo) / span * bins)))] += 1
+    top = max(counts)
+    w = width / bins
+    bars = "".join(f'<rect x="{i * w:.1f}" y="{height - c / top * (height - 2):.1f}" width="{w - 0.5:.1f}" '
+                   f'height="{c / top * (height - 2):.1f}" fill="#1a5fb4"/>' for i, c in enumerate(counts) if c)
+
+    def line(v: float, colour: str) -> str:
+        x = (v - lo) / span * width
+        return f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" stroke="{colour}" stroke-width="1.5"/>' \
+            if 0 <= x <= width else ""
+
+    p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+    return (f'<svg width="{width}" height="{height}" role="img"><title>{len(xs)} observations, {lo:.4g}-{hi:.4g} ms'
+            f'</title><rect width="100%" height="100%" fill="#fafafa"/>{bars}{line(p95, "#222")}'
+            f'{line(target_ms, "#b00020") if target_ms is not None else ""}</svg>')
+
+
 def _ratio_ci(c: Any) -> str:
     if c.ratio_ci_low is None:
         return "-"
@@ -178,6 +208,100 @@ def _load_section(load: dict[str, Any]) -> list[str]:
     return parts
 
 
+_AREA_VERDICT_ORDER = ("FAIL", "INVALID", "WARNING", "PASS")
+
+
+def _area_verdict(statuses: list[str]) -> str:
+    if "critical" in statuses:
+        return "FAIL"
+    if "invalid" in statuses:
+        return "INVALID"
+    return "WARNING" if "warning" in statuses else "PASS"
+
+
+def recommendations(results: RunResults, evaluation: Evaluation, load: dict[str, Any] | None = None) -> list[str]:
+    """Short advice derived from the results (pure; each line names what it is about)."""
+    out: list[str] = []
+    invalid = list(evaluation.invalid)
+    few = [v for v in invalid if "observations;" in v.reason]
+    busy = [v for v in invalid if v.reason.startswith("host busy")]
+    saturated = [v for v in invalid if "load generator saturated" in v.reason]
+    if few:
+        out.append(f"{len(few)} percentile target(s) had too few observations for a verdict "
+                   f"(e.g. {few[0].metric}): run the standard profile, which takes enough samples.")
+    if busy:
+        out.append(f"{len(busy)} miss(es) happened while other processes used the host's CPUs "
+                   f"(e.g. {busy[0].metric}): rerun on a quiet host before acting on them.")
+    if saturated:
+        need = "; ".join(sorted({v.reason.rsplit('Run about', 1)[-1].strip() for v in saturated
+                                 if "Run about" in v.reason}))
+        out.append(f"The load generator was the limit in {len({v.metric.split('.')[1] for v in saturated})} "
+                   f"scenario(s): give it more cores ({need or 'more shards'}).")
+    tight = [v for v in evaluation.verdicts if v.status == "pass" and 0 < v.margin < 1.2]
+    if tight:
+        names = ", ".join(v.metric for v in tight[:3])
+        out.append(f"{len(tight)} target(s) pass with less than 20 % margin ({names}): the next slowdown fails them.")
+    for suite in results.suites:
+        for b in suite.benchmarks:
+            s = b.latency_s
+            if s is not None and s.median > 0 and s.mad / s.median > 0.25 and b.processes >= 2:
+                out.append(f"{b.key} is noisy (MAD {100 * s.mad / s.median:.0f} % of the median): its comparisons "
+                           "need more worker processes (standard: 5, full: 20).")
+                break
+    for name, r in (load or {}).items():
+        tr = r.target_resources
+        if tr is not None and tr.process_cpu_pct_max >= 90 * max(1, (r.shards or 1)) and r.latency is not None:
+            out.append(f"Load {name}: the service process reached {tr.process_cpu_pct_max:.0f} % CPU: it is CPU-bound "
+                       "at this rate (more workers or instances; see the scalability run).")
+    return out[:8]
+
+
+def executive_summary(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
+                      load: dict[str, Any] | None = None) -> list[str]:
+    """The first screen: one verdict per area (suite), the worst findings, caveats and advice."""
+    areas: dict[str, list[str]] = {}
+    for v in evaluation.verdicts:
+        areas.setdefault(v.metric.split(".", 1)[0], []).append(v.status)
+    failed = set(evaluation.failed_benchmarks)
+    for s in results.suites:
+        areas.setdefault(s.suite, [])
+        if any(b.key in failed for b in s.benchmarks):
+            areas[s.suite].append("critical")
+    rows = []
+    for area, statuses in areas.items():
+        verdict = _area_verdict(statuses)
+        css = {"FAIL": "fail", "PASS": "pass"}.get(verdict, "warn")
+        counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "warning", "critical", "invalid")
+                           if statuses.count(s))
+        rows.append(_row([escape(area), verdict, escape(counts or "no targets")], ["", css, ""]))
+    parts = ["<h2 id='summary'>Summary</h2>", _table(["area", "verdict", "targets"], rows)]
+    findings = [f"<b>{v.severity.upper()}</b> <code>{escape(v.metric)}</code> = "
+                f"{escape(format_value(v.value, v.unit))} (threshold {escape(v.op)} "
+                f"{escape(format_value(v.threshold, v.unit))})" for v in evaluation.violations[:5]]
+    if comparison is not None:
+        findings += [f"<b>REGRESSION</b> <code>{escape(c.metric)}</code> {c.change_pct:+.1f} % vs "
+                     f"{escape(comparison.baseline_kind)} baseline" for c in comparison.regressions[:5]]
+        findings += [f"<b>LEVEL CHANGE</b> <code>{escape(c.metric)}</code> {c.change_pct:+.1f} % from run "
+                     f"{escape(c.run)}" for c in comparison.history_changes if c.new][:5]
+    parts.append("<p><b>Findings:</b></p><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>"
+                 if findings else "<p><b>Findings:</b> none: every judged target met, no regression.</p>")
+    kinds = {"observations;": "too few observations for the percentile", "host busy": "a busy host",
+             "load generator saturated": "the load generator was the limit",
+             "did not run at the same time": "load shards did not run together"}
+    caveats: dict[str, int] = {}
+    for v in evaluation.invalid:
+        kind = next((k for needle, k in kinds.items() if needle in v.reason), v.reason.split(";", 1)[0][:80])
+        caveats[kind] = caveats.get(kind, 0) + 1
+    if caveats:
+        parts.append("<p><b>Not judged</b> (" + str(len(evaluation.invalid)) + " targets, never counted as passes): "
+                     + escape("; ".join(f"{n} because of {k}" for k, n in caveats.items())) + ".</p>")
+    advice = recommendations(results, evaluation, load)
+    if advice:
+        parts.append("<p><b>Recommendations:</b></p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in advice)
+                     + "</ul>")
+    return parts
+
+
 def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
                   *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
                   history: dict[str, dict[str, Any]] | None = None, load: dict[str, Any] | None = None) -> str:
@@ -198,6 +322,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     if failed_steps:
         parts.append("<h2>Failed steps</h2><ul>" + "".join(
             f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in failed_steps.items()) + "</ul>")
+    parts += executive_summary(results, evaluation, comparison, load)
 
     parts.append("<h2>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
                  "for lower bounds: above 1 passes.</p>")
@@ -217,8 +342,10 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                  ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
             for v in evaluation.violations]))
 
+    parts.append("<details><summary><b>Comparison with the baseline and history</b> (technical)</summary>")
     parts += _comparison_section(comparison)
     parts += _history_section(comparison, history or {})
+    parts.append("</details>")
 
     if load:
         parts += _load_section(load)
@@ -229,26 +356,34 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
         for b in suite.benchmarks:
             s = b.latency_s
             res = b.resources
+            target = next((m.target.threshold for m in b.metrics if m.target is not None
+                           and m.name.endswith(("latency_p95_ms", "latency_p99_ms")) and m.target.max is not None),
+                          None) if b.calls_per_observation == 1 else None
             rows.append(_row([
-                f"<code>{escape(b.key)}</code>", escape(b.item_unit), str(b.items_per_call), f"{len(b.observation_s):,} in {b.processes} proc" + (f" x {b.calls_per_observation} calls" if b.calls_per_observation > 1 else ""),
+                f"<code>{escape(b.key)}</code>", histogram_svg([v * 1e3 for v in b.observation_s], target_ms=target),
+                escape(b.item_unit), str(b.items_per_call), f"{len(b.observation_s):,} in {b.processes} proc" + (f" x {b.calls_per_observation} calls" if b.calls_per_observation > 1 else ""),
                 f"{s.median * 1e3:.4g}" if s else "-", f"{s.p95 * 1e3:.4g}" if s else "-", f"{s.p99 * 1e3:.4g}" if s else "-",
                 f"{s.ci_low * 1e3:.4g} – {s.ci_high * 1e3:.4g}" if s else "-",
                 f"{s.mad / s.median * 100:.1f} %" if s and s.median else "-",
                 f"{res.process_cpu_pct_mean:.0f} %" if res else "-",
                 f"{res.rss_max_bytes / 2**20:.0f} MiB" if res else "-",
                 escape(", ".join(f"{k}={v}" for k, v in b.info.items())),
-                escape(b.error or "")], ["", "", "num", "num", "num", "num", "num", "num", "num", "num", "num", "", "fail"]))
+                escape(b.error or "")], ["", "", "", "num", "num", "num", "num", "num", "num", "num", "num", "num", "",
+                                         "fail"]))
     if rows:
         parts.append("<h2>Benchmarks</h2>")
-        parts.append(_table(["benchmark", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.", "p99 ms/obs.",
+        parts.append("<p>Distribution: observations in ms (the tail past the 99.5th percentile clipped); black "
+                     "line: p95; red line: the p95/p99 target.</p>")
+        parts.append(_table(["benchmark", "distribution", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.", "p99 ms/obs.",
                          "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "workload info",
                          "error"], rows))
 
-    parts.append("<h2>Environment</h2>")
+    parts.append("<details><summary><b>Environment</b></summary>")
     parts.append(_table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()]))
     if results.host_metrics:
         parts.append(_table(["host reading at setup", "value"], [
             _row([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics]))
+    parts.append("</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

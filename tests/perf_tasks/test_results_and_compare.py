@@ -118,3 +118,30 @@ def test_report_has_a_row_per_target_with_margin_and_verdict():
     failed = render_report(run, Evaluation(run_id="r1", verdicts=(), violations=()), None,
                            failed_steps={"evaluate": "boom <script>"})
     assert "FAIL" in failed and "&lt;script&gt;" in failed
+
+
+def test_the_report_opens_with_an_executive_summary_per_area_and_advice():
+    from perf_tasks.alerts.rules import evaluate
+    from perf_tasks.report.html import executive_summary, histogram_svg, recommendations
+    from perf_tasks.results import BenchmarkResult, Metric, RunResults, SuiteResult, Target
+
+    def bench(suite, name, *metrics):
+        return BenchmarkResult(suite=suite, name=name, callable="x:y", params={}, items_per_call=1, item_unit="call",
+                               warmups=0, calls_per_observation=1, observation_s=(0.001, 0.002, 0.003),
+                               latency_s=None, metrics=metrics, resources=None, calls=3, errors=0)
+
+    results = RunResults(dag_id="perf_daily", run_id="r", profile="smoke", started_at="t", fingerprint={}, suites=(
+        SuiteResult("risk", "smoke", "t", "t", (
+            bench("risk", "mc", Metric("risk.mc.latency_p95_ms", 6000.0, "ms", "lower", Target(max=5000), samples=500)),
+            bench("risk", "var", Metric("risk.var.latency_p95_ms", 900.0, "ms", "lower", Target(max=1000), samples=500)))),
+        SuiteResult("models", "smoke", "t", "t", (
+            bench("models", "cnn", Metric("models.cnn.latency_p95_ms", 5.0, "ms", "lower", Target(max=50), samples=20)),))))
+    ev = evaluate(results, [])
+    html = "".join(executive_summary(results, ev, None))
+    assert '<td>risk</td><td class="fail">FAIL</td>' in html and '<td>models</td><td class="warn">INVALID</td>' in html
+    assert "risk.mc.latency_p95_ms" in html and "1 because of too few observations" in html
+    advice = recommendations(results, ev)
+    assert any("standard profile" in a for a in advice) and any("less than 20 % margin" in a and "risk.var" in a
+                                                               for a in advice)
+    svg = histogram_svg([1.0, 2.0, 2.5, 3.0, 10.0], target_ms=5.0)
+    assert svg.startswith("<svg") and "#b00020" in svg and histogram_svg([1.0]) == ""
