@@ -1,0 +1,48 @@
+"""The Grafana dashboard (config/grafana) queries only series the pipeline pushes (no Grafana
+runs here: the JSON is checked, and each PromQL expression is parsed by Prometheus's promtool
+when it is installed)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+GRAFANA = REPO / "config" / "grafana"
+PUSHED = {"perf_metric", "perf_target_status", "perf_target_threshold", "perf_run_critical", "perf_run_info",
+          "perf_run_finished_timestamp_seconds", "perf_live_rate_per_s", "perf_live_p95_ms",
+          "perf_live_error_rate_pct", "perf_live_observations"}
+
+
+def _exprs() -> list[str]:
+    dash = json.loads((GRAFANA / "dashboards" / "perf-pipeline.json").read_text())
+    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
+def test_every_panel_queries_a_series_that_prom_py_pushes():
+    source = (REPO / "perf_tasks" / "monitor" / "prom.py").read_text()
+    for name in PUSHED:
+        assert f'"{name}"' in source, name
+    for expr in _exprs():
+        names = set(re.findall(r"\b(perf_[a-z0-9_]+)\b", expr))
+        assert names and names <= PUSHED, expr
+    ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+    dash = json.loads((GRAFANA / "dashboards" / "perf-pipeline.json").read_text())
+    uids = {p["datasource"]["uid"] for p in dash["panels"]}
+    assert uids == {ds["datasources"][0]["uid"]}
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian package prometheus) is not installed")
+def test_every_expression_parses_as_promql(tmp_path):
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:expr_{i}", "expr": e.replace("$dag", ".*").replace("$profile", ".*")}
+        for i, e in enumerate(_exprs())]}]}
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    out = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
