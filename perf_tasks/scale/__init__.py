@@ -1,0 +1,1 @@
+"""Scalability testing (spec §4): the capacity model (:mod:`perf_tasks.scale.usl`)."""
