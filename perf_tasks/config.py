@@ -368,6 +368,8 @@ def load_yaml_mapping(path: Path, what: str = "config file") -> Any:
         raise ConfigError(f"{path}: {what} not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text ({exc.reason} at byte {exc.start}): a binary file?") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -126,3 +126,15 @@ def test_bad_target_overrides_name_the_key_and_value(overrides, needle):
     with pytest.raises(ConfigError, match="param 'target_overrides'") as err:
         apply_target_overrides(load_config(REPO / "config"), overrides)
     assert needle in str(err.value)
+
+
+def test_a_binary_or_directory_config_file_is_a_config_error_naming_it(tmp_path):
+    from perf_tasks.config import load_yaml_mapping
+    from perf_tasks.errors import ConfigError
+
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    with pytest.raises(ConfigError, match=r"bin\.yaml: scenarios file is not UTF-8 text"):
+        load_yaml_mapping(binary, "scenarios file")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_yaml_mapping(tmp_path, "journeys file")
