@@ -1,17 +1,21 @@
-"""Change detection over a metric's history of runs. Pure functions of arrays: no I/O, no clock.
+"""Reference change detectors over a metric's history. Pure functions of arrays: no I/O, no clock.
 
-Three detectors, compared side by side by :mod:`perf_tasks.regress.harness`:
+The pipeline alerts with :mod:`perf_tasks.regress.levels` (the whole-history pass re-run at every
+run). The detectors here are the references it is measured against by
+``benchmarks/regression_harness.py`` (table in ``benchmarks/results/regression_harness.md``):
 
 * :func:`naive_alerts` - the bare rule: a run more than ``threshold_pct`` worse or better than the
   previous run. Blind at low noise (a 10 % step hides behind 2 % noise about half the time on
   any single comparison) and loud at high noise.
 * :func:`otava_change_points` - E-divisive means (Apache Otava, the method of MongoDB's CI) over
   the whole history; locates *where* a level changed.
-* :func:`online_alerts` - what the pipeline alerts on, one new run at a time: the last ``persist``
+* :func:`online_alerts` - the previous default, one new run at a time: the last ``persist``
   runs all sit beyond a noise-relative band around the median of a trailing baseline window
-  (robust: median and MAD on log values, so outliers and skew barely move it), the shift is
-  larger than ``min_change_pct``, and a Mann-Whitney U test of recent vs baseline agrees. After
-  an alert the baseline restarts at the change, so one step gives one alert.
+  (median and MAD on log values), the shift is larger than ``min_change_pct``, and a Mann-Whitney
+  U test of recent vs baseline agrees; after an alert the baseline restarts at the change. Its
+  failure modes on real-looking histories (measured): a spike that reverts makes it rebuild its
+  baseline from mixed data and miss or delay the next real change; shifts of 1-2 sigmas and
+  changes of the noise itself go unseen. ``regression.history.method: online`` still selects it.
 
 Values are positive measurements (latencies, throughputs); work is done on their logarithm so
 a step is a ratio and log-normal noise is symmetric.

@@ -21,8 +21,9 @@ Scoring (level findings): a step is found by a finding pointing up with its firs
 ``MATCH_RUNS`` of the true one, made at or after the step (delay: runs from the step to the run
 that found it; whole-history detectors run once at the end and have no delay). A level finding
 within ``MATCH_RUNS`` of a plateau's start or end is allowed (a plateau is a real, temporary
-level); one within 2 runs of a spike is a spike reported as a level change; every other level
-finding is a false alarm. Noise findings within ``NOISE_MATCH_RUNS`` of the change of noise
+level); every other level finding is a false alarm, and one within 2 runs of a spike (and not
+within ``2 * MATCH_RUNS`` of the step: that is the step located off) is also counted as a spike
+reported as a level change. Noise findings within ``NOISE_MATCH_RUNS`` of the change of noise
 count as found; transient findings overlapping a spike count as that spike reported.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ VARIANTS = ("gauss", "heavy", "spikes", "plateaus", "noise", "bimodal", "drift")
 STEPS = ("none", "near", "10 %", "20 %")
 NEAR_SIGMAS = 1.5
 MATCH_RUNS = 5
-NOISE_MATCH_RUNS = 8
+NOISE_MATCH_RUNS = 10
 _T3_MAD_SIGMA = 1.1341  # 1.4826 * MAD of Student-t(3): divide t3 draws by it for a robust sigma of 1
 
 
@@ -166,7 +167,8 @@ def score(series: Series, findings: Sequence[Any], *, online: bool) -> Score:
             plateau_levels += 1
         else:
             false += 1
-            spike_levels += any(a - 2 <= f.index <= b + 2 for a, b in series.spikes)
+            near_step = c is not None and abs(f.index - c) <= 2 * MATCH_RUNS  # a step located off, not the spike
+            spike_levels += not near_step and any(a - 2 <= f.index <= b + 2 for a, b in series.spikes)
     transients = [f for f in findings if _kind(f) == "transient"]
     as_transients = sum(any(f.index <= b and getattr(f, "end", f.index) >= a for f in transients)
                         for a, b in series.spikes)

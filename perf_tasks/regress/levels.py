@@ -2,34 +2,45 @@
 
 Pure functions of arrays: no I/O, no logging, no clock. Values are positive measurements
 (latencies, throughputs); the work is done on their logarithm, so a step is a ratio and
-log-normal noise is symmetric.
+log-normal noise is symmetric. The robust noise sigma comes from first differences (a level
+change or a few outliers barely move it).
 
 One pass (:func:`analyse`) over a history does three things:
 
-1. **Excursions.** Scanning oldest first against a robust running level (median of the last
-   accepted runs), a run more than ``outlier_sigma`` robust sigmas away opens a block; the block
-   grows while the next run is nearer the block than the level. A block of at most
-   ``max_transient`` runs that comes back is a *transient*: it is left out of the level estimates
-   (so it never moves a baseline) and reported once, at the run it came back. A block still open
-   at the end with at most ``max_transient`` runs is *pending*: left out until it either returns
-   or outlasts ``max_transient`` runs, when it counts as a new level. So a spike of 1-3 runs can
-   never be a level change, and a large step waits ``max_transient + 1`` runs.
-2. **Levels.** Binary segmentation of the remaining runs with a two-sample scan: at every split
-   the standardised difference of (winsorised) means with the pooled within-side spread; the
-   best split is kept when its |z| reaches ``z`` and the medians differ by ``min_change_pct``,
-   then each side is searched again; last, adjacent segments that no longer differ are merged.
-   Every segment has at least ``persist`` runs, so a change is reported only once the new level
-   has held ``persist`` runs; a small sustained shift is found once enough runs pile up (the scan
-   is a CUSUM over all runs since the last change).
-3. **Noise.** The same scan over ranks of absolute residuals from the level segments finds a
-   change of spread or modality (a bimodal metric becoming stable) with at least
-   ``noise_min_runs`` runs on each side and a spread ratio of at least ``noise_ratio``.
+1. **Excursions.** Scanning oldest first against a running level (median of the last 9 kept
+   runs), a run more than ``outlier_sigma`` sigmas off opens a block; the block takes in the next
+   runs (and kept runs just before it) that are nearer the block than the level, up to
+   ``max_transient + 1`` runs. A block of at most ``max_transient`` runs that came back is a
+   *transient*: left out of the levels (it never moves a baseline) and reported once, at the run
+   it came back, when it is at least ``transient_min_pct``. A block still open at the end is left
+   out while it is large (2 x ``outlier_sigma``: a spike or a big step, not known yet). A block
+   that lasts ``max_transient + 1`` runs (and is one level) is a new level.
+2. **Levels.** Binary segmentation of the kept runs. Each segment is scanned for the best cut
+   into pieces of at least ``persist`` runs: one split, or an interval against the rest (circular
+   binary segmentation: a plateau that came back). The statistic is the difference of means of
+   the pieces, each winsorised at 2.5 sigmas around its own median, over its standard error from
+   the pooled spread (or a piece's own, when larger: a noisier stretch must not look
+   significant), taken as Student's t with the pooled degrees of freedom. A cut is kept when its
+   |z| reaches ``z`` and the medians of the (at most 30) runs on each side differ by
+   ``min_change_pct``; then the pieces are searched again, and adjacent segments that no longer
+   differ are merged. A change is reported once its new level has *held*: ``persist`` runs from
+   its first run nearer the new median than the old one. So a spike of up to ``max_transient``
+   runs is never a level change, a large step is found at its ``persist``-th run, and a small
+   sustained shift once enough runs pile up (the scan is a CUSUM over every run since the last
+   change).
+3. **Noise.** Binary segmentation of per-run scores over all runs: the absolute difference of
+   consecutive runs (spread) and the share of runs more than 1.5 sigmas above / below a running
+   median of 11 runs (a second mode appearing or going away), with at least ``noise_min_runs``
+   runs per side, |z| of at least ``noise_z`` (corrected for the scores' lag-1 correlation) and
+   a spread ratio of at least ``noise_ratio`` either way: reported as a change of noise.
 
 :func:`replay` runs the pass on the history as it stood at each run and keeps, at each run,
-the findings not reported at an earlier run (levels: same direction within ``match_runs`` runs;
-transients: the same first run; noise: within ``noise_min_runs // 2`` runs). That is what the
-DAG alerts on, and what the harness (``benchmarks/regression_harness.py``) measures.
-Costs about 1 ms per pass over 120 runs (2-vCPU VM).
+the findings not made at an earlier run (levels: same direction within ``match_runs`` runs, or an
+earlier one that moved; transients: the same first run; noise: within ``noise_min_runs`` runs).
+That is what the DAG alerts on and what ``benchmarks/regression_harness.py`` measures.
+Costs about 1 ms per pass over 120 runs of plain noise and 2 ms over 200 (more with changes to
+segment; 2-vCPU VM): the pipeline's replay of 30 runs over a 200-run history is 0.1-0.2 s per
+metric.
 """
 from __future__ import annotations
 
@@ -77,12 +88,14 @@ class LevelConfig:
 class Change:
     """A finding in a history, indices into it (oldest first).
 
-    ``level``: ``index`` is the first run of the new level; ``before``/``after`` are the medians of
-    the two segments (in the values' unit) with ``*_ci`` their 95 % intervals, based on runs
-    ``start_before .. index-1`` (``runs_before`` of them kept) and ``index .. end``
-    (``runs_after``). ``transient``: runs ``index .. end`` went off ``before`` to ``after`` and came
-    back at ``end + 1``. ``noise``: ``before``/``after`` are the spreads (robust sigma of the log
-    values, in %) and ``change_pct`` their change. ``at`` is the run at which it was found."""
+    ``level``: ``index`` is the first run of the new level, ``last_before`` the last of the old;
+    ``before``/``after`` are the medians (in the values' unit) of the runs next to the change, at
+    most 30 on each side, with ``*_ci`` their 95 % intervals: runs ``start_before .. last_before``
+    (``runs_before`` of them kept) and ``index .. end`` (``runs_after``); ``excluded`` runs in
+    that span were excursions left out. ``z`` compares the two whole segments. ``transient``: runs
+    ``index .. end`` went off ``before`` to ``after`` and came back at ``end + 1``. ``noise``:
+    ``before``/``after`` are the spreads (robust sigma of the log values, in %) and ``change_pct``
+    their change. ``at`` is the run at which it was found."""
 
     kind: Kind
     index: int
@@ -189,6 +202,7 @@ def _excursions(values: np.ndarray, sigma: float, cfg: LevelConfig) -> tuple[np.
 
 _OWN_VAR_SHRINK = 1.0  # a side's own variance counts once it is this many times the pooled one (levels)
 _NOISE_VAR_SHRINK = 2.0  # the same for the noise scores
+_LOCAL_RUNS = 30  # a step's size and the levels reported come from at most this many runs on each side
 _MAX_PLATEAU = 40  # longest interval the circular scan tries (longer ones are two splits: keeps it O(n))
 
 
@@ -275,6 +289,12 @@ def _pair(left: np.ndarray, right: np.ndarray, sigma: float) -> tuple[float, flo
     return _as_normal(float(z[0]), n - 2), max(float(np.sqrt(ss / max(n - 2, 1))), _SIGMA_FLOOR)
 
 
+def _step(x: np.ndarray, lo: int, tau: int, hi: int) -> float:
+    """Size of the step at ``tau`` (log): medians of at most _LOCAL_RUNS runs on each side, so a
+    slow drift over a long segment does not add up to a step."""
+    return float(np.median(x[tau:min(hi, tau + _LOCAL_RUNS)]) - np.median(x[max(lo, tau - _LOCAL_RUNS):tau]))
+
+
 def _segment(x: np.ndarray, sigma: float, cfg: LevelConfig) -> list[int]:
     """Change points (positions in x, each the first of its segment), ascending."""
     min_log = np.log1p(cfg.min_change_pct / 100.0)
@@ -286,14 +306,16 @@ def _segment(x: np.ndarray, sigma: float, cfg: LevelConfig) -> list[int]:
         if not found or abs(z) < cfg.z:
             continue
         if len(found) == 1:
-            inside, outside = x[lo + found[0]:hi], x[lo:lo + found[0]]
+            size = _step(x, lo, lo + found[0], hi)
         else:
-            inside = x[lo + found[0]:lo + found[1]]
-            outside = np.concatenate([x[lo:lo + found[0]], x[lo + found[1]:hi]])
-        if abs(float(np.median(inside) - np.median(outside))) < min_log:
-            continue
+            a, b = lo + found[0], lo + found[1]
+            outside = np.concatenate([x[max(lo, a - _LOCAL_RUNS):a], x[b:min(hi, b + _LOCAL_RUNS)]])
+            size = float(np.median(x[a:b]) - np.median(outside))
         pieces = [lo, *(lo + f for f in found), hi]
-        cuts += pieces[1:-1]
+        if abs(size) >= min_log:
+            cuts += pieces[1:-1]
+        # else: significant but small where it is (the middle of a slow climb): not a change, but
+        # each piece may still hold one, so search them too
         stack += list(zip(pieces[:-1], pieces[1:]))
     cuts.sort()
     # merge: drop the weakest change point whose neighbouring segments no longer differ
@@ -302,7 +324,7 @@ def _segment(x: np.ndarray, sigma: float, cfg: LevelConfig) -> list[int]:
         weakest, weakest_z = None, np.inf
         for k in range(1, len(bounds) - 1):
             left, right = x[bounds[k - 1]:bounds[k]], x[bounds[k]:bounds[k + 1]]
-            small = abs(float(np.median(right) - np.median(left))) < min_log
+            small = abs(_step(x, bounds[k - 1], bounds[k], bounds[k + 1])) < min_log
             score = -1.0 if small else abs(_pair(left, right, sigma)[0])
             if score < cfg.z and score < weakest_z:
                 weakest, weakest_z = k - 1, score
@@ -313,50 +335,75 @@ def _segment(x: np.ndarray, sigma: float, cfg: LevelConfig) -> list[int]:
 
 
 # --- 3. noise ---------------------------------------------------------------------------------
+# Scored without the level segments, so a plateau or a step they missed does not look like wider
+# noise: the spread from differences of consecutive kept runs (a level change adds one large
+# difference, not a stretch of large residuals), the modality from residuals around a running
+# median of 11 runs (it follows plateaus, not an isolated run on a second mode).
 
-def _noise_scores(resid: np.ndarray, sigma: float) -> list[np.ndarray]:
-    """Per-run scores whose mean moves when the noise changes: the absolute residual (winsorised
-    at 4 sigmas: the spread) and the share of runs beyond 1.5 sigmas above / below (a second mode
-    that appears or goes away; the spread alone barely sees a bimodal metric becoming stable)."""
-    return [np.minimum(np.abs(resid), 4.0 * sigma), (resid > 1.5 * sigma).astype(float),
-            (resid < -1.5 * sigma).astype(float)]
+_SQRT2 = float(np.sqrt(2.0))
+_MODE_HALF = 5  # running median of 2 * 5 + 1 runs
 
 
-def _noise_split(resid: np.ndarray, sigma: float, m: int) -> tuple[int, float] | None:
-    """The strongest single split of the noise scores with at least m runs per side."""
-    n = len(resid)
+def _noise_scores(x: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Scores (one per difference, i.e. per kept run from the second on) whose mean moves when
+    the noise changes: the absolute difference (winsorised at 4 sigmas: the spread) and the
+    shares of runs more than 1.5 sigmas above / below the running median (a second mode that
+    appears or goes away: the spread alone barely sees a bimodal metric becoming stable)."""
+    a = np.abs(np.diff(x)) / _SQRT2
+    padded = np.pad(x, _MODE_HALF, mode="edge")
+    med = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * _MODE_HALF + 1), axis=1)
+    r = (x - med)[1:]
+    return [np.minimum(a, 4.0 * sigma), (r > 1.5 * sigma).astype(float), (r < -1.5 * sigma).astype(float)]
+
+
+def _noise_split(scores: list[np.ndarray], m: int) -> tuple[int, float] | None:
+    """The strongest single split of the noise scores with at least m values per side."""
+    n = len(scores[0])
     if n < 2 * m:
         return None
     tau = np.arange(m, n - m + 1)
     best: tuple[int, float] | None = None
-    for u in _noise_scores(resid, sigma):
+    for u in scores:
         c1 = np.concatenate([[0.0], np.cumsum(u)])
         c2 = np.concatenate([[0.0], np.cumsum(u * u)])
         z = _z(c1[n] - c1[tau], c2[n] - c2[tau], (n - tau).astype(float), c1[n], c2[n], n, _NOISE_VAR_SHRINK)
+        # neighbouring scores share runs, so they are correlated (lag 1: about 0.2 for normal
+        # noise, 0.35 for Student-t(3)): the variance of a sum is larger by 1 + 2 rho
+        v = u - u.mean()
+        rho = float(np.dot(v[:-1], v[1:]) / max(float(np.dot(v, v)), 1e-300))
+        z = z / np.sqrt(1.0 + 2.0 * max(rho, 0.0))
         k = int(np.argmax(np.abs(z)))
         if best is None or abs(z[k]) > abs(best[1]):
             best = (int(tau[k]), _as_normal(float(z[k]), n - 2))
     return best
 
 
-def _spread(resid: np.ndarray) -> float:
-    """Mean absolute deviation scaled to sigma for normal noise: sensitive to a second mode,
-    unlike the MAD."""
-    return float(np.sqrt(np.pi / 2.0) * np.mean(np.abs(resid)))
+_TRIMMED_ABS_NORMAL = 0.6574  # mean of |Z| below its 90th percentile, Z standard normal
 
 
-def _noise_segments(resid: np.ndarray, sigma: float, cfg: LevelConfig) -> list[tuple[int, float]]:
-    """Changes of noise (position, z), ascending: binary segmentation of the noise scores, a cut
-    kept when the spread on its two sides differs by ``noise_ratio`` either way."""
+def _spread(d: np.ndarray) -> float:
+    """Noise sigma from differences of consecutive runs: the mean absolute difference without
+    its largest tenth (a spike's two differences do not count), scaled to sigma for normal noise.
+    Unlike the MAD it sees a second mode."""
+    a = np.sort(np.abs(d))[: max(1, int(0.9 * len(d)))]
+    return float(np.mean(a) / (_TRIMMED_ABS_NORMAL * _SQRT2))
+
+
+def _noise_segments(x: np.ndarray, sigma: float, cfg: LevelConfig) -> list[tuple[int, float]]:
+    """Changes of noise (position in the differences of x, z), ascending: binary segmentation of
+    the noise scores, a cut kept when the spread (or, for a change of modality, the spread around
+    the running median) on its two sides differs by ``noise_ratio`` either way."""
+    scores = _noise_scores(x, sigma)
+    d = np.diff(x)
     out: list[tuple[int, float]] = []
-    stack = [(0, len(resid))]
+    stack = [(0, len(d))]
     while stack:
         lo, hi = stack.pop()
-        found = _noise_split(resid[lo:hi], sigma, cfg.noise_min_runs)
+        found = _noise_split([u[lo:hi] for u in scores], cfg.noise_min_runs)
         if found is None or abs(found[1]) < cfg.noise_z:
             continue
         tau = lo + found[0]
-        ratio = _spread(resid[tau:hi]) / max(_spread(resid[lo:tau]), _SIGMA_FLOOR)
+        ratio = _spread(d[tau:hi]) / max(_spread(d[lo:tau]), _SIGMA_FLOOR)
         if max(ratio, 1.0 / ratio) < cfg.noise_ratio:
             continue
         out.append((tau, found[1]))
@@ -394,6 +441,7 @@ def analyse(values: Sequence[float] | np.ndarray, cfg: LevelConfig = LevelConfig
     x = y[pos]
     out: list[Change] = []
     min_transient = np.log1p(cfg.transient_min_pct / 100.0)
+    min_log = np.log1p(cfg.min_change_pct / 100.0)
     for e in excursions:
         if e.returned and abs(e.median - e.level) >= min_transient:
             before, after = float(np.exp(e.level)), float(np.exp(e.median))
@@ -404,31 +452,36 @@ def analyse(values: Sequence[float] | np.ndarray, cfg: LevelConfig = LevelConfig
     bounds = [0, *cuts, len(x)]
     for k in range(1, len(bounds) - 1):
         lo, tau, hi = bounds[k - 1], bounds[k], bounds[k + 1]
-        old, new = float(np.median(x[lo:tau])), float(np.median(x[tau:hi]))
+        old = float(np.median(x[max(lo, tau - _LOCAL_RUNS):tau]))
+        new = float(np.median(x[tau:min(hi, tau + _LOCAL_RUNS)]))
         # held: the new level starts at its first run nearer the new median than the old one, and
         # has lasted `persist` runs from there (a run before a moderate excursion is not part of it)
         while tau < hi and abs(x[tau] - old) < abs(x[tau] - new):
             tau += 1
         if hi - tau < cfg.persist or (lo == 0 and tau < 2 * cfg.persist):  # (and not on a handful of first runs)
             continue
-        left, right = x[lo:tau], x[tau:hi]
-        z, sd = _pair(left, right, sigma)
+        z, sd = _pair(x[lo:tau], x[tau:hi], sigma)  # the evidence: both whole segments
+        b0, a1 = max(lo, tau - _LOCAL_RUNS), min(hi, tau + _LOCAL_RUNS)
+        left, right = x[b0:tau], x[tau:a1]  # the levels: the runs next to the change
+        if abs(float(np.median(right) - np.median(left))) < min_log:
+            continue
         before, after = float(np.exp(np.median(left))), float(np.exp(np.median(right)))
-        first, last = int(pos[lo]), int(pos[hi - 1])
+        first, last = int(pos[b0]), int(pos[a1 - 1])
         out.append(Change("level", int(pos[tau]), last, at, before, after, (after / before - 1) * 100.0,
                           before_ci=_level_ci(left, sd), after_ci=_level_ci(right, sd), z=z, pvalue=_pvalue(z),
                           start_before=first, runs_before=len(left), runs_after=len(right),
-                          excluded=(last - first + 1) - (hi - lo), last_before=int(pos[tau - 1])))
-    # noise: residuals from the level segments
-    resid = np.concatenate([x[lo:hi] - np.median(x[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo])
-    noise_cuts = _noise_segments(resid, sigma, cfg)
-    nb = [0, *(t for t, _z in noise_cuts), len(x)]
+                          excluded=(last - first + 1) - (a1 - b0), last_before=int(pos[tau - 1])))
+    # noise: over all runs, excursions included (a second mode far from the first is all
+    # excursions to the level scan); d[i] belongs to run i + 1
+    d = np.diff(y)
+    noise_cuts = _noise_segments(y, sigma, cfg)
+    nb = [0, *(t for t, _z in noise_cuts), len(d)]
     for k, (tau, z) in enumerate(noise_cuts, start=1):
-        s_before, s_after = _spread(resid[nb[k - 1]:tau]), _spread(resid[tau:nb[k + 1]])
-        out.append(Change("noise", int(pos[tau]), int(pos[nb[k + 1] - 1]), at, 100 * s_before, 100 * s_after,
+        s_before, s_after = _spread(d[nb[k - 1]:tau]), _spread(d[tau:nb[k + 1]])
+        out.append(Change("noise", tau + 1, nb[k + 1], at, 100 * s_before, 100 * s_after,
                           (s_after / max(s_before, _SIGMA_FLOOR) - 1) * 100.0, before_ci=None, after_ci=None,
-                          z=z, pvalue=_pvalue(z), start_before=int(pos[nb[k - 1]]), runs_before=tau - nb[k - 1],
-                          runs_after=nb[k + 1] - tau, last_before=int(pos[tau - 1])))
+                          z=z, pvalue=_pvalue(z), start_before=nb[k - 1], runs_before=tau - nb[k - 1] + 1,
+                          runs_after=nb[k + 1] - tau, last_before=tau))
     out.sort(key=lambda c: (c.index, c.kind))
     return out
 
@@ -438,8 +491,8 @@ def _same(a: Change, b: Change, cfg: LevelConfig) -> bool:
         return False
     if a.kind == "transient":
         return a.index == b.index
-    if a.kind == "noise":
-        return abs(a.index - b.index) <= cfg.noise_min_runs // 2
+    if a.kind == "noise":  # located less precisely than a level
+        return abs(a.index - b.index) <= cfg.noise_min_runs
     return a.direction == b.direction and abs(a.index - b.index) <= cfg.match_runs
 
 
@@ -456,7 +509,7 @@ def replay(values: Sequence[float], cfg: LevelConfig = LevelConfig(), *, start: 
     the first run anything can be found) to the last, and return the findings in the order they
     were first made, each with ``at`` = the run that found it. A finding is new when no finding
     made before is the same one (levels: same direction within ``match_runs`` runs, or one that
-    moved; transients: same first run; noise: within ``noise_min_runs // 2`` runs). Findings
+    moved; transients: same first run; noise: within ``noise_min_runs`` runs). Findings
     already there at ``start - 1`` count as made before (so a replay of the last runs only, as the
     pipeline does, does not re-report old changes). Deterministic."""
     y = log_values(values)
