@@ -13,7 +13,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.
 export PERF_ARTIFACTS_URL ?= file://$(CURDIR)/artifacts
 PROFILE ?= smoke
 
-.PHONY: setup run run-load run-cli test coverage airflow clean
+.PHONY: setup run run-load run-cli test test-fast coverage airflow airflow-celery ui-screenshots clean
 
 setup: $(STAMP)
 
@@ -62,6 +62,27 @@ coverage: $(STAMP)
 airflow: $(STAMP)
 	@mkdir -p $(AIRFLOW_HOME)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/airflow standalone
+
+# The production topology natively (no Docker): api-server, scheduler, dag-processor, triggerer and
+# two Celery workers on CeleryExecutor, PostgreSQL database $(AIRFLOW_CELERY_DB) (created if missing)
+# and the Redis broker $(CELERY_BROKER). Foreground: Ctrl-C stops every process.
+# http://localhost:$(AIRFLOW_PORT), user admin, password printed (kept in .airflow/celery/stack.json).
+AIRFLOW_CELERY_DB ?= perf_airflow
+AIRFLOW_PG ?= postgres@127.0.0.1:5432
+CELERY_BROKER ?= redis://127.0.0.1:6379/0
+AIRFLOW_PORT ?= 8080
+CELERY_WORKERS ?= 2
+airflow-celery: $(STAMP)
+	$(PY) -m scripts.airflow_stack celery --home $(CURDIR)/.airflow/celery --db $(AIRFLOW_CELERY_DB) \
+	  --pg $(AIRFLOW_PG) --broker $(CELERY_BROKER) --port $(AIRFLOW_PORT) --workers $(CELERY_WORKERS)
+
+# The suite without the tests that start Airflow's processes (Celery stack, UI in Chromium).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests -m "not stack"
+
+# The UI test, saving its screenshots into docs/screenshots/ (the README shows them).
+ui-screenshots: $(STAMP)
+	PERF_UI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/ui
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) .perf-work .pytest_cache

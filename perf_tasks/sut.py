@@ -95,7 +95,10 @@ def start_service(work: Path, *, workers: int = 1, port: int | None = None, host
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                                     os.environ.get("PYTHONPATH")]))}
     with log_path.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # stdin too: under Airflow 3 a task's stdin is its socket to the supervisor, and a service that
+        # holds it keeps the supervisor (and a Celery worker slot) waiting 60 s after the task ended
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
     url = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
     try:
         waited = wait_ready(url, proc=proc, log_path=str(log_path), timeout_s=ready_timeout_s)

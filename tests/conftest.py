@@ -21,3 +21,8 @@ for path in (REPO, REPO / "plugins", REPO / "dags"):
         sys.path.insert(0, str(path))
 
 pytest_plugins = ["tests.support.fixtures"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stack: starts real Airflow processes (tests/dags/test_celery_stack.py, "
+                                       "tests/ui/); deselect with -m 'not stack'")
