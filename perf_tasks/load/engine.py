@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
 import time
 from datetime import datetime, timezone
@@ -28,13 +29,14 @@ import psutil
 from perf_tasks.errors import UserError
 from perf_tasks.load.client import HttpPool
 from perf_tasks.load.journey import CompiledJourney, OpenModelRequests, Request
+from perf_tasks.load.live import LiveSettings, write_live
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.recorder import Recorder, bucket_width_s
 from perf_tasks.load.result import GeneratorHealth, LoadResult, error_rate_pct
 from perf_tasks.load.safety import check_target
 from perf_tasks.load.schedule import to_ns
 from perf_tasks.monitor.sampler import ResourceSampler
-from perf_tasks.results import ResourceSummary
+from perf_tasks.results import GENERATOR_SATURATED, ResourceSummary
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: flo
     needed = 0
     if saturated:
         needed = max(2, math.ceil(max(cpu_pct_mean / HEALTHY_CPU_PCT, 100.0 / max(achieved_pct, 1.0))))
-    reason = (f"load generator saturated: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
+    reason = (f"{GENERATOR_SATURATED}: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
               f"not see the intended load. Run about {needed} shards (one core each)") if saturated else ""
     return GeneratorHealth("saturated" if saturated else "ok", reason, 1, (round(cpu_pct_mean, 1),), cpu_pct_max,
                            p50, p99, lag[-1], late_pct, dropped, achieved_pct, needed)
@@ -270,11 +272,16 @@ class Engine:
     async def _ticker(self) -> None:
         """Flush the recorder and close time-series buckets that nothing in flight can reach."""
         perf, lags, tick_ns = time.perf_counter_ns, self._loop_lag_ms, int(_TICK_S * 1e9)
+        live = self.plan.live
+        next_live = perf() + int(live.every_s * 1e9) if live else 0
         while True:
             before = perf()
             await asyncio.sleep(_TICK_S)
             lags.append(max(0, perf() - before - tick_ns) / 1e6)
             self._expire_slow()
+            if live is not None and before >= next_live:
+                next_live = before + int(live.every_s * 1e9)
+                self._live(live, before)
             self.rec.flush()
             watermark = min(self._inflight)
             if self.plan.model == "open" and self._next < self._n:
@@ -282,6 +289,19 @@ class Engine:
             elif self.plan.model == "closed":
                 watermark = min(watermark, time.perf_counter_ns() - self._t0)
             self.rec.close_buckets_before((watermark // 1000) // self.rec.bucket_us)
+
+    def _live(self, live: LiveSettings, now_ns: int) -> None:
+        """Write this shard's live window; stop sending when the monitor asked to abort."""
+        self.rec.flush()
+        first = int(((now_ns - self._t0) / 1e9 - live.window_s) // self.bucket_s)
+        write_live(live, shard=self.plan.shard_index, start_unix=self._start_unix, bucket_s=self.bucket_s,
+                   buckets=self.rec.window(max(first, 0)))
+        if not self._aborted and os.path.exists(live.abort_path):
+            self._aborted = (now_ns - self._t0) / 1e9
+            log.warning("load %s shard %d: aborted by a live alert after %.0f s", self.plan.scenario,
+                        self.plan.shard_index, self._aborted)
+            self._n = self._next  # no further arrivals are claimed (open model)
+            self._budget = 0  # closed model users stop
 
     def _samplers(self) -> tuple[ResourceSampler, ResourceSampler | None]:
         p = self.plan
@@ -317,6 +337,7 @@ class Engine:
         # time zero leaves room to start the workers (about 10 us each) before the first arrival
         headroom_ns = 1_000_000 + 20_000 * len(self._inflight)
         self._loop_lag_ms: list[float] = []
+        self._aborted: float = 0.0
         if p.start_at_unix is not None:  # shards of one run start together (a common wall-clock start)
             wait = p.start_at_unix - time.time() - headroom_ns / 1e9
             if wait > MAX_START_WAIT_S:
@@ -383,6 +404,9 @@ class Engine:
             cpu_pct_max=engine_res.process_cpu_pct_max, lag_ms=self._loop_lag_ms, sent=self._sent,
             late=rec.late_sends, dropped=rec.dropped, intended=intended)
         notes = []
+        if self._aborted:
+            notes.append(f"aborted by a live alert after {self._aborted:.0f} s: arrivals after that were not sent "
+                         "(not counted as dropped); the result covers what ran")
         if generator.verdict == "saturated":
             notes.append(generator.reason)
         if p.model == "open":
