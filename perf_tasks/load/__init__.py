@@ -1,4 +1,5 @@
-"""Load generation: an asyncio/aiohttp engine with open (coordinated-omission free) and closed models.
+"""Load generation: an asyncio engine (its own HTTP/1.1 client; aiohttp for https) with open
+(coordinated-omission free) and closed models.
 
 Public API (imported lazily: importing this package loads neither aiohttp nor numpy):
 

@@ -10,8 +10,9 @@ send_grace_s`` is dropped (counted). Requests in flight get ``timeout_s``; the r
 Closed model: ``users`` virtual users each run the journey in a loop with its think times; latency
 is from the actual send (the closed model cannot see the arrivals it did not make).
 
-The hot path per request: render (or reuse) a URL, one aiohttp request on a keep-alive pool, read
-the body, append three integers to the recorder. ``time.perf_counter_ns`` is the only clock.
+The hot path per request: render (or reuse) a request, send it on a keep-alive connection of our
+own HTTP/1.1 client (perf_tasks.load.client: asyncio protocols, httptools parsing; https targets
+use aiohttp), discard the body, append three integers to the recorder. ``time.perf_counter_ns`` is the only clock.
 """
 from __future__ import annotations
 
@@ -57,9 +58,25 @@ HEALTHY_CPU_PCT = 70.0  # what one process should use at most: the basis of "sha
 MAX_START_WAIT_S = 600.0  # a common start further away than this is a planning bug
 
 
+def sched_wait_ns() -> int | None:
+    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (Linux
+    ``/proc/self/task/*/schedstat``, second field); None where not available."""
+    total = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/schedstat") as fh:
+                total += int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: float, lag_ms: list[float],
-                     sent: int, late: int, dropped: int, intended: int) -> GeneratorHealth:
-    """Judge one engine process (see :class:`~perf_tasks.load.result.GeneratorHealth`)."""
+                     sent: int, late: int, dropped: int, intended: int,
+                     cpu_wait_pct: float | None = None) -> GeneratorHealth:
+    """Judge one engine process (see :class:`~perf_tasks.load.result.GeneratorHealth`).
+    ``cpu_wait_pct``: share of the run the process waited, runnable, for a CPU (other work had
+    the cores): running plus waiting is how much CPU it wanted."""
     lag = sorted(lag_ms) or [0.0]
     p50, p99 = lag[len(lag) // 2], lag[min(len(lag) - 1, int(0.99 * len(lag)))]
     late_pct = 100.0 * late / sent if sent else 0.0
@@ -68,8 +85,12 @@ def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: flo
         return GeneratorHealth("unknown", "engine CPU was not sampled", 1, (), cpu_pct_max, p50, p99, lag[-1],
                                late_pct, dropped, achieved_pct)
     starved = []
+    wait = cpu_wait_pct or 0.0
     if cpu_pct_mean >= SATURATED_CPU_PCT:
         starved.append(f"its process used {cpu_pct_mean:.0f} % of a core (limit {SATURATED_CPU_PCT:g} %)")
+    elif cpu_pct_mean + wait >= SATURATED_CPU_PCT:
+        starved.append(f"its process used {cpu_pct_mean:.0f} % of a core and waited {wait:.0f} % of the time for one "
+                       f"(other work had the cores; limit {SATURATED_CPU_PCT:g} % together)")
     if p99 >= SATURATED_LOOP_LAG_MS:
         starved.append(f"its event loop lagged {p99:.0f} ms at p99 (limit {SATURATED_LOOP_LAG_MS:g} ms)")
     behind = []
@@ -88,7 +109,7 @@ def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: flo
     reason = (f"{GENERATOR_SATURATED}: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
               f"not see the intended load. Run about {needed} shards (one core each)") if saturated else ""
     return GeneratorHealth("saturated" if saturated else "ok", reason, 1, (round(cpu_pct_mean, 1),), cpu_pct_max,
-                           p50, p99, lag[-1], late_pct, dropped, achieved_pct, needed)
+                           p50, p99, lag[-1], late_pct, dropped, achieved_pct, needed, round(wait, 1))
 
 
 class Engine:
@@ -303,6 +324,12 @@ class Engine:
             self._n = self._next  # no further arrivals are claimed (open model)
             self._budget = 0  # closed model users stop
 
+    def _cpu_wait_pct(self, elapsed_s: float) -> float | None:
+        end = sched_wait_ns()
+        if end is None or self._wait0 is None or elapsed_s <= 0:
+            return None
+        return 100.0 * (end - self._wait0) / (elapsed_s * 1e9)
+
     def _samplers(self) -> tuple[ResourceSampler, ResourceSampler | None]:
         p = self.plan
         interval = p.sample_interval_s or 1.0
@@ -350,6 +377,7 @@ class Engine:
                             p.shard_index, -wait)
         self._t0 = self.rec.t0_ns = self.t0_ns = time.perf_counter_ns() + headroom_ns
         self._start_unix = time.time() + headroom_ns / 1e9
+        self._wait0 = sched_wait_ns()
         self._send_deadline = self._t0 + int((p.duration_s + p.send_grace_s) * 1e9)
         self._send_deadline_closed = self._t0 + int(p.duration_s * 1e9)
         worker = self._open_worker if p.model == "open" else self._closed_user
@@ -402,7 +430,7 @@ class Engine:
         generator = generator_health(
             model=p.model, cpu_pct_mean=engine_res.process_cpu_pct_mean if engine_res.samples else None,
             cpu_pct_max=engine_res.process_cpu_pct_max, lag_ms=self._loop_lag_ms, sent=self._sent,
-            late=rec.late_sends, dropped=rec.dropped, intended=intended)
+            late=rec.late_sends, dropped=rec.dropped, intended=intended, cpu_wait_pct=self._cpu_wait_pct(elapsed_s))
         notes = []
         if self._aborted:
             notes.append(f"aborted by a live alert after {self._aborted:.0f} s: arrivals after that were not sent "

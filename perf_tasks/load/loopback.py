@@ -140,7 +140,8 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def reply(self, path: str, proto: _Protocol) -> bytes | None:
         if path.startswith("/status/"):

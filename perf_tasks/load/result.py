@@ -101,6 +101,7 @@ class GeneratorHealth:
     dropped: int = 0
     achieved_pct: float = 100.0  # achieved / intended rate (open model)
     shards_needed: int = 0  # estimate of processes (cores) for the intended rate; 0 when ok
+    cpu_wait_pct: float = 0.0  # share of the run the busiest process waited, runnable, for a CPU
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,7 @@ def merge_generator(results: Sequence[LoadResult]) -> GeneratorHealth | None:
         dropped=sum(g.dropped for g in gens),
         achieved_pct=100.0 * sent / intended if intended else 100.0,
         shards_needed=sum(g.shards_needed or g.processes for g in gens) if worst else 0,
+        cpu_wait_pct=max(g.cpu_wait_pct for g in gens),
     )
 
 

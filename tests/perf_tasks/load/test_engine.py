@@ -161,3 +161,18 @@ def test_importing_the_package_loads_neither_aiohttp_nor_airflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "False"
+
+
+def test_a_generator_starved_by_other_work_is_saturated_not_the_service():
+    """It used only half a core, but waited for a core the rest of the time (other processes had
+    them), and fell behind: the generator was the limit."""
+    from perf_tasks.load.engine import generator_health, sched_wait_ns
+
+    common = dict(model="open", cpu_pct_max=70.0, lag_ms=[2.0] * 50, sent=5000, late=900, dropped=0, intended=6000)
+    starved = generator_health(cpu_pct_mean=50.0, cpu_wait_pct=45.0, **common)
+    assert starved.verdict == "saturated" and "waited 45 %" in starved.reason and starved.cpu_wait_pct == 45.0
+    idle = generator_health(cpu_pct_mean=20.0, cpu_wait_pct=5.0, **common)
+    assert idle.verdict == "ok"  # behind, but with cores to spare: every user waited for the service
+    assert generator_health(cpu_pct_mean=None, **common).verdict == "unknown"
+    wait = sched_wait_ns()
+    assert wait is None or wait >= 0
