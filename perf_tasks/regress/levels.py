@@ -45,8 +45,8 @@ metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import median
 from dataclasses import dataclass
+from statistics import median
 from typing import Literal
 
 import numpy as np

@@ -295,3 +295,12 @@ def test_scoring_counts_matches_delays_false_alarms_and_spikes():
     at_spike = Alert(index=a, at=b + 1, before=100, after=150, change_pct=50, pvalue=0.001, method="t")
     sc = score(s, [at_spike, hit], online=True)
     assert (sc.detected, sc.delay, sc.false_alarms, sc.spike_levels) == (True, 2, 1, 1)
+
+
+def test_history_config_refuses_a_persist_that_would_let_spikes_through():
+    from pydantic import ValidationError
+
+    from perf_tasks.config import RegressionConfig
+    with pytest.raises(ValidationError, match=r"persist \(3\) must be greater than max_transient \(3\)"):
+        RegressionConfig(history={"persist": 3})
+    assert RegressionConfig().history.method == "history"
