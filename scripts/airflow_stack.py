@@ -196,6 +196,9 @@ class Stack:
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + c.db_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(c.concurrency),
             })
+        else:
+            # LocalExecutor starts [core] parallelism worker processes up front (32 by default)
+            env["AIRFLOW__CORE__PARALLELISM"] = "4"
         if c.work_dir:
             env["PERF_WORK_DIR"] = str(c.work_dir)
         if c.artifacts_url:
