@@ -159,6 +159,9 @@ class Metric:
     # The statistic has no data although the system was asked (e.g. no successful request): a
     # target on it fails with this reason (never pass, never invalid).
     no_data_reason: str = ""
+    # A miss cannot be blamed on the system (e.g. the load generator sent late, which only adds to
+    # the measured latency): a missed target is invalid with this reason; a pass stands.
+    invalid_if_missed: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,9 @@ def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct:
                                      f"({t.severity}) but not the warning bound {t.op} {t.warning:g}")
     else:
         status, reason = "pass", ""
-    if (status in ("warning", "critical") and other_cpu_pct is not None and busy_limit_pct is not None
+    if status in ("warning", "critical") and metric.invalid_if_missed:
+        status, reason = "invalid", f"{metric.invalid_if_missed}; would have been {status}: {reason}"
+    elif (status in ("warning", "critical") and other_cpu_pct is not None and busy_limit_pct is not None
             and other_cpu_pct > busy_limit_pct):
         status, reason = "invalid", (f"host busy: other processes used {other_cpu_pct:.0f} % of its CPUs while this "
                                      f"ran (limit {busy_limit_pct:g} %); would have been {status}: {reason}")

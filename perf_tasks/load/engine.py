@@ -104,10 +104,14 @@ def generator_health(*, model: str, cpu_pct_mean: float | None, cpu_pct_max: flo
         behind = behind or ["closed-model users wait for the generator"]
     saturated = bool(starved and behind)
     needed = 0
+    reason = ""
     if saturated:
         needed = max(2, math.ceil(max(cpu_pct_mean / HEALTHY_CPU_PCT, 100.0 / max(achieved_pct, 1.0))))
-    reason = (f"{GENERATOR_SATURATED}: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
-              f"not see the intended load. Run about {needed} shards (one core each)") if saturated else ""
+        advice = (f"Run about {needed} shards (one core each)" if cpu_pct_mean >= SATURATED_CPU_PCT else
+                  "Other work on this host delayed it: give the generator cores of its own (or run it on another "
+                  "machine), then rerun")
+        reason = (f"{GENERATOR_SATURATED}: {' and '.join(behind)} while {' and '.join(starved)}; the service did "
+                  f"not see the load as intended. {advice}")
     return GeneratorHealth("saturated" if saturated else "ok", reason, 1, (round(cpu_pct_mean, 1),), cpu_pct_max,
                            p50, p99, lag[-1], late_pct, dropped, achieved_pct, needed, round(wait, 1))
 

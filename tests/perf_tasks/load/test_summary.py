@@ -89,3 +89,21 @@ def test_a_saturated_generator_makes_every_target_invalid_not_a_service_failure(
 def test_shards_that_did_not_overlap_make_the_targets_invalid():
     bad = dataclasses.replace(_synthetic([5.0] * 300), invalid_reason="shards did not run at the same time: ...")
     assert _verdicts(bad, _scenario()) == {"latency_p95_ms": "invalid", "error_rate_pct": "invalid"}
+
+
+def test_a_late_but_complete_generator_leaves_passes_standing_and_a_short_one_invalidates_them():
+    """Latency runs from the intended send time, so late sends only add to it: a pass stands. A
+    generator that dropped arrivals (or sent < 98 % of the rate) under-delivered the load: even a
+    pass is of a lighter load, so every target is invalid."""
+    from perf_tasks.load.result import GeneratorHealth
+
+    late = GeneratorHealth("saturated", "load generator saturated: 3.0 % of sends were late while its event loop "
+                           "lagged 60 ms at p99", achieved_pct=100.0, dropped=0)
+    fast = dataclasses.replace(_synthetic([5.0] * 300), generator=late)
+    assert _verdicts(fast, _scenario()) == {"latency_p95_ms": "pass", "error_rate_pct": "pass"}
+    slow = dataclasses.replace(_synthetic([80.0] * 300), generator=late)
+    verdicts = {v.metric.rsplit(".", 1)[1]: v for v in evaluate_result(slow, _scenario()).verdicts}
+    assert verdicts["latency_p95_ms"].status == "invalid" and "would have been critical" in verdicts["latency_p95_ms"].reason
+    short = dataclasses.replace(late, achieved_pct=90.0, dropped=30)
+    assert _verdicts(dataclasses.replace(fast, generator=short), _scenario()) == {
+        "latency_p95_ms": "invalid", "error_rate_pct": "invalid"}
