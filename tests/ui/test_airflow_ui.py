@@ -86,8 +86,8 @@ def page(browser, airflow):
     ctx.set_default_timeout(30_000)
     pg = ctx.new_page()
     base = airflow.cfg.base_url
-    pg.goto(base + "/", wait_until="networkidle")
-    assert "/auth/login" in pg.url  # not signed in: the simple auth manager's login page
+    pg.goto(base + "/")
+    pg.wait_for_url("**/auth/login**")  # not signed in: the UI sends us to the simple auth manager's login
     login, password = airflow.user()
     pg.get_by_label("Username").fill(login)
     pg.get_by_label("Password").fill(password)
