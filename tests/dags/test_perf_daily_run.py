@@ -123,3 +123,36 @@ def test_bad_target_override_fails_setup_before_any_benchmark(perf_daily, airflo
     assert "risk.no_such_benchmark.latency_p95_ms" in status["error"]
     assert not (work / "suites").exists(), "no benchmark may run after a config error"
     assert len(slack.messages) == 1 and "setup_environment" in json.dumps(slack.messages[0])
+
+
+def test_no_secret_reaches_a_log_artifact_xcom_or_object_at_debug(perf_daily, airflow_conns, slack, s3_client, bucket,
+                                                                  monkeypatch, caplog):
+    """Recognisable fake secrets in the Slack and AWS connections, every logger at DEBUG: the
+    run's logs, work folder, XComs and stored objects never contain them."""
+    import logging
+
+    airflow_conns()
+    webhook_secret, aws_secret = "WEBHOOKs3cr3tZZ9", "AWSs3cr3tKEYzz7"
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps({
+        "conn_type": "slackwebhook", "host": f"127.0.0.1:{slack.port}/services", "schema": "http",
+        "password": f"T000/B000/{webhook_secret}"}))
+    conn = json.loads(__import__("os").environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    conn["password"] = aws_secret  # moto accepts any key
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    caplog.set_level(logging.DEBUG)
+    prefix = _prefix()
+    dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{prefix}", suites=["market_data"],
+                  target_overrides={IMPOSSIBLE: 0.000001})  # a critical miss: a Slack message is sent
+    assert len(slack.messages) == 1
+    logs = caplog.text
+    assert any("slack" in r.name.lower() for r in caplog.records), "slack-sdk logged at DEBUG"
+    work = work_dir_for("perf_daily", dr.run_id)
+    files = "".join(p.read_text(errors="replace") for p in work.rglob("*") if p.is_file())
+    objects = "".join(s3_client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode(errors="replace")
+                      for o in s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+    xcoms = json.dumps([ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+                        for ti in dr.get_task_instances()], default=str)
+    for secret in (webhook_secret, aws_secret):
+        for where, text in (("logs", logs), ("work folder", files), ("stored objects", objects), ("XComs", xcoms)):
+            assert secret not in text, f"{secret} found in {where}"
+    assert objects and files and logs
