@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--run-id", default=None, help="promote: the run (default: the newest finished run)")
     base.add_argument("--note", default="")
     base.add_argument("--artifacts", default=None)
-    seal = sub.add_parser("seal", help="upload and seal a run whose upload failed, from its local work folder "
-                                       "(once the store is reachable again)")
+    seal = sub.add_parser("seal", aliases=["persist"],
+                          help="upload and seal a run whose upload failed, from its local work folder "
+                               "(once the store is reachable again)")
     seal.add_argument("dag_id")
     seal.add_argument("--run-id", required=True)
     seal.add_argument("--artifacts", default=None, help="default: the store the run was started with")
@@ -431,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
-        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal,
+        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal, "persist": cmd_seal,
                 "load": _load}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
