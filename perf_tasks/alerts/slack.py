@@ -73,6 +73,34 @@ def format_value(value: float, unit: str) -> str:
     return f"{text} {unit}" if unit not in ("%",) else f"{text}%"
 
 
+def _interval(low: float | None, high: float | None) -> str:
+    return f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else ""
+
+
+def _short_range(rng: str | None) -> str:
+    if not rng:
+        return ""
+    return "..".join(part[:12] for part in rng.split(".."))
+
+
+def history_line(c: Any) -> str:
+    """One Slack line for a history finding: the kind, the levels with their 95 % intervals, the
+    runs it rests on, and the suspected commit range (last good .. first bad)."""
+    if c.kind == "transient":
+        return (f"• `{c.metric}` transient (came back, not a level change): {c.after:.4g} vs level {c.before:.4g} "
+                f"({c.change_pct:+.1f} %) at run `{c.run}`")
+    if c.kind == "noise":
+        return (f"• `{c.metric}` noise changed: spread {c.before:.3g} % → {c.after:.3g} % from run `{c.run}` "
+                "(comparisons of this metric need a new baseline)")
+    runs = (f"; runs {c.runs_before} before / {c.runs_after} after" + (f", {c.runs_excluded} excursions left out"
+                                                                      if c.runs_excluded else "")) if c.runs_after else ""
+    rng = _short_range(getattr(c, "commit_range", None) or c.commit)
+    return (f"• `{c.metric}` {c.kind}: {c.before:.4g}{_interval(c.before_low, c.before_high)} → "
+            f"*{c.after:.4g}*{_interval(c.after_low, c.after_high)} ({c.change_pct:+.1f} %"
+            + (f", p={c.pvalue:.2g}" if c.pvalue is not None else "") + f") from run `{c.run}`{runs}"
+            + (f"; suspected commits `{rng}`" if rng else ""))
+
+
 def _violation_line(v: Violation) -> str:
     return (f"• `{v.metric}` = *{format_value(v.value, v.unit)}* (threshold {v.op} "
             f"{format_value(v.threshold, v.unit)}) — {v.source}")
@@ -171,10 +199,8 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
             blocks += _sections(":warning: Environment differs from the baseline's",
                                 [f"• {d}" for d in comparison.fingerprint_mismatch])
     if level:
-        lines = [f"• `{c.metric}` {c.kind}: {c.before:.4g} → *{c.after:.4g}* ({c.change_pct:+.1f} %"
-                 + (f", p={c.pvalue:.2g}" if c.pvalue is not None else "") + f") from run `{c.run}`"
-                 + (f", suspected commit `{c.commit[:12]}`" if c.commit else "") for c in level]
-        blocks += _sections(f":mag: Level changes over the run history{history_link}", lines)
+        blocks += _sections(f":mag: Level changes (and transients, noise) over the run history{history_link}",
+                            [history_line(c) for c in level])
     links = []
     if run.report_url:
         links.append(f"<{run.report_url}|Report>" if run.report_url.startswith("http") else f"Report: `{run.report_url}`")

@@ -124,15 +124,17 @@ def _history_section(comparison: Comparison | None, history: dict[str, dict[str,
     changes = comparison.history_changes if comparison else ()
     parts.append(f"<p>{comparison.history_runs if comparison else 0} runs with this run's comparison key (profile, "
                  "comparable environment and, per benchmark, params digest and device; other runs are left out). "
-                 "Level changes are found one run at a time (robust band + Mann-Whitney U; the new level must hold "
-                 "for several runs); dashed lines mark them.</p>")
+                 "At every run the whole history is searched again (perf_tasks.regress.levels): level changes "
+                 "(robust two-sample z on log values; the new level must hold 4 runs, so a spike of up to 3 runs never "
+                 "counts), transients (excursions that came back: left out of every level) and changes of the noise; "
+                 "dashed lines mark level changes; NEW ones alert.</p>")
     rows = []
     for metric, series in history.items():
         runs = series["runs"]
         mine = [c for c in changes if c.metric == metric]
-        marks = [runs.index(c.run) for c in mine if c.run in runs]
+        marks = [runs.index(c.run) for c in mine if c.run in runs and c.kind in ("regression", "improvement")]
         text = "; ".join(f"{'NEW ' if c.new else ''}{c.kind} {c.change_pct:+.1f} % from run {c.run}"
-                         + (f" (commit {c.commit[:12]})" if c.commit else "") for c in mine)
+                         + (f" (commits {c.commit_range})" if c.commit_range else "") for c in mine)
         rows.append(_row([f"<code>{escape(metric)}</code>", sparkline(series["values"], marks),
                           f"{series['values'][-1]:.4g}", escape(text or "-")], ["", "", "num", ""]))
     return parts + [_table(["metric", "last 100 runs", "this run", "level changes"], rows)]

@@ -216,3 +216,22 @@ def test_no_data_fails_at_the_targets_severity():
     ev = evaluate(_results(m), RULES)
     assert ev.verdicts[0].status == "critical" and ev.verdicts[0].reason.startswith("no data: no successful")
     assert len(ev.critical) == 1
+
+
+def test_history_lines_carry_the_commit_range_levels_intervals_and_kind():
+    from perf_tasks.alerts.slack import history_line
+    from perf_tasks.results import HistoryChange
+
+    reg = HistoryChange(metric="risk.mc.latency_p50_ms", kind="regression", run="r14", commit="b" * 40,
+                        detected_at_run="r17", before=50.0, after=56.0, change_pct=12.0, pvalue=1e-6, new=True,
+                        last_good_run="r13", last_good_commit="a" * 40, before_low=49.5, before_high=50.5,
+                        after_low=55.0, after_high=57.0, runs_before=30, runs_after=4, runs_excluded=1)
+    line = history_line(reg)
+    assert "`aaaaaaaaaaaa..bbbbbbbbbbbb`" in line and "[49.5, 50.5]" in line and "[55, 57]" in line
+    assert "runs 30 before / 4 after, 1 excursions left out" in line
+    spike = HistoryChange(metric="m", kind="transient", run="r9", commit=None, detected_at_run="r11", before=50.0,
+                          after=90.0, change_pct=80.0, pvalue=None, new=True)
+    assert "transient (came back, not a level change)" in history_line(spike)
+    noise = HistoryChange(metric="m", kind="noise", run="r20", commit=None, detected_at_run="r40", before=8.0,
+                          after=2.0, change_pct=-75.0, pvalue=None, new=True)
+    assert "noise changed" in history_line(noise)
