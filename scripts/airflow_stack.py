@@ -99,10 +99,14 @@ def redis_reachable(url: str) -> str:
         return f"{type(exc).__name__}: {exc}".strip()
 
 
-def flush_redis_db(url: str) -> None:
+def flush_redis_queue(url: str, queue: str) -> int:
+    """Delete a Celery queue's keys (the queue, its priority lists, its binding) from the broker,
+    leaving whatever else shares that Redis db alone; returns how many keys went."""
     import redis
 
-    redis.Redis.from_url(url, socket_connect_timeout=3).flushdb()
+    r = redis.Redis.from_url(url, socket_connect_timeout=3)
+    keys = [k for k in r.scan_iter(match=f"*{queue}*", count=1000)]
+    return r.delete(*keys) if keys else 0
 
 
 @dataclass
@@ -120,6 +124,9 @@ class StackConfig:
     jwt_secret: str = ""
     work_dir: Path | None = None
     artifacts_url: str = ""
+    #: isolates this stack on a shared broker: its own Celery queue (``perf-<tag>``) and worker
+    #: names (``worker1-<tag>@host``); two stacks on one Redis db would take each other's tasks
+    tag: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -131,6 +138,14 @@ class StackConfig:
     @property
     def celery(self) -> bool:
         return self.executor == "CeleryExecutor"
+
+    @property
+    def queue(self) -> str:
+        return f"perf-{self.tag}" if self.tag else "default"
+
+    def worker_names(self) -> list[str]:
+        suffix = f"-{self.tag}" if self.tag else ""
+        return [f"worker{i}{suffix}@{socket.gethostname()}" for i in range(1, self.workers + 1)]
 
 
 class StackError(RuntimeError):
@@ -195,6 +210,8 @@ class Stack:
                 "AIRFLOW__CELERY__BROKER_URL": c.broker_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + c.db_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(c.concurrency),
+                # the tasks' queue, Celery's default queue and the queue the workers listen on
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": c.queue,
             })
         else:
             # LocalExecutor starts [core] parallelism worker processes up front (32 by default)
@@ -241,14 +258,12 @@ class Stack:
             "triggerer": ([af, "triggerer"], {"AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT": str(free_port())}),
         }
         if c.celery:
-            host = socket.gethostname()
-            for i in range(1, c.workers + 1):
-                name = f"worker{i}@{host}"
+            for i, name in enumerate(c.worker_names(), 1):
                 # logs are files in the shared AIRFLOW_HOME: the API server reads them there, so the
                 # workers serve none (two log servers on one machine would fight over one port)
                 cmds[f"worker{i}"] = ([af, "celery", "worker", "--celery-hostname", name, "--concurrency",
-                                       str(c.concurrency), "--skip-serve-logs", "--without-mingle",
-                                       "--without-gossip"],
+                                       str(c.concurrency), "--queues", c.queue, "--skip-serve-logs",
+                                       "--without-mingle", "--without-gossip"],
                                       {HOSTNAME_ENV: name})
         return cmds
 
@@ -269,12 +284,12 @@ class Stack:
         return self.get("/api/v2/monitor/health", auth=False)
 
     def celery_workers(self) -> list[str]:
-        """Names of the Celery workers that answer a ping on the broker."""
+        """Names of this stack's Celery workers that answer a ping on the broker."""
         from celery import Celery
 
         app = Celery(broker=self.cfg.broker_url)
         try:
-            replies = app.control.ping(timeout=1.0) or []
+            replies = app.control.ping(destination=self.cfg.worker_names(), timeout=1.0) or []
         finally:
             app.close()
         return sorted(name for r in replies for name in r)
