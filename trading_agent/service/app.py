@@ -41,7 +41,7 @@ from trading_agent.service.market import MAX_BARS_OUT, UnknownSymbolError
 from trading_agent.service.risk import assess
 from trading_agent.service.schemas import (MAX_SCENARIOS, ErrorOut, Health, MarketData, OrderOut, OrderRequest,
                                            PortfolioOut, Readiness, RecommendationOut, RiskOut, RiskRequest,
-                                           Universe, VarMethod)
+                                           Universe, ValidationErrorOut, VarMethod)
 from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder
 from trading_agent.trading.engine import StoreFailedError
 
@@ -191,9 +191,10 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
     @app.post("/orders", response_model=OrderOut, status_code=201, tags=["orders"],
               responses={404: {"model": ErrorOut, "description": "unknown account"},
                          413: {"model": ErrorOut, "description": "body over --max-body-bytes (not read)"},
-                         422: {"model": OrderOut, "description": "rejected by the engine (status 'rejected', "
-                                                                 "with its reason); a malformed body also "
-                                                                 "answers 422, with the validation detail"},
+                         422: {"model": OrderOut | ValidationErrorOut,
+                               "description": "rejected by the engine (an OrderOut, status 'rejected', with its "
+                                              "reason); a malformed body also answers 422, with the validation "
+                                              "detail"},
                          503: {"model": ErrorOut, "description": "not ready, or the order store failed"}},
               summary="Submit an order: validation, pre-trade risk, matching, persistence")
     async def submit_order(request: Request, body: OrderRequest) -> Any:

@@ -7,7 +7,7 @@ the client receives.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -212,3 +212,20 @@ class OrderOut(_Out):
 
 class ErrorOut(_Out):
     detail: str
+
+
+class ValidationIssueOut(_Out):
+    """One problem of a malformed request, as :func:`trading_agent.service.guards.validation_detail`
+    reports it (pydantic's error with a short excerpt of the input)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(_Out):
+    """A malformed request (422): up to 20 issues, then one ``too_many_errors`` item."""
+
+    detail: list[ValidationIssueOut]
