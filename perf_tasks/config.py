@@ -374,6 +374,12 @@ def load_yaml_mapping(path: Path, what: str = "config file") -> Any:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: collections nested too deeply") from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # PyYAML's constructors raise these for scalars they cannot build: a date like 2001-13-01,
+        # "!!int x", "!!timestamp x", "!!bool x"
+        raise ConfigError(f"{path}: not valid YAML: a value cannot be built ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

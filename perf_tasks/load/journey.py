@@ -60,11 +60,13 @@ class ParamSpec(_Strict):
             if bounds is not None and bounds[0] > bounds[1]:
                 raise ValueError(f"{key} [{bounds[0]}, {bounds[1]}]: low bound above high bound")
         if self.format is not None:
-            sample = (self.values or [None])[0] if self.values else (self.range or self.uniform or (0,))[0]
-            try:
-                self.format.format(sample)
-            except (ValueError, IndexError, KeyError) as exc:
-                raise ValueError(f"format {self.format!r} does not apply to {sample!r}: {exc}") from None
+            # every listed value (a format that fits the first may not fit the others), else the low bound
+            samples = self.values if self.values else [(self.range or self.uniform or (0,))[0]]
+            for sample in samples:
+                try:
+                    self.format.format(sample)
+                except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+                    raise ValueError(f"format {self.format!r} does not apply to {sample!r}: {exc}") from None
         return self
 
     def draw(self, rng: random.Random) -> Any:
@@ -112,6 +114,16 @@ class StepSpec(_Strict):
     def _path(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError(f"path {v!r} must start with '/' (it is appended to the target URL)")
+        return v
+
+    @field_validator("body")
+    @classmethod
+    def _json_body(cls, v: Any) -> Any:
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError) as exc:  # a YAML date, binary or set; a cycle made with anchors
+            raise ValueError(f"body must be JSON data (strings, numbers, booleans, null, lists, mappings): "
+                             f"{exc}") from None
         return v
 
     @field_validator("think_time_s")

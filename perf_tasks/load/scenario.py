@@ -24,7 +24,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf is no duration or rate
 
 
 class RampStage(_Strict):
@@ -134,7 +134,10 @@ def plan_for_scenario(scenario: LoadScenario, target_url: str, journeys: Journey
     """
     name = journey or scenario.journey
     spec: JourneySpec = resolve_journey(journeys, name, source=journeys_source)
-    ramp = tuple(Stage(s.duration_s, s.requests_per_minute / 60.0) for s in scenario.ramp)
+    try:  # a stage scaled down to nothing (a very long scenario's ramp, for smoke) is a ValueError
+        ramp = tuple(Stage(s.duration_s, s.requests_per_minute / 60.0) for s in scenario.ramp)
+    except ValueError as exc:
+        raise ConfigError(f"scenario {scenario.name or 'adhoc'!r}: ramp: {exc}") from None
     fields: dict[str, object] = dict(
         scenario=scenario.name or "adhoc", target_url=target_url, journey_name=name, journey=spec,
         duration_s=scenario.duration_s, users=scenario.users, model=scenario.model,
