@@ -71,8 +71,11 @@ class LoadPlan:
             raise bad("rate_per_s", "> 0 requests/s for the open model")
         if not (isinstance(self.shard_count, int) and self.shard_count >= 1 and 0 <= self.shard_index < self.shard_count):
             raise bad("shard_index", f"in [0, shard_count={self.shard_count})")
-        if self.connections is not None and not self.connections >= 1:
+        if self.connections is not None and not (isinstance(self.connections, int) and self.connections >= 1):
             raise bad("connections", "an integer >= 1")
+        if self.bucket_s is not None and not (isinstance(self.bucket_s, (int, float)) and math.isfinite(self.bucket_s)
+                                              and self.bucket_s > 0):
+            raise bad("bucket_s", "a positive number of seconds")
         for f in ("late_threshold_ms", "send_grace_s", "ramp_up_s", "sample_interval_s"):
             if not getattr(self, f) >= 0:
                 raise bad(f, ">= 0")

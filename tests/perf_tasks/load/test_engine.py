@@ -153,6 +153,10 @@ def test_bad_plans_name_the_field_and_value():
         _plan("http://127.0.0.1:1", _journey("/"), users=0)
     with pytest.raises(ValueError, match="rate_per_s"):
         _plan("http://127.0.0.1:1", _journey("/"), rate_per_s=0.0)
+    with pytest.raises(ValueError, match="connections must be an integer >= 1, got 1.5"):
+        _plan("http://127.0.0.1:1", _journey("/"), connections=1.5)
+    with pytest.raises(ValueError, match="bucket_s must be a positive number of seconds, got 0"):
+        _plan("http://127.0.0.1:1", _journey("/"), bucket_s=0)
 
 
 def test_importing_the_package_loads_neither_aiohttp_nor_airflow():
