@@ -34,7 +34,7 @@ SHARD_MODES = ("auto", "processes", "tasks")
 #: tasks mode: how long a shard waits for the others at a scenario's start before it goes alone
 #: (the merge then marks the scenario invalid: its shards did not run together)
 BARRIER_TIMEOUT_S = 60.0
-BARRIER_LEAD_S = 5.0  # the common start is this long after the last shard arrived (2 s was too tight on a loaded 2-core worker)
+BARRIER_LEAD_S = 5.0  # the common start: this long after the last shard arrived (2 s was too tight under load)
 
 
 def _scenarios(spec: pipeline.RunSpec) -> dict[str, Any]:
