@@ -1,7 +1,8 @@
 """The engine's recording hot path: append three integers per request, add them up in batches.
 
 Per request the engine appends latency (us), intended offset (us) and a code (step and its kind:
-success, error, or an arrival dropped at the send deadline) to plain lists; every few thousand requests (and on each tick of the engine) the lists are
+success, error, or an arrival dropped at the send deadline) to plain lists; every few thousand
+requests (and on each tick of the engine) the lists are
 flushed with numpy into the per-step HDR histograms and the per-bucket time series. Nothing is
 locked: everything runs on the event loop's thread.
 

@@ -396,5 +396,6 @@ def merge_results(results: Sequence[LoadResult]) -> LoadResult:
     )
 
 
-__all__ = ["EndpointResult", "GeneratorHealth", "shard_overlap", "LatencySummary", "LoadResult", "TimeSeries", "error_rate_pct", "merge_results",
+__all__ = ["EndpointResult", "GeneratorHealth", "shard_overlap", "LatencySummary", "LoadResult", "TimeSeries",
+           "error_rate_pct", "merge_results",
            "result_from_json", "result_to_json", "LOAD_SCHEMA_VERSION", "ERROR_CLASSES"]
