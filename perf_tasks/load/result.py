@@ -281,7 +281,9 @@ def shard_overlap(windows: Sequence[tuple[float, float]], duration_s: float) -> 
 
 
 def merge_generator(results: Sequence[LoadResult]) -> GeneratorHealth | None:
-    """Saturated when any shard was (its share of the load did not go out as planned)."""
+    """Saturated when any shard was (its share of the load did not go out as planned). Per-process
+    figures of the merged result are the worst shard's (loop lag percentiles, CPU wait), not
+    percentiles over the shards' pooled ticks; ``cpu_pct_per_process`` lists every shard."""
     gens = [r.generator for r in results if r.generator is not None]
     if not gens:
         return None

@@ -65,7 +65,8 @@ class OnlineConfig:
             raise ValueError(f"bad online detector config: {self}")
 
 
-def _log(values: Sequence[float]) -> np.ndarray:
+def log_values(values: Sequence[float]) -> np.ndarray:
+    """Log of a 1-D series of positive finite values; a ValueError names the first bad ones."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
         raise ValueError(f"expected a 1-D series, got shape {arr.shape}")
@@ -108,7 +109,7 @@ def online_check(logv: np.ndarray, t: int, start: int, cfg: OnlineConfig) -> Ale
 
 def online_alerts(values: Sequence[float], cfg: OnlineConfig = OnlineConfig()) -> list[Alert]:
     """Replay the series one run at a time, as the pipeline sees it."""
-    logv = _log(values)
+    logv = log_values(values)
     alerts: list[Alert] = []
     start = 0
     for t in range(len(logv)):
@@ -158,7 +159,11 @@ def otava_change_points(values: Sequence[float], cfg: OtavaConfig = OtavaConfig(
 
     raw = np.asarray(values, dtype=float)
     # Otava's magnitude is relative to the level: centre log values at 1 so it reads as a ratio
-    series = 1.0 + _log(raw) - float(np.median(_log(raw))) if cfg.log else raw.copy()
+    if cfg.log:
+        logv = log_values(raw)
+        series = 1.0 + logv - float(np.median(logv))
+    else:
+        series = raw.copy()
     if cfg.clip_sigma is not None:
         series = _winsorise(series, cfg.clip_sigma)
     # Otava indexes Python sequences; a numpy array trips its empty-slice check (0.8.0)

@@ -52,6 +52,8 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
+from perf_tasks.regress.detect import log_values
+
 _MAD_TO_SIGMA = 1.4826
 _SIGMA_FLOOR = 1e-4  # log units (0.01 %): a constant series still has a finite z
 _LEVEL_WINDOW = 9  # runs in the running level that excursions are judged against
@@ -117,16 +119,6 @@ class Change:
     @property
     def direction(self) -> Literal["up", "down"]:
         return "up" if self.change_pct > 0 else "down"
-
-
-def log_values(values: Sequence[float]) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"expected a 1-D series, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        bad = arr[~(np.isfinite(arr) & (arr > 0))][:3]
-        raise ValueError(f"values must be finite and > 0, got {bad.tolist()}")
-    return np.log(arr)
 
 
 def noise_sigma(y: np.ndarray) -> float:
