@@ -304,10 +304,77 @@ def executive_summary(results: RunResults, evaluation: Evaluation, comparison: C
     return parts
 
 
+_SECTION_KEYS = {"title", "html", "table", "headers", "text", "id", "open"}
+
+
+def render_section(section: dict[str, Any], *, index: int = 0) -> str:
+    """One report section supplied by a run kind (``report_extras`` -> ``sections``).
+
+    ``title`` (required); then any of ``text`` (a paragraph, escaped), ``html`` (trusted markup
+    built by the kind, e.g. an inline SVG chart), ``table`` (rows: lists of cells or dicts; dict
+    rows take their keys as headers unless ``headers`` is given; cells are escaped, floats shown
+    with 4 significant digits). ``id`` is the anchor (default ``section-<index>``); ``open``: False
+    puts the body in a collapsed ``<details>``. Raises ValueError naming the bad key or value."""
+    if not isinstance(section, dict):
+        raise ValueError(f"report section {index}: expected a dict with 'title' and 'html' or 'table', "
+                         f"got {type(section).__name__}")
+    unknown = set(section) - _SECTION_KEYS
+    if unknown:
+        raise ValueError(f"report section {index} ({section.get('title', '?')!r}): unknown key(s) {sorted(unknown)}; "
+                         f"expected {sorted(_SECTION_KEYS)}")
+    title = section.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"report section {index}: 'title' must be a non-empty string, got {title!r}")
+    if not any(k in section for k in ("html", "table", "text")):
+        raise ValueError(f"report section {index} ({title!r}): needs 'html', 'table' or 'text'")
+    anchor = escape(str(section.get("id") or f"section-{index}"))
+    body = []
+    if section.get("text"):
+        body.append(f"<p>{escape(str(section['text']))}</p>")
+    if section.get("html"):
+        body.append(str(section["html"]))
+    if "table" in section:
+        body.append(_section_table(section["table"], section.get("headers"), title, index))
+    inner = "".join(body)
+    if section.get("open", True) is False:
+        inner = f"<details><summary>details</summary>{inner}</details>"
+    return f"<section class='extra' id='{anchor}'><h2>{escape(title)}</h2>{inner}</section>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape("-" if value is None else str(value))
+
+
+def _section_table(rows: Any, headers: Any, title: str, index: int) -> str:
+    if not isinstance(rows, (list, tuple)):
+        raise ValueError(f"report section {index} ({title!r}): 'table' must be a list of rows, "
+                         f"got {type(rows).__name__}")
+    if headers is None and rows and all(isinstance(r, dict) for r in rows):
+        headers = list(dict.fromkeys(k for r in rows for k in r))
+    out = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            cells = [row.get(h) for h in (headers or [])]
+        elif isinstance(row, (list, tuple)):
+            cells = list(row)
+        else:
+            raise ValueError(f"report section {index} ({title!r}): table row {i} must be a list or a dict, "
+                             f"got {row!r}")
+        out.append(_row([_cell(c) for c in cells],
+                        ["num" if isinstance(c, (int, float)) and not isinstance(c, bool) else "" for c in cells]))
+    return _table([str(h) for h in headers or []], out) if headers else \
+        "<table>" + "".join(out) + "</table>"
+
+
 def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
                   *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
-                  history: dict[str, dict[str, Any]] | None = None, load: dict[str, Any] | None = None) -> str:
-    """The page; ``load`` maps scenario -> merged LoadResult (the load section)."""
+                  history: dict[str, dict[str, Any]] | None = None, load: dict[str, Any] | None = None,
+                  sections: list[dict[str, Any]] | None = None) -> str:
+    """The page; ``load`` maps scenario -> merged LoadResult (the load section); ``sections`` are
+    a kind's own sections (stress, scalability: see :func:`render_section`), shown after the
+    summary and targets, before the technical details."""
     n_missed = sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
     critical = len(evaluation.critical)
     verdict = "FAIL" if failed_steps else overall_verdict(evaluation)  # INVALID is never shown as PASS
@@ -343,6 +410,9 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                   escape(f"{v.op} {format_value(v.threshold, v.unit)}"), escape(v.source)],
                  ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
             for v in evaluation.violations]))
+
+    for i, section in enumerate(sections or []):
+        parts.append(render_section(section, index=i))
 
     parts.append("<details><summary><b>Comparison with the baseline and history</b> (technical)</summary>")
     parts += _comparison_section(comparison)
