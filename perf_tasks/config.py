@@ -269,6 +269,15 @@ class SlackConfig(_Strict):
     conn_id: str = "slack_default"
     attempts: int = Field(default=3, ge=1, le=10)
     backoff_s: float = Field(default=1.0, ge=0)
+    # Alerts without noise (perf_tasks.alerts.state): an open alert already sent is sent again only
+    # when it worsens (severity up, or the value worse by worsen_pct % of the last sent value; a
+    # regression's change by worsen_pct points) or repeat_after_h hours passed; 0 = every run.
+    repeat_after_h: float = Field(default=24.0, ge=0)
+    worsen_pct: float = Field(default=10.0, ge=0)
+    resolved: bool = True  # a "resolved" message when an alert that was sent clears
+    # The report link in the message when the store is S3 and no http base URL is set: a presigned
+    # GET URL valid this many hours (SigV4 allows at most 7 days).
+    report_link_expiry_h: float = Field(default=168.0, gt=0, le=168)
 
 
 class MeasurementConfig(_Strict):

@@ -126,11 +126,17 @@ def _sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
 
 def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Comparison | None = None,
                   failed_steps: dict[str, str] | None = None, *,
-                  alert_on: str = "promoted", alert_min_processes: int = 5) -> dict[str, Any] | None:
+                  alert_on: str = "promoted", alert_min_processes: int = 5,
+                  resolved: list[str] | None = None, ongoing: list[str] | None = None) -> dict[str, Any] | None:
     """One message for the run, violations grouped by severity, or None when there is nothing
     to alert on. Per-run regressions count against a promoted baseline; against the previous run
     only with ``alert_on`` "any", or "processes" when both sides had >= ``alert_min_processes``
-    worker processes. Returns ``{"text": fallback, "blocks": [...]}``."""
+    worker processes. Returns ``{"text": fallback, "blocks": [...]}``.
+
+    With alert dedup (perf_tasks.alerts.state) the caller passes only what to send now;
+    ``resolved`` lines (alerts sent before that cleared) make a message on their own, ``ongoing``
+    lines (open alerts not repeated) are only counted at the end of one."""
+    resolved, ongoing = list(resolved or []), list(ongoing or [])
     failed_steps = failed_steps or {}
     violations = list(evaluation.violations) if evaluation else []
     critical = [v for v in violations if v.severity == "critical"]
@@ -143,12 +149,13 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         return (alert_on == "processes" and c.processes_baseline is not None and c.processes_current is not None
                 and min(c.processes_baseline, c.processes_current) >= alert_min_processes)
 
+    # the same rule as perf_tasks.alerts.state.alerting_regressions (the dedup items)
     regressions = [c for c in comparison.regressions if counts(c)] if comparison else []
     improvements = [c for c in comparison.improvements if counts(c)] if comparison else []
     level = [c for c in comparison.history_changes if c.new] if comparison else []
     level_regressions = [c for c in level if c.kind == "regression"]
     saturated = [v for v in (evaluation.invalid if evaluation else ()) if v.reason.startswith(GENERATOR_SATURATED)]
-    if not (violations or regressions or level_regressions or failed_steps or saturated):
+    if not (violations or regressions or level_regressions or failed_steps or saturated or resolved):
         return None  # improvements alone are good news for the report, not an alert
 
     parts = []
@@ -163,6 +170,8 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         parts.append(f"{n_reg} regression{'s' if n_reg > 1 else ''}")
     if saturated:
         parts.append(f"{len(saturated)} invalid: {GENERATOR_SATURATED}")
+    if resolved:
+        parts.append(f"{len(resolved)} resolved")
     headline = f"{run.dag_id}: {', '.join(parts)}"
     text = f"{headline} (run {run.run_id}, profile {run.profile})"
 
@@ -201,6 +210,12 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
     if level:
         blocks += _sections(f":mag: Level changes (and transients, noise) over the run history{history_link}",
                             [history_line(c) for c in level])
+    if resolved:
+        blocks += _sections(":white_check_mark: Resolved (alerted before, met this run)", [f"• {r}" for r in resolved])
+    if ongoing:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"{len(ongoing)} alert(s) still open, sent before and not repeated: "
+            + ", ".join(ongoing[:10]) + (" …" if len(ongoing) > 10 else ""))[:MAX_SECTION_CHARS]}]})
     links = []
     if run.report_url:
         links.append(f"<{run.report_url}|Report>" if run.report_url.startswith("http") else f"Report: `{run.report_url}`")
