@@ -1,0 +1,34 @@
+"""The failure-injection, recovery and trading-specific scenarios (spec §3.1), by name.
+
+``FAILURES[name](ctx) -> BenchmarkResult`` (see :mod:`perf_tasks.stress.base`). Each is bounded,
+loopback only, and stops every process and drops every database it started, in ``finally``.
+Modules are imported when a scenario runs, so listing the names costs nothing.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from perf_tasks.results import BenchmarkResult
+from perf_tasks.stress.base import StressContext
+
+# name -> "module:function" under perf_tasks.stress
+_WHERE = {
+    "recovery_sqlite": "recovery:recovery_sqlite",
+    "recovery_postgres": "recovery:recovery_postgres",
+}
+
+
+def _lazy(where: str) -> Callable[[StressContext], BenchmarkResult]:
+    module, fn = where.split(":")
+
+    def run(ctx: StressContext) -> BenchmarkResult:
+        return getattr(importlib.import_module(f"perf_tasks.stress.{module}"), fn)(ctx)
+
+    run.__name__ = fn
+    run.__qualname__ = fn
+    run.__doc__ = f"perf_tasks.stress.{module}.{fn}"
+    return run
+
+
+FAILURES: dict[str, Callable[[StressContext], BenchmarkResult]] = {name: _lazy(w) for name, w in _WHERE.items()}
