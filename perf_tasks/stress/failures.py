@@ -16,6 +16,8 @@ from perf_tasks.stress.base import StressContext
 _WHERE = {
     "recovery_sqlite": "recovery:recovery_sqlite",
     "recovery_postgres": "recovery:recovery_postgres",
+    "db_outage": "dbfault:db_outage",
+    "db_blackhole": "dbfault:db_blackhole",
 }
 
 

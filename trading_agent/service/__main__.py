@@ -44,6 +44,10 @@ def parse_args(argv: Sequence[str] | None = None) -> ServiceConfig:
     p.add_argument("--log-level", default=d.log_level, choices=LOG_LEVELS)
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
                    help="request bodies larger than this are answered 413 without being read (default %(default)s)")
+    p.add_argument("--order-timeout-s", type=float, default=d.order_timeout_s,
+                   help="an order waits this long for the engine and its store, then gets 503 + Retry-After")
+    p.add_argument("--store-retry-s", type=float, default=d.store_retry_s,
+                   help="after a store failure, reopen the store and rebuild from it this often")
     p.add_argument("--symbols", dest="n_symbols", type=int, default=d.n_symbols)
     p.add_argument("--ticks", dest="n_ticks", type=int, default=d.n_ticks, help="ticks replayed at start")
     p.add_argument("--accounts", dest="n_accounts", type=int, default=d.n_accounts)

@@ -11,8 +11,16 @@ Endpoint placement (why the event loop never waits on heavy work):
 
 Bad input is a 4xx, never a 500: bodies over ``--max-body-bytes`` get 413 unread, malformed ones
 422 with a bounded excerpt of the input (:mod:`trading_agent.service.guards`), orders the engine
-refuses 422 with its reason. If the order store fails, the engine stops taking orders (503 on
-``/orders`` and ``/ready``) until a restart rebuilds it from the store.
+refuses 422 with its reason.
+
+When the order store fails (its database is unreachable, a disk error), the engine stops taking
+orders (fail-stop: memory may be ahead of the store): ``/orders``, ``/portfolio`` and ``/ready``
+answer 503 with ``Retry-After``, and every ``--store-retry-s`` the worker tries to reopen the store
+and rebuild its desk from it (as a restart would); when that succeeds it serves again on its own.
+A call that waits more than ``--order-timeout-s`` for the engine (a database that stopped answering
+without closing the connection) answers 503 with ``Retry-After`` and aborts the stuck database
+call, which fails the store the same way. An order is acknowledged only by a 201: a 503 means it
+was not (it may still be stored, if its commit went through and the answer was lost).
 
 Every worker process has its own state: its own market data, engine, books, positions and
 store. With ``--workers N`` a client's requests land on whichever worker accepts the
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,7 +51,7 @@ from trading_agent.service.risk import assess
 from trading_agent.service.schemas import (MAX_SCENARIOS, ErrorOut, Health, MarketData, OrderOut, OrderRequest,
                                            PortfolioOut, Readiness, RecommendationOut, RiskOut, RiskRequest,
                                            Universe, ValidationErrorOut, VarMethod)
-from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder
+from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder, reopen_store
 from trading_agent.trading.engine import StoreFailedError
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,10 @@ Builder = Callable[[ServiceConfig, StateHolder], Awaitable[ServiceState]]
 
 class NotReadyError(RuntimeError):
     """A request arrived before this worker's state was built (or after its build failed)."""
+
+
+class StoreTimeoutError(RuntimeError):
+    """The engine thread (busy with the order store) did not answer within ``order_timeout_s``."""
 
 
 _NOT_FOUND = {404: {"model": ErrorOut, "description": "unknown symbol or account"}}
@@ -85,12 +98,31 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
                 holder.status, holder.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("worker %d failed to build its state", os.getpid())
 
+        async def supervise_store() -> None:
+            """Reopen a failed store and rebuild from it (see the module docstring)."""
+            loop = asyncio.get_running_loop()
+            while True:
+                await asyncio.sleep(cfg.store_retry_s)
+                st = holder.state
+                if st is None or st.desk.engine.failed is None:
+                    continue
+                quotes = {s: (q.bid, q.ask) for s, q in st.feed.handler.state.items()}
+                try:
+                    took = await loop.run_in_executor(holder.engine_thread, reopen_store, st, holder, quotes)
+                except Exception as exc:
+                    log.warning("worker %d: order store still unavailable: %s: %s", os.getpid(),
+                                type(exc).__name__, exc)
+                    continue
+                log.warning("worker %d: order store back; desk rebuilt from it in %.2f s", os.getpid(), took)
+
         task = asyncio.create_task(build())
+        supervisor = asyncio.create_task(supervise_store())
         try:
             yield
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for t in (task, supervisor):
+                t.cancel()
+            await asyncio.gather(task, supervisor, return_exceptions=True)
             await close_holder(holder)
 
     app = FastAPI(title="Reference trading agent", version="1.0", lifespan=lifespan,
@@ -111,9 +143,25 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         # surrogate that cannot be encoded: a 500); this one echoes a short, encodable excerpt
         return JSONResponse(status_code=422, content={"detail": validation_detail(exc.errors())})
 
+    retry_after = {"Retry-After": str(max(1, math.ceil(cfg.store_retry_s)))}
+
     @app.exception_handler(StoreFailedError)
     async def _store_failed(request: Request, exc: StoreFailedError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=retry_after)
+
+    async def on_engine_bounded(st: ServiceState, fn: Callable[..., Any], *args: Any) -> Any:
+        """``st.on_engine`` bounded by ``order_timeout_s``: past it, abort the store call that
+        holds the engine thread and answer 503 (the call itself may still complete)."""
+        try:
+            return await asyncio.wait_for(st.on_engine(fn, *args), cfg.order_timeout_s)
+        except TimeoutError:
+            st.store.abort()
+            raise StoreTimeoutError(f"the engine and its order store did not answer within {cfg.order_timeout_s:g} s; "
+                                    "not acknowledged; retry later") from None
+
+    @app.exception_handler(StoreTimeoutError)
+    async def _store_timeout(request: Request, exc: StoreTimeoutError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=retry_after)
 
     @app.exception_handler(NotReadyError)
     async def _not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
@@ -133,10 +181,10 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         st = holder.state
         failed = st.desk.engine.failed  # read across threads: a str reference, set once
         if failed is not None:
-            body = Readiness(status="failed", pid=os.getpid(), detail=f"order store failed: {failed}; restart "
-                                                                       "to rebuild from the store",
+            body = Readiness(status="failed", pid=os.getpid(), detail=f"order store failed: {failed}; reopening "
+                                                                       f"it every {cfg.store_retry_s:g} s",
                              build_s=st.build_s, store=st.store.description)
-            return JSONResponse(status_code=503, content=body.model_dump())
+            return JSONResponse(status_code=503, content=body.model_dump(), headers=retry_after)
         return Readiness(status="ready", pid=os.getpid(), build_s=st.build_s, store=st.store.description)
 
     @app.get("/universe", response_model=Universe, tags=["probes"], responses=_NOT_READY,
@@ -159,7 +207,10 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
              responses={**_NOT_FOUND, **_NOT_READY}, summary="Positions, cash and realised + unrealised P&L")
     async def portfolio(request: Request, account: Account) -> PortfolioOut:
         st = _state(request)
-        return await st.on_engine(st.desk.portfolio, account, st.feed.marks())
+        failed = st.desk.engine.failed
+        if failed is not None:  # memory may be ahead of the store: show nothing unacknowledged
+            raise StoreFailedError(f"the order store failed ({failed}); reopening it")
+        return await on_engine_bounded(st, st.desk.portfolio, account, st.feed.marks())
 
     async def _risk(st: ServiceState, req: RiskRequest) -> RiskOut:
         exposure = await st.on_engine(st.desk.exposure, req.account, st.feed.marks())
@@ -200,7 +251,7 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
     async def submit_order(request: Request, body: OrderRequest) -> Any:
         st = _state(request)
         mark = st.feed.mark(body.symbol) if st.feed.has(body.symbol) else None
-        out = await st.on_engine(st.desk.submit, body, mark)
+        out = await on_engine_bounded(st, st.desk.submit, body, mark)
         if out.status == "rejected":
             return JSONResponse(status_code=422, content=out.model_dump())
         return out

@@ -36,6 +36,10 @@ class ServiceConfig(BaseModel):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024 * 1024,
                                 description="request bodies over this many bytes are refused with 413, unread")
+    order_timeout_s: float = Field(5.0, gt=0, le=300, description="an order (or portfolio) call waits this long "
+                                   "for the engine and its store, then answers 503 with Retry-After")
+    store_retry_s: float = Field(0.5, gt=0, le=60, description="after the order store failed, try to reopen it "
+                                 "and rebuild from it this often (also the Retry-After of a 503)")
     n_symbols: int = Field(50, ge=1, le=1000)
     n_ticks: int = Field(50_000, ge=1_000, description="synthetic ticks replayed into market data at start")
     n_accounts: int = Field(100, ge=1, le=100_000)

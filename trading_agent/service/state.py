@@ -106,6 +106,30 @@ async def build_state(config: ServiceConfig, holder: StateHolder) -> ServiceStat
     return ServiceState(config, feed, desk, risk_model, recommender, holder.store, holder.engine_thread, build_s)
 
 
+def reopen_store(st: ServiceState, holder: StateHolder, quotes: dict[str, tuple[float, float]]) -> float:
+    """After the order store failed (the engine is fail-stopped): close it, open it again and
+    rebuild the desk from it, as a restart would (books, positions, open quantities, order ids);
+    returns the seconds it took. Raises whatever opening or rebuilding raises (the database is
+    still away: the caller tries again later). Runs on the engine thread, so no order is handled
+    between the close and the swap; orders that were acknowledged are in the store, the one whose
+    save failed was never acknowledged (it may be stored: a commit whose answer was lost)."""
+    t0 = time.perf_counter()
+    old = st.store
+    try:
+        old.close()
+    except Exception as exc:  # a broken connection may fail to close cleanly; it is dropped anyway
+        log.debug("closing the failed store %s: %s", old.description, exc)
+    store = open_worker_store(st.config.db, st.config.workers)
+    try:
+        desk = TradingDesk.open(st.feed.symbols, quotes, st.config.n_accounts, st.config.seed, store.store)
+    except BaseException:
+        store.close()
+        raise
+    st.store = holder.store = store
+    st.desk = desk
+    return time.perf_counter() - t0
+
+
 async def close_holder(holder: StateHolder) -> None:
     """Close the store on its own thread, then stop the engine thread."""
     loop = asyncio.get_running_loop()

@@ -46,6 +46,12 @@ class WorkerStore:
     description: str  # for /ready and logs; never contains a password
     release: Callable[[], None]
 
+    def abort(self) -> None:
+        """Unblock a store call stuck on a database that stopped answering (any thread)."""
+        abort = getattr(self.store, "abort", None)
+        if abort is not None:
+            abort()
+
     def close(self) -> None:
         try:
             if self.store is not None:

@@ -13,7 +13,9 @@ milliseconds of commits, never consistency.
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -56,12 +58,14 @@ class PostgresOrderStore(_OrderQueries):
 
     _ph = "%s"
 
-    def __init__(self, url: str, *, schema: str | None = None, synchronous_commit: bool | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, synchronous_commit: bool | None = None,
+                 connect_timeout_s: int = 5) -> None:
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"schema must match {_SCHEMA_NAME.pattern}, got {schema!r}")
         self.schema = schema
-        # autocommit: writes open their own BEGIN..COMMIT, so reads never leave a transaction open
-        self._conn = psycopg.connect(url, autocommit=True)
+        # autocommit: writes open their own BEGIN..COMMIT, so reads never leave a transaction open;
+        # connect_timeout bounds a connect to a server that accepts but never answers (whole seconds)
+        self._conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s)))
         with self._conn.transaction():
             if schema is not None:
                 self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -149,6 +153,22 @@ class PostgresOrderStore(_OrderQueries):
         if self.schema is None:
             raise ValueError("drop_schema needs a store opened with schema=...; refusing to drop tables")
         self._conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+    def abort(self) -> None:
+        """Unblock a call stuck on this connection, from any thread: shut its socket down (the
+        blocked call then raises; the fd stays open until :meth:`close`, so it cannot be reused
+        under libpq's feet). For a server that stopped answering without closing the connection."""
+        try:
+            fd = self._conn.pgconn.socket
+            sock = socket.socket(fileno=os.dup(fd))
+        except (psycopg.Error, OSError):
+            return  # already closed
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()  # closes the duplicate only
 
     def close(self) -> None:
         self._conn.close()

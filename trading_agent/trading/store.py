@@ -290,6 +290,13 @@ class SqliteOrderStore(_OrderQueries):
                                       (order_id, order_id))
         return [fill_from_row(r) for r in rows]
 
+    def abort(self) -> None:
+        """Interrupt a statement running on this connection, from any thread (it raises)."""
+        try:
+            self._conn.interrupt()
+        except sqlite3.ProgrammingError:  # closed
+            pass
+
     def last_ids(self) -> tuple[int, int]:
         (o,) = self._conn.execute("SELECT COALESCE(MAX(order_id), 0) FROM orders").fetchone()
         (f,) = self._conn.execute("SELECT COALESCE(MAX(fill_id), 0) FROM fills").fetchone()
