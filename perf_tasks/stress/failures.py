@@ -18,6 +18,7 @@ _WHERE = {
     "recovery_postgres": "recovery:recovery_postgres",
     "db_outage": "dbfault:db_outage",
     "db_blackhole": "dbfault:db_blackhole",
+    "worker_kill": "workerkill:worker_kill",
 }
 
 
