@@ -32,3 +32,4 @@ class StressContext:
     seed: int = 20261127
     service_url: str = ""  # a running service to drive; empty: the scenario starts (and stops) its own
     log_prefix: str = ""
+    allow: tuple[str, ...] = ()  # hosts allowed besides loopback (perf_tasks.load.safety), for service_url

@@ -88,6 +88,7 @@ class ProxyStats:
     refused: int  # reset at accept: refuse mode or over max_connections
     upstream_failures: int  # the upstream could not be reached
     resets: int  # connections reset by reset_pct
+    chunks_to_upstream: int  # client->upstream chunks read (with keep-alive HTTP: about one per request)
     bytes_to_upstream: int
     bytes_to_client: int
     blackholed_bytes: int  # read and dropped while blackholed
@@ -145,7 +146,7 @@ class FaultProxy:
         self._conns: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._up_bucket, self._down_bucket = _Bucket(), _Bucket()
-        self._counts = dict(connections_total=0, refused=0, upstream_failures=0, resets=0, bytes_to_upstream=0,
+        self._counts = dict(connections_total=0, refused=0, upstream_failures=0, resets=0, chunks_to_upstream=0, bytes_to_upstream=0,
                             bytes_to_client=0, blackholed_bytes=0, delayed_chunks=0)
         self.port = 0
 
@@ -317,6 +318,8 @@ class FaultProxy:
                 if f.blackhole or writer is None:
                     self._counts["blackholed_bytes"] += len(data)
                     continue
+                if upstream:
+                    self._counts["chunks_to_upstream"] += 1
                 if upstream and f.reset_pct > 0 and self._rng.random() * 100 < f.reset_pct:
                     self._counts["resets"] += 1
                     for w in pair:
