@@ -19,6 +19,8 @@ _WHERE = {
     "db_outage": "dbfault:db_outage",
     "db_blackhole": "dbfault:db_blackhole",
     "worker_kill": "workerkill:worker_kill",
+    "market_crash": "crash:market_crash",
+    "order_flood": "crash:order_flood",
 }
 
 

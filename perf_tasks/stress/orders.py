@@ -87,7 +87,8 @@ class Ledger:
     errors_t: list[float] = field(default_factory=list)  # when a request failed (no answer or 5xx)
     ok_t: list[float] = field(default_factory=list)  # when a 201 came back
     retry_after_missing: int = 0  # 503s without a Retry-After header
-    rejections: list[dict] = field(default_factory=list)  # 422 bodies (a sample)
+    rejected: dict[int, dict] = field(default_factory=dict)  # 422 bodies the engine refused, by order id
+    rejections_without_reason: int = 0  # 422s that name no reason
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, status: int | None, body: Any, headers: Mapping[str, str], t0: float, t1: float) -> None:
@@ -106,8 +107,11 @@ class Ledger:
                 self.errors_t.append(t1)
                 if status == 503 and "retry-after" not in headers:
                     self.retry_after_missing += 1
-            elif status == 422 and len(self.rejections) < 50:
-                self.rejections.append(body)
+            elif status == 422:
+                if isinstance(body, dict) and "order_id" in body:
+                    self.rejected[int(body["order_id"])] = body
+                if not (isinstance(body, dict) and (body.get("reason") or body.get("detail"))):
+                    self.rejections_without_reason += 1
 
     @property
     def requests(self) -> int:
@@ -230,6 +234,7 @@ class Audit:
     duplicated: int  # stored twice, acknowledged twice, or stored under the id with other content
     fills_lost: int  # reported in a 201, not stored
     unacked_stored: int  # stored orders nobody saw a 201 for (in flight at the failure: not judged)
+    rejections_lost: int  # refused (422 with an order id), not stored as rejected
     portfolio_mismatch: int  # accounts whose served portfolio differs from the store's
     details: tuple[str, ...] = ()  # the first few problems, named
 
@@ -256,7 +261,8 @@ def audit(ledger: Ledger, view: StoreView, portfolios: Mapping[str, Mapping], *,
             if f["fill_id"] not in view.fills:
                 fills_lost += 1
     dup += ledger.duplicate_ids + (view.order_rows - len(view.orders))
-    unacked = len(set(view.orders) - set(ledger.acked) - set(known_before))
+    rej_lost = sum(1 for oid in ledger.rejected if oid not in view.orders)
+    unacked = len(set(view.orders) - set(ledger.acked) - set(ledger.rejected) - set(known_before))
     mismatch = 0
     for account, body in portfolios.items():
         qty, cash = expected_portfolio(view, account)
@@ -267,7 +273,7 @@ def audit(ledger: Ledger, view: StoreView, portfolios: Mapping[str, Mapping], *,
             if len(details) < 5:
                 details.append(f"portfolio {account}: served {got} cash {body['cash']:.2f}, store says {want} "
                                f"cash {cash:.2f}")
-    return Audit(len(ledger.acked), lost, dup, fills_lost, unacked, mismatch, tuple(details))
+    return Audit(len(ledger.acked), lost, dup, fills_lost, unacked, rej_lost, mismatch, tuple(details))
 
 
 def fetch_portfolios(base_url: str, accounts: Sequence[str] = ACCOUNTS) -> dict[str, dict]:
