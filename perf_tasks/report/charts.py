@@ -57,7 +57,12 @@ def _rc() -> Any:
     return matplotlib.rc_context(_RC)
 
 
-def _short(label: str, n: int = 14) -> str:
+_RUN_PREFIX = re.compile(r"^(scheduled|manual|backfill|asset_triggered|cli)__")
+
+
+def _short(label: str, n: int = 16) -> str:
+    """A run id short enough for an axis: Airflow's run-type prefix dropped, the rest cut."""
+    label = _RUN_PREFIX.sub("", label)
     return label if len(label) <= n else label[: n - 1] + "…"
 
 

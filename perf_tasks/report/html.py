@@ -171,9 +171,11 @@ def _ms(lat: Any) -> list[str]:
     return [f"{lat.p50_ms:.4g}", f"{lat.p95_ms:.4g}", f"{lat.p99_ms:.4g}"] if lat is not None else ["-", "-", "-"]
 
 
-def _load_section(load: dict[str, Any]) -> list[str]:
+def _load_section(load: dict[str, Any], *, charts: bool = False) -> list[str]:
     """Per scenario: rates, generator verdict, success and all-requests percentiles per endpoint,
-    and requests/s and p95 over time."""
+    and over time: intended vs sent vs completed rate, p50/p95/p99, errors (matplotlib charts with
+    ``charts``, else small hand-drawn lines). The time series is of the whole scenario: the load
+    engine keeps no per-endpoint series."""
     parts = ["<h2 id='load'>Load</h2><p>Latency of <em>successful</em> requests is what the p95 target judges; "
              "<em>all</em> includes failures at their time and arrivals dropped at the send deadline at the wait "
              "they had. Open model: measured from each arrival's intended send time.</p>"]
@@ -201,13 +203,40 @@ def _load_section(load: dict[str, Any]) -> list[str]:
         parts.append(_table(["endpoint", "method", "requests", "errors", "dropped", "ok p50 ms", "ok p95 ms",
                              "ok p99 ms", "all p50 ms", "all p95 ms", "all p99 ms"], rows))
         ts = r.timeseries
-        if len(ts.t_s) >= 2:
+        if len(ts.t_s) >= 2 and charts:
+            parts.append(_load_charts(name, r))
+        elif len(ts.t_s) >= 2:
             rate = [c / ts.bucket_s for c in ts.completed]
             sent = [c / ts.bucket_s for c in ts.sent]
             parts.append("<p>" + line_chart(list(ts.t_s), {"sent/s": sent, "completed/s": rate}, unit="req/s")
                          + " " + line_chart(list(ts.t_s), {"p95 (all, by intended time)": list(ts.p95_ms)}, unit="ms")
                          + "</p>")
     return parts
+
+
+def _load_charts(name: str, r: Any) -> str:
+    from perf_tasks.report.charts import bar_chart, series_chart  # noqa: PLC0415
+
+    ts = r.timeseries
+    t = list(ts.t_s)
+    rates: dict[str, list[float]] = {}
+    if r.intended_rate_per_s:
+        rates["intended/s"] = [r.intended_rate_per_s if ti < r.duration_s else float("nan") for ti in t]
+    rates["sent/s"] = [c / ts.bucket_s for c in ts.sent]
+    rates["completed/s"] = [c / ts.bucket_s for c in ts.completed]
+    out = [series_chart(t, rates, unit="requests/s", title=f"{name}: achieved vs intended rate",
+                        dashed=("intended/s",)),
+           series_chart(t, {"p50": list(ts.p50_ms), "p95": list(ts.p95_ms), "p99": list(ts.p99_ms)}, unit="ms",
+                        title=f"{name}: latency over time (all requests, by intended send time)")]
+    if any(ts.errors):
+        out.append(series_chart(t, {"errors/s": [e / ts.bucket_s for e in ts.errors]}, unit="errors/s",
+                                title=f"{name}: errors over time (" + (", ".join(
+                                    f"{k} {v}" for k, v in sorted(r.errors_by_class.items()) if v) or "-") + ")"))
+    eps = [e for e in r.endpoints if e.latency_all is not None or e.latency is not None]
+    if len(eps) > 1:
+        out.append(bar_chart([e.name for e in eps], [(e.latency_all or e.latency).p95_ms for e in eps], unit="ms",
+                             title=f"{name}: p95 per endpoint (all requests)"))
+    return "<div class='charts'>" + "".join(c for c in out if c) + "</div>"
 
 
 _AREA_VERDICT_ORDER = ("FAIL", "INVALID", "WARNING", "PASS")
@@ -371,66 +400,68 @@ def _section_table(rows: Any, headers: Any, title: str, index: int) -> str:
 def render_report(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
                   *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
                   history: dict[str, dict[str, Any]] | None = None, load: dict[str, Any] | None = None,
-                  sections: list[dict[str, Any]] | None = None) -> str:
-    """The page; ``load`` maps scenario -> merged LoadResult (the load section); ``sections`` are
-    a kind's own sections (stress, scalability: see :func:`render_section`), shown after the
-    summary and targets, before the technical details."""
+                  sections: list[dict[str, Any]] | None = None, charts: bool = True, trend_runs: int = 50,
+                  generated_at: str = "") -> str:
+    """The page (Jinja2 template ``templates/report.html``): the verdict and executive summary
+    first, then one card per benchmark (distribution, judged metrics, trend with change points),
+    the load section, a kind's own ``sections`` (stress, scalability: see :func:`render_section`),
+    targets and alerts; the technical details (comparison, history, full tables, environment)
+    collapsed at the end. ``load`` maps scenario -> merged LoadResult; ``charts`` False leaves the
+    matplotlib charts out (a faster, smaller page)."""
+    from perf_tasks.report.site import _environment  # noqa: PLC0415 - one Jinja2 environment for both
+
     n_missed = sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
     critical = len(evaluation.critical)
     verdict = "FAIL" if failed_steps else overall_verdict(evaluation)  # INVALID is never shown as PASS
     css = {"FAIL": "fail", "PASS": "pass"}.get(verdict, "warn")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(results.dag_id)} "
-             f"{escape(results.run_id)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{escape(results.dag_id)}: <span class='{css}'>{verdict}</span></h1>",
-             f"<p>run <code>{escape(results.run_id)}</code> · profile <code>{escape(results.profile)}</code> · "
-             f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_missed} missed, "
-             f"{len(evaluation.invalid)} invalid · "
-             f"{len(evaluation.violations)} alerts ({critical} critical)</p>"]
-    for name, url in (links or {}).items():
-        parts.append(f"<p>{escape(name)}: <a href='{escape(url)}'>{escape(url)}</a></p>")
-    if failed_steps:
-        parts.append("<h2>Failed steps</h2><ul>" + "".join(
-            f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in failed_steps.items()) + "</ul>")
-    parts += executive_summary(results, evaluation, comparison, load)
+    headline = (f"run <code>{escape(results.run_id)}</code> · profile <code>{escape(results.profile)}</code> · "
+                f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_missed} missed, "
+                f"{len(evaluation.invalid)} invalid · "
+                f"{len(evaluation.violations)} alerts ({critical} critical)")
 
-    parts.append("<h2>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
-                 "for lower bounds: above 1 passes.</p>")
     rows = []
     for v in evaluation.verdicts:
         ok = {"pass": "pass", "critical": "fail", "warning": "warn", "invalid": "warn"}[v.status]
         rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
                           escape(format_value(v.value, v.unit)), f"{v.samples:,}" if v.samples is not None else "-",
                           f"{v.margin:,.1f}x", v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
-    parts.append(_table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
-
+    targets = ("<h2 id='targets'>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
+               "for lower bounds: above 1 passes.</p>"
+               + _table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
+    alerts = ""
     if evaluation.violations:
-        parts.append("<h2>Alerts</h2>")
-        parts.append(_table(["severity", "metric", "measured", "threshold", "source"], [
+        alerts = "<h2 id='alerts'>Alerts</h2>" + _table(["severity", "metric", "measured", "threshold", "source"], [
             _row([v.severity, f"<code>{escape(v.metric)}</code>", escape(format_value(v.value, v.unit)),
                   escape(f"{v.op} {format_value(v.threshold, v.unit)}"), escape(v.source)],
                  ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
-            for v in evaluation.violations]))
+            for v in evaluation.violations])
+    env_html = _table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()])
+    if results.host_metrics:
+        env_html += _table(["host reading at setup", "value"], [
+            _row([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics])
+    skip_load = bool(load)
+    cards = benchmark_cards(results, evaluation, comparison, history or {}, charts=charts, trend_runs=trend_runs,
+                            skip_suites=("load",) if skip_load else ())
+    return _environment().get_template("report.html").render(
+        dag_id=results.dag_id, run_id=results.run_id, verdict=verdict, verdict_css=css, headline=headline,
+        links=list((links or {}).items()), failed_steps=list((failed_steps or {}).items()),
+        summary="\n".join(executive_summary(results, evaluation, comparison, load)),
+        cards=cards, trend_runs=trend_runs, load="\n".join(_load_section(load, charts=charts)) if load else "",
+        sections=[render_section(sec, index=i) for i, sec in enumerate(sections or [])],
+        targets=targets, alerts=alerts, comparison="\n".join(_comparison_section(comparison)),
+        history="\n".join(_history_section(comparison, history or {})),
+        bench_table=_benchmark_table(results, skip_load), environment=env_html, generated_at=generated_at)
 
-    for i, section in enumerate(sections or []):
-        parts.append(render_section(section, index=i))
 
-    parts.append("<details><summary><b>Comparison with the baseline and history</b> (technical)</summary>")
-    parts += _comparison_section(comparison)
-    parts += _history_section(comparison, history or {})
-    parts.append("</details>")
-
-    if load:
-        parts += _load_section(load)
+def _benchmark_table(results: RunResults, skip_load: bool) -> str:
     rows = []
     for suite in results.suites:
-        if load and suite.suite == "load":
+        if skip_load and suite.suite == "load":
             continue  # shown in the load section
         for b in suite.benchmarks:
             s = b.latency_s
             res = b.resources
-            target = next((m.target.threshold for m in b.metrics if m.target is not None
-                           and m.name.endswith(("latency_p95_ms", "latency_p99_ms")) and m.target.max is not None),
-                          None) if b.calls_per_observation == 1 else None
+            target = _p95_target(b)
             rows.append(_row([
                 f"<code>{escape(b.key)}</code>", histogram_svg([v * 1e3 for v in b.observation_s], target_ms=target),
                 escape(b.item_unit), str(b.items_per_call), f"{len(b.observation_s):,} in {b.processes} proc" + (f" x {b.calls_per_observation} calls" if b.calls_per_observation > 1 else ""),
@@ -442,22 +473,84 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                 escape(", ".join(f"{k}={v}" for k, v in b.info.items())),
                 escape(b.error or "")], ["", "", "", "num", "num", "num", "num", "num", "num", "num", "num", "num", "",
                                          "fail"]))
-    if rows:
-        parts.append("<h2>Benchmarks</h2>")
-        parts.append("<p>Distribution: observations in ms (the tail past the 99.5th percentile clipped); black "
-                     "line: p95; red line: the p95/p99 target.</p>")
-        parts.append(_table(["benchmark", "distribution", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.", "p99 ms/obs.",
-                         "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS", "workload info",
-                         "error"], rows))
+    if not rows:
+        return ""
+    return ("<p>Distribution: observations in ms (the tail past the 99.5th percentile clipped); black "
+            "line: p95; red line: the p95/p99 target.</p>"
+            + _table(["benchmark", "distribution", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.",
+                      "p99 ms/obs.", "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS",
+                      "workload info", "error"], rows))
 
-    parts.append("<details><summary><b>Environment</b></summary>")
-    parts.append(_table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()]))
-    if results.host_metrics:
-        parts.append(_table(["host reading at setup", "value"], [
-            _row([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics]))
-    parts.append("</details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+
+def _p95_target(b: Any) -> float | None:
+    if b.calls_per_observation != 1:
+        return None
+    return next((m.target.threshold for m in b.metrics if m.target is not None
+                 and m.name.endswith(("latency_p95_ms", "latency_p99_ms")) and m.target.max is not None), None)
+
+
+def trend_marks(metric: str, runs: list[str], comparison: Comparison | None) -> list[Any]:
+    """Change marks on a metric's history chart from the comparison's history findings."""
+    from perf_tasks.report.charts import ChangeMark  # noqa: PLC0415
+
+    out = []
+    for c in comparison.history_changes if comparison else ():
+        if c.metric == metric and c.run in runs:
+            out.append(ChangeMark(runs.index(c.run), c.kind, f"{'NEW ' if c.new else ''}{c.change_pct:+.0f} %"))
+    return out
+
+
+def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
+                    history: dict[str, dict[str, Any]], *, charts: bool = True, trend_runs: int = 50,
+                    skip_suites: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One card per benchmark: caption (observations, processes, percentiles), distribution chart,
+    its judged metrics, and a trend chart per tracked metric of it (last ``trend_runs`` runs)."""
+    from perf_tasks.report.charts import distribution_chart, trend_chart  # noqa: PLC0415
+
+    verdicts = {v.metric: v for v in evaluation.verdicts}
+    cards = []
+    for suite in results.suites:
+        if suite.suite in skip_suites:
+            continue
+        for b in suite.benchmarks:
+            s = b.latency_s
+            per = "call" if b.calls_per_observation == 1 else f"batch of {b.calls_per_observation} calls"
+            caption = (f"{len(b.observation_s):,} observations (one {per} each) in {b.processes} worker process(es)"
+                       + (f"; p50 {s.median * 1e3:.4g} ms, p95 {s.p95 * 1e3:.4g} ms, p99 {s.p99 * 1e3:.4g} ms, "
+                          f"{s.ci_level:.0%} CI of the median {s.ci_low * 1e3:.4g}–{s.ci_high * 1e3:.4g} ms"
+                          if s else ""))
+            rows = []
+            for m in b.metrics:
+                v = verdicts.get(m.name)
+                if v is None:
+                    continue
+                rows.append({"metric": m.name, "value": format_value(v.value, v.unit),
+                             "target": f"{v.op} {format_value(v.threshold, v.unit)}",
+                             "samples": f"{v.samples:,}" if v.samples is not None else "-",
+                             "margin": f"{v.margin:,.2f}x", "verdict": v.status.upper(),
+                             "css": {"pass": "pass", "critical": "fail"}.get(v.status, "warn")})
+            dist, trends = "", []
+            if charts:
+                pct = {"p50": s.median * 1e3, "p95": s.p95 * 1e3, "p99": s.p99 * 1e3} if s else None
+                dist = distribution_chart([v * 1e3 for v in b.observation_s], title="observations (ms)",
+                                          target_ms=_p95_target(b), percentiles=pct)
+                for metric, series in history.items():
+                    if metric.rpartition(".")[0] != b.key or len(series["values"]) < 2:
+                        continue
+                    runs = list(series["runs"])[-trend_runs:]
+                    values = list(series["values"])[-trend_runs:]
+                    target = next((m.target.threshold for m in b.metrics if m.name == metric and m.target), None)
+                    trends.append(trend_chart(runs, values, unit=_unit_of(metric), title=metric.rpartition(".")[2],
+                                              marks=trend_marks(metric, runs, comparison), target=target,
+                                              highlight=len(values) - 1, width_in=4.6, height_in=1.9))
+            cards.append({"key": b.key, "caption": caption, "error": b.error, "rows": rows,
+                          "distribution": dist, "trends": [t for t in trends if t]})
+    return cards
+
+
+def _unit_of(metric: str) -> str:
+    tail = metric.rsplit(".", 1)[-1]
+    return next((u for suf, u in (("_ms", "ms"), ("_per_s", "/s"), ("_pct", "%")) if tail.endswith(suf)), "")
 
 
 def _fmt(v: Any) -> str:
