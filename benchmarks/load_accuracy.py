@@ -1,6 +1,6 @@
 """Latency accuracy against a server with a known latency distribution: engine vs ground truth vs Locust.
 
-The loopback server (perf_tasks.load.loopback, its own process on one core) answers request
+The loopback server (devtools.loopback, its own process on one core) answers request
 ``/work/<k>`` after a log-normal service time that is a pure function of k, and freezes for
 ``--stall-s`` every ``--stall-every-s`` seconds (requests arriving or finishing in a freeze are
 answered when it ends). For an open arrival process the truth of each request's latency follows
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from perf_tasks.load.engine import Engine  # noqa: E402
 from perf_tasks.load.journey import JourneySpec, StepSpec  # noqa: E402
 from perf_tasks.load.locust_adapter import run_locustfile  # noqa: E402
-from perf_tasks.load.loopback import LatencyModel, true_latency_s  # noqa: E402
+from devtools.loopback import LatencyModel, true_latency_s  # noqa: E402
 from perf_tasks.load.plan import LoadPlan  # noqa: E402
 
 CLIENT_CPU, SERVER_CPU = 0, 1
@@ -70,7 +70,7 @@ def main() -> int:
     epoch = time.monotonic() + 1.37  # the first freeze starts 1.37 s from now (any phase works)
     model = LatencyModel(args.median_ms, args.sigma, args.stall_every_s, args.stall_s, epoch, args.seed)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server = subprocess.Popen([sys.executable, "-m", "perf_tasks.load.loopback", "--port", "0", "--cpu",
+    server = subprocess.Popen([sys.executable, "-m", "devtools.loopback", "--port", "0", "--cpu",
                                str(SERVER_CPU), "--median-ms", str(args.median_ms), "--sigma", str(args.sigma),
                                "--stall-every-s", str(args.stall_every_s), "--stall-s", str(args.stall_s),
                                "--epoch-s", repr(epoch), "--seed", str(args.seed)],

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from perf_tasks.regress.detect import naive_alerts, online_alerts, otava_change_points
-from perf_tasks.regress.harness import STEPS, VARIANTS, CellResult, Series, cells, evaluate_cell, make_series
+from devtools.regress_harness import STEPS, VARIANTS, CellResult, Series, cells, evaluate_cell, make_series
 from perf_tasks.regress.levels import LevelConfig, analyse, replay
 
 REPO = Path(__file__).resolve().parents[1]

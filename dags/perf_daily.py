@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
-                            PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator,
-                            ValidateResultsOperator, VerdictOperator)
+from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
+                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
+                            VerdictOperator)
 from perf_operators.params import profile_param, run_params
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
@@ -42,12 +42,13 @@ with DAG(
         **run_params(),
     },
 ) as dag:
-    setup = SetupEnvironmentOperator(task_id="setup_environment")
+    setup = KindSetupOperator(task_id="setup_environment", kind="daily")
     # one suite at a time: suites running side by side on one host slow each other down (measured
     # under LocalExecutor: Monte Carlo VaR 3x, CNN+LSTM p95 50x slower when two suites overlapped)
-    bench = (RunSuiteOperator.partial(task_id="run_benchmarks", max_active_tis_per_dagrun=1,
-                                      map_index_template="{{ task.suite }}")  # the UI names each by suite
-             .expand(suite=setup.output))
+    bench = (KindTaskOperator.partial(task_id="run_benchmarks", kind="daily", call="run_suite",
+                                      max_active_tis_per_dagrun=1,
+                                      map_index_template="{{ task.item }}")  # the UI names each by suite
+             .expand(item=setup.output))
     validate = ValidateResultsOperator(task_id="validate")
     evaluate = EvaluateOperator(task_id="evaluate")
     compare = CompareBaselineOperator(task_id="compare_to_baseline")

@@ -11,10 +11,9 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
-                            PersistArtifactsOperator, ValidateResultsOperator, VerdictOperator)
-from perf_operators.load import (LoadSetupOperator, MergeShardsOperator, RunShardOperator, StartServiceOperator,
-                                 StopServiceOperator)
+from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
+                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
+                            VerdictOperator)
 from perf_operators.params import profile_param, run_params
 
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
@@ -62,12 +61,14 @@ with DAG(
         **run_params(),
     },
 ) as dag:
-    setup = LoadSetupOperator(task_id="setup_environment")
-    service = StartServiceOperator(task_id="start_service")
-    shards = (RunShardOperator.partial(task_id="run_shard", map_index_template="shard task {{ task.shard }}")
-              .expand(shard=setup.output))
-    stop = StopServiceOperator(task_id="stop_service", trigger_rule=TriggerRule.ALL_DONE)
-    merge = MergeShardsOperator(task_id="merge_shards")
+    setup = KindSetupOperator(task_id="setup_environment", kind="load")
+    service = KindTaskOperator(task_id="start_service", kind="load", call="start_service_step")
+    shards = (KindTaskOperator.partial(task_id="run_shard", kind="load", call="run_shard",
+                                       map_index_template="shard task {{ task.item }}")
+              .expand(item=setup.output))
+    stop = KindTaskOperator(task_id="stop_service", kind="load", call="stop_service_step",
+                            trigger_rule=TriggerRule.ALL_DONE)
+    merge = KindTaskOperator(task_id="merge_shards", kind="load", call="merge_shards")
     validate = ValidateResultsOperator(task_id="validate")
     evaluate = EvaluateOperator(task_id="evaluate")
     compare = CompareBaselineOperator(task_id="compare_to_baseline")

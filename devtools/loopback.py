@@ -11,7 +11,7 @@ binds to 127.0.0.1 only. Paths:
   are answered when it ends). :func:`true_latency_s` computes what a request arriving at a given
   time should see, so an open-model client's numbers can be checked against the truth.
 
-Run as a process: ``python -m perf_tasks.load.loopback --port 8099 [--cpu 1] [--median-ms 10
+Run as a process: ``python -m devtools.loopback --port 8099 [--cpu 1] [--median-ms 10
 --sigma 0.5 --stall-every-s 5 --stall-s 0.5 --epoch-s T]``; it prints ``ready <port>``.
 """
 from __future__ import annotations
@@ -210,7 +210,7 @@ def free_port() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m perf_tasks.load.loopback", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m devtools.loopback", description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
     ap.add_argument("--median-ms", type=float, default=None, help="inject log-normal service times")

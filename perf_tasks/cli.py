@@ -36,7 +36,8 @@ from typing import Any
 
 from perf_tasks import pipeline
 from perf_tasks.alerts.slack import webhook_sender
-from perf_tasks.errors import PerfError, UserError
+from perf_tasks.errors import ConfigError, PerfError, UserError
+from perf_tasks.kinds import KINDS, get_kind
 from perf_tasks.report.text import markdown_table, overall_verdict, summary_table, verdict_line
 from perf_tasks.results import Comparison, Evaluation, from_json, to_dict
 from perf_tasks.store import RunArtifacts, open_store, run_index
@@ -55,6 +56,18 @@ def _parse_override(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--target {text!r}: {value!r} is not a number") from None
 
 
+def _parse_option(text: str) -> tuple[str, Any]:
+    """``--opt NAME=VALUE``: VALUE as JSON when it parses (numbers, true/false, lists), else text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--opt {text!r}: expected NAME=VALUE")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return name.strip(), parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m perf_tasks", description=__doc__.split("\n\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -65,9 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "listed but do not change 0 on their own); 1 a critical violation or a failed "
                                 "step (the store included); 2 bad usage or config, nothing measured. --json and "
                                 "--junit are written in all three cases.")
-    run.add_argument("pipeline", choices=["daily"])
+    run.add_argument("pipeline", choices=list(KINDS), metavar="KIND",
+                     help=f"what to run: {', '.join(KINDS)} (the DAG's own steps, in this process)")
     run.add_argument("--profile", default="smoke", choices=pipeline.PROFILES)
-    run.add_argument("--suites", default="", help="comma-separated suites (default: all in config)")
+    run.add_argument("--suites", default="", help="daily: comma-separated suites (default: all in config)")
+    run.add_argument("--opt", action="append", type=_parse_option, default=[], metavar="NAME=VALUE",
+                     help="an option of the kind, as its DAG's trigger param of that name, e.g. "
+                          "--opt scenarios=normal,peak --opt shards=2 (load); repeatable")
     run.add_argument("--artifacts", default=None, help="file:///path or s3://bucket/prefix "
                      "(default: $PERF_ARTIFACTS_URL or ./artifacts)")
     run.add_argument("--config-dir", default=str(pipeline.DEFAULT_CONFIG_DIR))
@@ -205,6 +222,7 @@ class RunOutcome:
     run_id: str
     work: Path
     artifacts_url: str
+    dag_id: str = DAILY_DAG_ID
     exit_code: int = 1
     error: str | None = None  # what ended the run early (a config error, a failed step, the seal), if anything
 
@@ -236,7 +254,7 @@ def run_document(outcome: RunOutcome) -> dict[str, Any]:
         except (OSError, ValueError):
             delivery = None
     return {
-        "dag_id": DAILY_DAG_ID, "run_id": outcome.run_id, "exit_code": outcome.exit_code,
+        "dag_id": outcome.dag_id, "run_id": outcome.run_id, "exit_code": outcome.exit_code,
         "status": "success" if outcome.exit_code == 0 else ("usage_or_config_error" if outcome.exit_code == 2
                                                             else "failed"),
         "error": outcome.error,
@@ -259,7 +277,8 @@ def junit_tree(doc: dict[str, Any]) -> ET.Element:
     a failure typed by severity for warning/critical, skipped with the reason for invalid),
     ``perf_alerts`` (alert-rule violations and failed benchmarks) and ``perf_pipeline`` (one
     testcase per step: an error for a failed step, skipped for one that never ran)."""
-    root = ET.Element("testsuites", name=DAILY_DAG_ID)
+    dag_id = doc.get("dag_id") or DAILY_DAG_ID
+    root = ET.Element("testsuites", name=dag_id)
     evaluation = doc["evaluation"]
 
     def suite(name: str) -> ET.Element:
@@ -286,14 +305,14 @@ def junit_tree(doc: dict[str, Any]) -> ET.Element:
                               f"{v['threshold']:g} ({v['source']})")
     steps = suite("perf_pipeline")
     for st in doc["steps"]:
-        case = ET.SubElement(steps, "testcase", classname=f"{DAILY_DAG_ID}.pipeline", name=st["step"],
+        case = ET.SubElement(steps, "testcase", classname=f"{dag_id}.pipeline", name=st["step"],
                              time=f"{st.get('duration_s', 0.0):.3f}")
         if st["state"] == "failed":
             ET.SubElement(case, "error", message=str(st.get("error", "failed"))[:2000], type="step_failed")
         elif st["state"] == "not_run":
             ET.SubElement(case, "skipped", message=str(st.get("error", "did not run")))
     if doc["error"] and not any(st["state"] == "failed" for st in doc["steps"]):
-        case = ET.SubElement(steps, "testcase", classname=f"{DAILY_DAG_ID}.pipeline", name="run")
+        case = ET.SubElement(steps, "testcase", classname=f"{dag_id}.pipeline", name="run")
         ET.SubElement(case, "error", message=str(doc["error"])[:2000],
                       type="config_error" if doc["exit_code"] == 2 else "run_failed")
     for s in root:
@@ -326,19 +345,27 @@ def write_outputs(args: argparse.Namespace, outcome: RunOutcome) -> bool:
     return ok
 
 
-def _run_daily(args: argparse.Namespace, outcome: RunOutcome) -> int:
+def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
+    """Any kind of run, its steps in this process: setup, the kind's ``measure``, the shared tail,
+    notify (the same functions the DAG's tasks call)."""
+    kind = get_kind(args.pipeline, source="python -m perf_tasks run")
     suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
     work, url = outcome.work, outcome.artifacts_url
     store = open_store(url, source="--artifacts")
-    spec = pipeline.RunSpec(dag_id=DAILY_DAG_ID, run_id=outcome.run_id, profile=args.profile, suites=suites,
-                            notify=not args.no_notify, target_overrides=dict(args.target), artifacts_url=url,
-                            config_dir=args.config_dir, promote_baseline=args.promote)
+    options = dict(args.opt)
+    known = getattr(kind, "OPTION_DEFAULTS", None)
+    if known is not None and set(options) - set(known):
+        raise ConfigError(f"--opt {sorted(set(options) - set(known))[0]}: not an option of a {args.pipeline} run "
+                          f"(options: {sorted(known) or 'none'})")
+    spec = pipeline.RunSpec(dag_id=kind.DAG_ID, run_id=outcome.run_id, kind=args.pipeline, profile=args.profile,
+                            suites=suites, notify=not args.no_notify, target_overrides=dict(args.target),
+                            artifacts_url=url, config_dir=args.config_dir, promote_baseline=args.promote,
+                            options=options)
     sender, channel = _sender()
-    print(f"perf_daily {outcome.run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
+    print(f"{kind.DAG_ID} {outcome.run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
     try:
-        names = pipeline.setup_environment(work, spec)
-        for suite in names:
-            pipeline.run_suite(work, suite)
+        pipeline.setup_environment(work, spec)
+        kind.measure(work, sender=sender, channel=channel)
         pipeline.validate_results_step(work)
         pipeline.evaluate_run(work)
         pipeline.compare_to_baseline(work, store)
@@ -379,9 +406,10 @@ def _run_daily(args: argparse.Namespace, outcome: RunOutcome) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     run_id = args.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
     url = args.artifacts or pipeline.default_artifacts_url()
-    outcome = RunOutcome(run_id=run_id, work=pipeline.work_dir_for(DAILY_DAG_ID, run_id), artifacts_url=url)
+    dag_id = get_kind(args.pipeline, source="python -m perf_tasks run").DAG_ID
+    outcome = RunOutcome(run_id=run_id, work=pipeline.work_dir_for(dag_id, run_id), artifacts_url=url, dag_id=dag_id)
     try:
-        outcome.exit_code = _run_daily(args, outcome)
+        outcome.exit_code = _run_kind(args, outcome)
     except BaseException as exc:  # write what we have, then let main() (or Python) report it
         outcome.exit_code = 2 if isinstance(exc, UserError) else 1
         outcome.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"

@@ -1,4 +1,10 @@
-"""The daily pipeline as plain functions, one per step. Airflow operators and the CLI call them.
+"""The shared steps of every kind of run, as plain functions; Airflow operators and the CLI call them.
+
+setup_environment -> (the kind's measuring steps: :mod:`perf_tasks.kinds`) -> validate ->
+evaluate -> compare_to_baseline -> build_report -> persist_artifacts -> notify -> verdict.
+Nothing here knows what a kind measures: a kind is reached only through the registry
+(``prepare`` at setup, ``report_extras`` for the report), and every kind hands over its
+measurements in the one result model (``suites/<suite>.json``).
 
 Steps share a local *work folder* per run (``<work>/<dag_id>/<run_id>/``): each step reads what
 the previous ones wrote there and records ``status/<step>.json``. Only ``compare_to_baseline``
@@ -22,14 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 
 from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
-from perf_tasks.bench.runner import InterruptedRun, plan_benchmark, resolve_callable, run_benchmarks
-from perf_tasks.config import (HistoryConfig, PerfConfig, RegressionConfig, apply_target_overrides, load_config,
-                               select_suites)
+from perf_tasks.config import HistoryConfig, PerfConfig, RegressionConfig, apply_target_overrides, load_config
 from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.compare import compare
@@ -76,10 +79,13 @@ def _check_inside(path: Path, root: Path) -> None:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a run was asked to do; written to ``run.json`` by setup, read by every later step."""
+    """What a run was asked to do; written to ``run.json`` by setup, read by every later step.
+    ``kind`` names what it measures (:mod:`perf_tasks.kinds`); ``options`` are that kind's own
+    params (JSON values), which only the kind reads."""
 
     dag_id: str
     run_id: str
+    kind: str = "daily"
     profile: str = "smoke"
     suites: tuple[str, ...] = ()
     notify: bool = True
@@ -88,25 +94,15 @@ class RunSpec:
     config_dir: str = str(DEFAULT_CONFIG_DIR)
     started_at: str = ""
     promote_baseline: bool = False  # make this run the baseline once it finishes successfully
-    # load pipelines (perf_tasks.load_pipeline)
-    scenarios: tuple[str, ...] = ()
-    shards: int = 1
-    target_url: str = ""  # empty: start the bundled service
-    service_workers: int = 1
-    # how K shards run: "processes" (K processes inside one task, started together), "tasks" (K mapped
-    # tasks, e.g. on Celery workers; they meet at a common start), "auto" (resolved at setup)
-    shard_mode: str = "auto"
-    service_host: str = "127.0.0.1"  # the bundled service's bind address
-    advertised_url: str = ""  # the URL shards use for the bundled service (other machines: not loopback)
-    allow: tuple[str, ...] = ()  # load-test allowlist beyond loopback (hosts or CIDR networks of the test net)
-    expected_steps: tuple[str, ...] = ()  # steps notify checks; empty: the daily pipeline's
+    options: dict[str, Any] = field(default_factory=dict)
+    expected_steps: tuple[str, ...] = ()  # every step of the run, in order (setup fills it in; notify checks them)
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _write(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -114,7 +110,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _read(work: Path, rel: str, step: str) -> str:
+def read_text(work: Path, rel: str, step: str) -> str:
     path = work / rel
     try:
         return path.read_text()
@@ -129,18 +125,23 @@ def step(work: Path, name: str) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        _write(work / "status" / f"{name}.json", json.dumps({
+        write_text(work / "status" / f"{name}.json", json.dumps({
             "step": name, "state": "failed", "error": f"{type(exc).__name__}: {exc}",
-            "duration_s": round(time.perf_counter() - t0, 3), "at": _now()}))
+            "duration_s": round(time.perf_counter() - t0, 3), "at": now()}))
         raise
-    _write(work / "status" / f"{name}.json", json.dumps({
-        "step": name, "state": "success", "duration_s": round(time.perf_counter() - t0, 3), "at": _now()}))
+    write_text(work / "status" / f"{name}.json", json.dumps({
+        "step": name, "state": "success", "duration_s": round(time.perf_counter() - t0, 3), "at": now()}))
 
 
 def load_spec(work: Path) -> RunSpec:
-    data = json.loads(_read(work, "run.json", "load run spec"))
-    for key in ("suites", "scenarios", "expected_steps", "allow"):
+    data = json.loads(read_text(work, "run.json", "load run spec"))
+    for key in ("suites", "expected_steps"):
         data[key] = tuple(data.get(key, ()))
+    known = {f.name for f in dataclasses.fields(RunSpec)}
+    unknown = sorted(set(data) - known)
+    if unknown:  # a run.json of another version: say so rather than a TypeError
+        raise PipelineError(f"{work / 'run.json'}: unknown fields {unknown}: written by another version of "
+                            "perf_tasks? Start the run again.")
     return RunSpec(**data)
 
 
@@ -151,20 +152,6 @@ def run_config(spec: RunSpec) -> PerfConfig:
 
 
 # --- setup_environment ------------------------------------------------------------------------
-
-def validate_spec(spec: RunSpec) -> tuple[PerfConfig, list[str]]:
-    """Every check that can fail before a benchmark runs: profile, suites, overrides, config
-    files, every benchmark's callable importable."""
-    if spec.profile not in PROFILES:
-        raise ConfigError(f"param 'profile': {spec.profile!r} is not one of {list(PROFILES)}")
-    cfg = run_config(spec)
-    cfg.profile(spec.profile)
-    suites = select_suites(cfg, list(spec.suites))
-    for suite in suites:
-        for name, bench in cfg.benchmarks.suites[suite].benchmarks.items():
-            resolve_callable(bench.callable, source=f"{cfg.source('benchmarks')}: suites.{suite}.benchmarks.{name}.callable")
-    return cfg, suites
-
 
 def host_readings(disk_path: Path, cpu_window_s: float = 0.5) -> tuple[Metric, ...]:
     """Host headroom before the run: CPU busy with *other* work over a short window (this
@@ -191,67 +178,39 @@ def preflight_store(url: str) -> None:
         log.warning("artifact store: %s", warning)
 
 
-def setup_environment(work: Path, spec: RunSpec) -> list[str]:
-    """Validate everything, take the fingerprint and host readings; return the suites to run."""
+def setup_environment(work: Path, spec: RunSpec, *, executor: str = "") -> RunSpec:
+    """Validate everything before anything is measured (profile, target overrides, config, the
+    kind's options: :func:`perf_tasks.kinds` ``prepare``), check the store, take the fingerprint
+    and host readings. Writes ``run.json`` and returns the resolved spec; the mapping input of a
+    DAG's measuring task is ``kinds.kind_tasks(kind, spec)``."""
+    from perf_tasks.kinds import all_steps, get_kind
+
     work.mkdir(parents=True, exist_ok=True)
     with step(work, "setup_environment"):
-        _cfg, suites = validate_spec(spec)
-        spec = RunSpec(**{**spec.__dict__, "suites": tuple(suites), "started_at": spec.started_at or _now(),
-                          "artifacts_url": spec.artifacts_url or default_artifacts_url()})
-        preflight_store(spec.artifacts_url)
-        _write(work / "run.json", json.dumps(to_dict(spec), indent=2))
-        env = {"fingerprint": fingerprint(), "host_metrics": [to_dict(m) for m in host_readings(work)]}
-        _write(work / "environment.json", json.dumps(env, indent=2))
-        log.info("run %s: profile %s, suites %s, work folder %s", spec.run_id, spec.profile, suites, work)
-    return suites
-
-
-# --- run_benchmarks ---------------------------------------------------------------------------
-
-def run_suite(work: Path, suite: str, *, seed: int = 20261127) -> SuiteResult:
-    """Run every benchmark of one suite; writes ``suites/<suite>.json`` and resource series."""
-    with step(work, f"run_benchmarks.{suite}"):
-        spec = load_spec(work)
+        if spec.profile not in PROFILES:
+            raise ConfigError(f"param 'profile': {spec.profile!r} is not one of {list(PROFILES)}")
+        kind = get_kind(spec.kind, source=f"run kind of {spec.dag_id}")
         cfg = run_config(spec)
-        if suite not in spec.suites:
-            raise ConfigError(f"suite {suite!r} is not part of run {spec.run_id} (suites: {list(spec.suites)})")
-        profile = cfg.profile(spec.profile)
-        rng = np.random.default_rng(seed)
-        started = _now()
-        results = []
-        benches = cfg.benchmarks.suites[suite].benchmarks
-        plans = [plan_benchmark(suite, name, bench, profile, spec.profile, source=cfg.source("benchmarks"))
-                 for name, bench in benches.items()]
-        log.info("[%s] %d benchmarks x %d worker processes, in %d interleaved passes", suite, len(plans),
-                 profile.processes, profile.processes)
-        try:
-            runs = run_benchmarks(plans, profile, rng=rng)
-        except InterruptedRun as stop:  # Ctrl-C: keep what finished processes measured, then stop
-            _write_suite(work, suite, spec.profile, started, stop.runs, profile.sample_interval_s)
-            log.warning("[%s] interrupted: kept %d benchmark(s) measured by finished worker processes in %s", suite,
-                        len(stop.runs), work / "suites" / f"{suite}.json")
-            raise
-        result = _write_suite(work, suite, spec.profile, started, runs, profile.sample_interval_s)
-    return result
-
-
-def _write_suite(work: Path, suite: str, profile: str, started: str, runs: list[Any],
-                 interval_s: float) -> SuiteResult:
-    for run in runs:
-        _write(work / "resources" / f"{run.result.suite}.{run.result.name}.json",
-               json.dumps({"interval_s": interval_s, "samples": [s.__dict__ for s in run.resources.series]}))
-    result = SuiteResult(suite=suite, profile=profile, started_at=started, finished_at=_now(),
-                         benchmarks=tuple(run.result for run in runs))
-    _write(work / "suites" / f"{suite}.json", to_json(result))
-    return result
+        cfg.profile(spec.profile)
+        prepared = kind.prepare(spec, cfg, executor=executor)
+        spec = dataclasses.replace(prepared, started_at=spec.started_at or now(),
+                                   artifacts_url=spec.artifacts_url or default_artifacts_url(),
+                                   expected_steps=all_steps(kind, tuple(prepared.expected_steps)))
+        preflight_store(spec.artifacts_url)
+        write_text(work / "run.json", json.dumps(to_dict(spec), indent=2))
+        env = {"fingerprint": fingerprint(), "host_metrics": [to_dict(m) for m in host_readings(work)]}
+        write_text(work / "environment.json", json.dumps(env, indent=2))
+        log.info("%s run %s: profile %s, suites %s, work folder %s", spec.kind, spec.run_id, spec.profile,
+                 list(spec.suites), work)
+    return spec
 
 
 # --- evaluate ---------------------------------------------------------------------------------
 
 def collect_results(work: Path) -> RunResults:
     spec = load_spec(work)
-    env = json.loads(_read(work, "environment.json", "evaluate"))
-    suites = [from_json(SuiteResult, _read(work, f"suites/{suite}.json", "evaluate"),
+    env = json.loads(read_text(work, "environment.json", "evaluate"))
+    suites = [from_json(SuiteResult, read_text(work, f"suites/{suite}.json", "evaluate"),
                         source=str(work / "suites" / f"{suite}.json")) for suite in spec.suites]
     host = tuple(Metric(**m) for m in env["host_metrics"])
     return RunResults(dag_id=spec.dag_id, run_id=spec.run_id, profile=spec.profile, started_at=spec.started_at,
@@ -266,9 +225,9 @@ def validate_results_step(work: Path) -> dict[str, Any]:
 
     with step(work, "validate"):
         results = collect_results(work)
-        _write(work / "results.json", to_json(results))
+        write_text(work / "results.json", to_json(results))
         check = validate_results(results)
-        _write(work / "validation.json", json.dumps(to_dict(check), indent=2))
+        write_text(work / "validation.json", json.dumps(to_dict(check), indent=2))
         if not check.passed:
             shown = "; ".join(check.failures[:10]) + (f" (and {len(check.failures) - 10} more)"
                                                       if len(check.failures) > 10 else "")
@@ -280,11 +239,11 @@ def validate_results_step(work: Path) -> dict[str, Any]:
 def evaluate_run(work: Path) -> Evaluation:
     """Judge the validated ``results.json`` against targets and alert rules (``evaluation.json``)."""
     with step(work, "evaluate"):
-        results = from_json(RunResults, _read(work, "results.json", "evaluate"))
+        results = from_json(RunResults, read_text(work, "results.json", "evaluate"))
         cfg = run_config(load_spec(work))
         evaluation = evaluate(results, cfg.alerts.rules,
                               busy_host_other_cpu_pct=cfg.alerts.measurement.busy_host_other_cpu_pct)
-        _write(work / "evaluation.json", to_json(evaluation))
+        write_text(work / "evaluation.json", to_json(evaluation))
         log.info("evaluate: %d targets (%d missed, %d invalid), %d alerts (%d critical)", len(evaluation.verdicts),
                  sum(v.status in ("warning", "critical") for v in evaluation.verdicts), len(evaluation.invalid),
                  len(evaluation.violations), len(evaluation.critical))
@@ -357,7 +316,7 @@ def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
     changes over the history of runs. A store that cannot be read gives a comparison with a note
     (and a warning in the log), not a failed run: the measurement stands."""
     with step(work, "compare_to_baseline"):
-        results = from_json(RunResults, _read(work, "results.json", "compare_to_baseline"))
+        results = from_json(RunResults, read_text(work, "results.json", "compare_to_baseline"))
         cfg = run_config(load_spec(work))
         reg = cfg.alerts.regression
 
@@ -382,8 +341,8 @@ def compare_to_baseline(work: Path, store: ArtifactStore) -> Comparison:
             comparison = dataclasses.replace(comparison, note="; ".join(filter(None, [comparison.note, *passed_over])))
         changes, runs, series = history_changes(results, index, reg)
         comparison = dataclasses.replace(comparison, history_changes=changes, history_runs=runs)
-        _write(work / "comparison.json", to_json(comparison))
-        _write(work / "history.json", json.dumps(series))
+        write_text(work / "comparison.json", to_json(comparison))
+        write_text(work / "history.json", json.dumps(series))
         log.info("compare_to_baseline: %s; history of %d runs: %d new level changes", comparison.note or
                  f"{len(comparison.regressions)} regressions, {len(comparison.improvements)} improvements "
                  f"vs {comparison.baseline_kind} baseline {comparison.baseline_run_id}", runs,
@@ -418,21 +377,18 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
     """Write ``report.html`` and the run's alert message (``alerts/message.json``)."""
     with step(work, "build_report"):
         spec = load_spec(work)
-        results = from_json(RunResults, _read(work, "results.json", "build_report"))
-        evaluation = from_json(Evaluation, _read(work, "evaluation.json", "build_report"))
+        results = from_json(RunResults, read_text(work, "results.json", "build_report"))
+        evaluation = from_json(Evaluation, read_text(work, "evaluation.json", "build_report"))
         comparison = read_optional(work, Comparison, "comparison.json")
         history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
         links = {"stored at": report_url(spec, report_base)}
         if run_url:
             links["Airflow run"] = run_url
-        load = {}
-        for name in spec.scenarios:  # a load run: its merged results make the report's load section
-            merged = work / "load" / name / "merged.json"
-            if merged.exists():
-                from perf_tasks.load.result import result_from_json
-                load[name] = result_from_json(merged.read_text(), source=str(merged))
-        path = _write(work / "report.html", render_report(results, evaluation, comparison, links=links,
-                                                           history=history, load=load))
+        from perf_tasks.kinds import get_kind
+        extras_of = getattr(get_kind(spec.kind), "report_extras", None)
+        extras = extras_of(work, spec) if extras_of else {}  # the kind's own report sections
+        path = write_text(work / "report.html", render_report(results, evaluation, comparison, links=links,
+                                                               history=history, **extras))
         log.info("report written: %s (will be stored at %s)", path, links["stored at"])
     return path
 
@@ -456,12 +412,7 @@ def persist_artifacts(work: Path, store: ArtifactStore) -> list[ManifestEntry]:
 
 def failed_steps(work: Path, spec: RunSpec | None) -> dict[str, str]:
     """Steps that failed or never ran, with why."""
-    expected = ["setup_environment"]
-    if spec is not None and spec.expected_steps:
-        expected = list(spec.expected_steps)
-    elif spec is not None:
-        expected += [f"run_benchmarks.{s}" for s in spec.suites]
-        expected += ["validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts"]
+    expected = list(spec.expected_steps) if spec is not None and spec.expected_steps else ["setup_environment"]
     out = {}
     for name in expected:
         path = work / "status" / f"{name}.json"
@@ -501,7 +452,7 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     message = build_message(info, evaluation, comparison, failed, alert_on=reg.alert_on if reg else "promoted",
                             alert_min_processes=reg.alert_min_processes if reg else 5)
     if message is not None:
-        _write(work / "alerts" / "message.json", json.dumps(message, indent=2))
+        write_text(work / "alerts" / "message.json", json.dumps(message, indent=2))
     cfg_slack = run_config(spec).alerts.slack if spec else None
     attempts, backoff = (cfg_slack.attempts, cfg_slack.backoff_s) if cfg_slack else (3, 1.0)
     outbox = work / "alerts" / "outbox"
@@ -510,7 +461,7 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
         delivery = Delivery("outbox", channel, 0, (), str(path))
     else:
         delivery = deliver(message, sender, outbox, channel=channel, attempts=attempts, backoff_s=backoff, sleep=sleep)
-    _write(work / "alerts" / "delivery.json", json.dumps(to_dict(delivery), indent=2))
+    write_text(work / "alerts" / "delivery.json", json.dumps(to_dict(delivery), indent=2))
 
     sealed_at = store_error = None
     if spec is not None:

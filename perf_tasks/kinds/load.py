@@ -1,6 +1,6 @@
-"""The weekly load pipeline as plain functions (Airflow operators and the CLI call them).
+"""The load kind (spec §2): the weekly load scenarios against the trading HTTP API.
 
-setup_environment -> start_service -> run_shard[0..K-1] -> merge_shards -> (the daily pipeline's)
+setup_environment -> start_service -> run_shard[0..K-1] -> merge_shards -> (the shared tail)
 validate -> evaluate -> compare_to_baseline -> build_report -> persist_artifacts -> notify, and
 stop_service always. Each shard runs every selected scenario in turn, its 1/K share of the arrival
 schedule and users (perf_tasks.load.plan.split_plan); merge_shards combines the shards of each
@@ -8,7 +8,9 @@ scenario exactly (HDR histograms add, counts add) and turns the merged results i
 result model (suite ``load``, one "benchmark" per scenario, built by
 perf_tasks.load.summary.benchmark_result exactly as the ``load`` CLI builds it), so validation,
 judging (perf_tasks.alerts.rules.evaluate: the same verdicts as the CLI), comparison, report,
-storage and alerting are the daily pipeline's own.
+storage and alerting are the shared steps'.
+
+Options (``RunSpec.options``; the DAG's trigger params): see :class:`LoadOptions`.
 """
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from perf_tasks import pipeline
+from perf_tasks.config import PerfConfig
 from perf_tasks.errors import ConfigError, PipelineError
-from perf_tasks.monitor.fingerprint import fingerprint
-from perf_tasks.results import SuiteResult, to_dict, to_json
+from perf_tasks.kinds import option
+from perf_tasks.results import SuiteResult, to_json
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
 
 log = logging.getLogger(__name__)
 
+KIND = "load"
+DAG_ID = "perf_load_weekly"
 SCENARIOS_FILE = "load_scenarios.yaml"
 JOURNEYS_FILE = "load_journeys.yaml"
 SUITE = "load"
@@ -35,6 +40,39 @@ SHARD_MODES = ("auto", "processes", "tasks")
 #: (the merge then marks the scenario invalid: its shards did not run together)
 BARRIER_TIMEOUT_S = 60.0
 BARRIER_LEAD_S = 5.0  # the common start: this long after the last shard arrived (2 s was too tight under load)
+
+
+TEARDOWN_STEPS = ("stop_service",)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    scenarios: tuple[str, ...] = ()  # empty: every scenario in config/load_scenarios.yaml
+    shards: int = 1
+    target_url: str = ""  # empty: start the bundled service
+    service_workers: int = 1
+    # how K shards run: "processes" (K processes inside one task, started together), "tasks" (K mapped
+    # tasks, e.g. on Celery workers; they meet at a common start), "auto" (resolved at setup)
+    shard_mode: str = "auto"
+    service_host: str = "127.0.0.1"  # the bundled service's bind address
+    advertised_url: str = ""  # the URL shards use for the bundled service (other machines: not loopback)
+    allow: tuple[str, ...] = ()  # load-test allowlist beyond loopback (hosts or CIDR networks of the test net)
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> LoadOptions:
+        unknown = sorted(set(options) - set(OPTION_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"load run: unknown param(s) {unknown} (known: {sorted(OPTION_DEFAULTS)})")
+        kinds = {"scenarios": tuple, "shards": int, "target_url": str, "service_workers": int, "shard_mode": str,
+                 "service_host": str, "advertised_url": str, "allow": tuple}
+        return cls(**{k: option(options, k, t, OPTION_DEFAULTS[k]) for k, t in kinds.items()})
+
+
+OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LoadOptions)}
+
+
+def options_of(spec: pipeline.RunSpec) -> LoadOptions:
+    return LoadOptions.of(spec.options)
 
 
 def _scenarios(spec: pipeline.RunSpec) -> dict[str, Any]:
@@ -55,9 +93,8 @@ def shard_tasks(shards: int, mode: str) -> int:
 
 
 def expected_steps(shards: int, mode: str = "processes") -> tuple[str, ...]:
-    return ("setup_environment", "start_service", *(f"run_shard.{i}" for i in range(shard_tasks(shards, mode))),
-            "merge_shards", "validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts",
-            "stop_service")
+    """The load kind's own measuring steps (stop_service is its teardown step, recorded last)."""
+    return ("start_service", *(f"run_shard.{i}" for i in range(shard_tasks(shards, mode))), "merge_shards")
 
 
 def resolve_shard_mode(mode: str, executor: str = "") -> str:
@@ -72,62 +109,56 @@ def resolve_shard_mode(mode: str, executor: str = "") -> str:
     return "tasks" if any(name in executor for name in distributed) else "processes"
 
 
-def setup_environment(work: Path, spec: pipeline.RunSpec, *, executor: str = "") -> list[int]:
-    """Validate profile, scenarios, journeys, shards and target (allowlist) before any request;
-    fingerprint and host readings. Returns the shard task indexes (the mapping input): K in tasks
-    mode, [0] in processes mode (that task runs the K shards; :func:`resolve_shard_mode`)."""
-    from perf_tasks.load.safety import check_target
+def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> pipeline.RunSpec:
+    """Validate scenarios, journeys, shards and target (allowlist) before any request."""
+    from perf_tasks.load.journey import resolve_journey
+    from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries, check_target
     from perf_tasks.load.scenario import get_scenario
 
-    work.mkdir(parents=True, exist_ok=True)
-    with pipeline.step(work, "setup_environment"):
-        if spec.profile not in pipeline.PROFILES:
-            raise ConfigError(f"param 'profile': {spec.profile!r} is not one of {list(pipeline.PROFILES)}")
-        scenarios = _scenarios(spec)
-        names = list(spec.scenarios) or list(scenarios)
-        source = str(Path(spec.config_dir) / SCENARIOS_FILE)
-        chosen = [get_scenario(scenarios, n, source=f"param 'scenarios' ({source})") for n in names]
-        journeys = _journeys(spec)
-        from perf_tasks.load.journey import resolve_journey
-        for sc in chosen:
-            resolve_journey(journeys, sc.journey, source=f"scenario {sc.name!r} journey")
-        if not isinstance(spec.shards, int) or spec.shards < 1:
-            raise ConfigError(f"param 'shards': expected an integer >= 1, got {spec.shards!r}")
-        too_few = [sc.name for sc in chosen if sc.users < spec.shards]
-        if too_few:
-            raise ConfigError(f"param 'shards': {spec.shards} shards but scenario(s) {too_few} have fewer users")
-        from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries
-        allow = (*DEFAULT_ALLOWLIST, *check_allowlist_entries(spec.allow, source="param 'allow'"))
-        if spec.target_url:
-            check_target(spec.target_url, allow, source="param 'target_url'")
-        if spec.advertised_url:
-            check_target(spec.advertised_url.replace("{port}", "1"), allow, source="param 'advertised_url'")
-        mode = resolve_shard_mode(spec.shard_mode, executor)
-        if spec.service_workers < 1:
-            raise ConfigError(f"param 'service_workers': expected >= 1, got {spec.service_workers!r}")
-        spec = pipeline.RunSpec(**{**spec.__dict__, "scenarios": tuple(names), "suites": (SUITE,),
-                                   "started_at": spec.started_at or pipeline._now(),
-                                   "artifacts_url": spec.artifacts_url or pipeline.default_artifacts_url(),
-                                   "shard_mode": mode, "expected_steps": expected_steps(spec.shards, mode)})
-        pipeline.preflight_store(spec.artifacts_url)
-        pipeline._write(work / "run.json", json.dumps(to_dict(spec), indent=2))
-        env = {"fingerprint": fingerprint(),
-               "host_metrics": [to_dict(m) for m in pipeline.host_readings(work)]}
-        pipeline._write(work / "environment.json", json.dumps(env, indent=2))
-        log.info("load run %s: profile %s, scenarios %s, %d shard(s) as %s, target %s", spec.run_id, spec.profile,
-                 names, spec.shards, mode, spec.target_url or "the bundled service")
-    return list(range(shard_tasks(spec.shards, mode)))
+    opts = options_of(spec)
+    scenarios = _scenarios(spec)
+    names = list(opts.scenarios) or list(scenarios)
+    source = str(Path(spec.config_dir) / SCENARIOS_FILE)
+    chosen = [get_scenario(scenarios, n, source=f"param 'scenarios' ({source})") for n in names]
+    journeys = _journeys(spec)
+    for sc in chosen:
+        resolve_journey(journeys, sc.journey, source=f"scenario {sc.name!r} journey")
+    if opts.shards < 1:
+        raise ConfigError(f"param 'shards': expected an integer >= 1, got {opts.shards!r}")
+    too_few = [sc.name for sc in chosen if sc.users < opts.shards]
+    if too_few:
+        raise ConfigError(f"param 'shards': {opts.shards} shards but scenario(s) {too_few} have fewer users")
+    allow = (*DEFAULT_ALLOWLIST, *check_allowlist_entries(opts.allow, source="param 'allow'"))
+    if opts.target_url:
+        check_target(opts.target_url, allow, source="param 'target_url'")
+    if opts.advertised_url:
+        check_target(opts.advertised_url.replace("{port}", "1"), allow, source="param 'advertised_url'")
+    mode = resolve_shard_mode(opts.shard_mode, executor)
+    if opts.service_workers < 1:
+        raise ConfigError(f"param 'service_workers': expected >= 1, got {opts.service_workers!r}")
+    opts = dataclasses.replace(opts, scenarios=tuple(names), shard_mode=mode)
+    log.info("load: scenarios %s, %d shard(s) as %s, target %s", names, opts.shards, mode,
+             opts.target_url or "the bundled service")
+    return dataclasses.replace(spec, suites=(SUITE,), options=dataclasses.asdict(opts),
+                               expected_steps=expected_steps(opts.shards, mode))
+
+
+def tasks(spec: pipeline.RunSpec) -> list[int]:
+    """The shard task indexes (the mapping input of ``run_shard``): K in tasks mode, [0] in
+    processes mode (that task runs the K shards; :func:`resolve_shard_mode`)."""
+    opts = options_of(spec)
+    return list(range(shard_tasks(opts.shards, opts.shard_mode)))
 
 
 def start_service_step(work: Path) -> ServiceHandle:
     with pipeline.step(work, "start_service"):
-        spec = pipeline.load_spec(work)
-        if spec.target_url:
-            handle = ServiceHandle(url=spec.target_url.rstrip("/"), pid=None)
+        opts = options_of(pipeline.load_spec(work))
+        if opts.target_url:
+            handle = ServiceHandle(url=opts.target_url.rstrip("/"), pid=None)
         else:
-            handle = start_service(work / "service", workers=spec.service_workers, host=spec.service_host,
-                                   advertised_url=spec.advertised_url)
-        pipeline._write(work / "service.json", handle.to_json())
+            handle = start_service(work / "service", workers=opts.service_workers, host=opts.service_host,
+                                   advertised_url=opts.advertised_url)
+        pipeline.write_text(work / "service.json", handle.to_json())
     return handle
 
 
@@ -148,7 +179,7 @@ def common_start(folder: Path, shard: int, shards: int, *, timeout_s: float = BA
     waits for the others; all compute the same start (the last arrival + ``lead_s``). A shard that
     waited ``timeout_s`` goes alone (the merge then finds the shards did not overlap)."""
     folder.mkdir(parents=True, exist_ok=True)
-    pipeline._write(folder / f"arrived-{shard}", repr(time.time()))
+    pipeline.write_text(folder / f"arrived-{shard}", repr(time.time()))
     deadline = time.monotonic() + timeout_s
     while True:
         stamps = [folder / f"arrived-{i}" for i in range(shards)]
@@ -182,7 +213,7 @@ def _live_alert_sender(work: Path, scenario: str, sender: Any, channel: str) -> 
         message = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
         delivery = deliver(message, sender, work / "alerts" / "live" / scenario, channel=channel or "outbox",
                            attempts=2, backoff_s=0.5)
-        pipeline._write(work / "alerts" / "live" / f"{scenario}.json", json.dumps(
+        pipeline.write_text(work / "alerts" / "live" / f"{scenario}.json", json.dumps(
             {"alert": to_dict(alert), "delivery": to_dict(delivery), "delivered_unix": time.time()}, indent=2))
 
     return on_alert
@@ -198,7 +229,7 @@ def _live_pusher(url: str, dag: str, scenario: str, run_id: str, window_s: float
     return on_window
 
 
-def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = None, channel: str = "") -> list[str]:
+def run_shard(work: Path, shard: Any = 0, *, seed: int = 20261127, sender: Any = None, channel: str = "") -> list[str]:
     """Every selected scenario, one after another: in processes mode this task runs all K shards
     as K processes that start together; in tasks mode it runs shard ``shard`` after meeting the
     other shard tasks at a common start (:func:`common_start`). Task 0 watches the shards' live
@@ -213,18 +244,21 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = Non
 
     with pipeline.step(work, f"run_shard.{shard}"):
         spec = pipeline.load_spec(work)
-        tasks = shard_tasks(spec.shards, spec.shard_mode)
-        if not 0 <= shard < tasks:
-            raise ConfigError(f"shard task {shard} is not in [0, {tasks}) ({spec.shards} shards as {spec.shard_mode})")
-        handle = ServiceHandle.from_json(pipeline._read(work, "service.json", f"run_shard.{shard}"))
+        opts = options_of(spec)
+        shard = int(shard)
+        n_tasks = shard_tasks(opts.shards, opts.shard_mode)
+        if not 0 <= shard < n_tasks:
+            raise ConfigError(f"shard task {shard} is not in [0, {n_tasks}) ({opts.shards} shards as "
+                              f"{opts.shard_mode})")
+        handle = ServiceHandle.from_json(pipeline.read_text(work, "service.json", f"run_shard.{shard}"))
         scenarios, journeys = _scenarios(spec), _journeys(spec)
-        allow = (*DEFAULT_ALLOWLIST, *spec.allow)
+        allow = (*DEFAULT_ALLOWLIST, *opts.allow)
         live_cfg = pipeline.run_config(spec).alerts.live
         done = []
-        for i, name in enumerate(spec.scenarios):
+        for i, name in enumerate(opts.scenarios):
             scaled = scale_for_profile(scenarios[name], spec.profile)
             plan = plan_for_scenario(scaled, handle.url, journeys, seed=seed + i, target_pid=handle.pid, allow=allow)
-            plans = split_plan(plan, spec.shards) if spec.shards > 1 else (plan,)
+            plans = split_plan(plan, opts.shards) if opts.shards > 1 else (plan,)
             live_dir = work / "load" / name / "live"
             monitor = None
             if live_cfg.enabled:
@@ -243,12 +277,12 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = Non
                                           on_window=_live_pusher(gateway, spec.dag_id, name, spec.run_id,
                                                                  live_cfg.window_s) if gateway else None)
             log.info("[shard task %d] scenario %s: %.0f req/s for %.0f s, %d users, %d shard(s) as %s", shard, name,
-                     scaled.rate_per_s, scaled.duration_s, plan.users, spec.shards, spec.shard_mode)
+                     scaled.rate_per_s, scaled.duration_s, plan.users, opts.shards, opts.shard_mode)
             if monitor is not None:
                 monitor.__enter__()
             try:
-                if spec.shard_mode == "tasks" and spec.shards > 1:
-                    start = common_start(work / "load" / name / "barrier", shard, spec.shards)
+                if opts.shard_mode == "tasks" and opts.shards > 1:
+                    start = common_start(work / "load" / name / "barrier", shard, opts.shards)
                     results = {shard: run_plan(dataclasses.replace(plans[shard], start_at_unix=start))}
                 elif len(plans) > 1:
                     results = dict(enumerate(run_plans_in_processes(plans)))
@@ -260,7 +294,7 @@ def run_shard(work: Path, shard: int, *, seed: int = 20261127, sender: Any = Non
                     if monitor.on_window is not None:
                         delete_live(gateway, dag=spec.dag_id, scenario=name)
             for k, result in results.items():
-                pipeline._write(work / "load" / name / f"shard-{k}.json", result_to_json(result))
+                pipeline.write_text(work / "load" / name / f"shard-{k}.json", result_to_json(result))
                 _log_result(k, name, result)
             done.append(name)
     return done
@@ -274,20 +308,44 @@ def merge_shards(work: Path) -> SuiteResult:
 
     with pipeline.step(work, "merge_shards"):
         spec = pipeline.load_spec(work)
+        opts = options_of(spec)
         scenarios = _scenarios(spec)
         started = spec.started_at
         benches = []
-        for name in spec.scenarios:
+        for name in opts.scenarios:
             parts = []
-            for i in range(spec.shards):
+            for i in range(opts.shards):
                 path = work / "load" / name / f"shard-{i}.json"
                 if not path.exists():
                     raise PipelineError(f"merge_shards: {path} is missing (did run_shard.{i} fail?)")
                 parts.append(result_from_json(path.read_text(), source=str(path)))
             merged = merge_results(parts) if len(parts) > 1 else parts[0]
-            pipeline._write(work / "load" / name / "merged.json", result_to_json(merged))
+            pipeline.write_text(work / "load" / name / "merged.json", result_to_json(merged))
             benches.append(benchmark_result(merged, scenarios[name], suite=SUITE))
-        suite = SuiteResult(suite=SUITE, profile=spec.profile, started_at=started, finished_at=pipeline._now(),
+        suite = SuiteResult(suite=SUITE, profile=spec.profile, started_at=started, finished_at=pipeline.now(),
                             benchmarks=tuple(benches))
-        pipeline._write(work / "suites" / f"{SUITE}.json", to_json(suite))
+        pipeline.write_text(work / "suites" / f"{SUITE}.json", to_json(suite))
     return suite
+
+
+def report_extras(work: Path, spec: pipeline.RunSpec) -> dict[str, Any]:
+    """The report's load section: each scenario's merged result."""
+    from perf_tasks.load.result import result_from_json
+
+    load = {}
+    for name in options_of(spec).scenarios:
+        merged = work / "load" / name / "merged.json"
+        if merged.exists():
+            load[name] = result_from_json(merged.read_text(), source=str(merged))
+    return {"load": load}
+
+
+def measure(work: Path, *, sender: Any = None, channel: str = "") -> None:
+    """start_service -> every shard task -> merge_shards, and stop_service always."""
+    try:
+        start_service_step(work)
+        for shard in tasks(pipeline.load_spec(work)):
+            run_shard(work, shard, sender=sender, channel=channel)
+        merge_shards(work)
+    finally:
+        stop_service_step(work)

@@ -1,7 +1,7 @@
 """A load result in the common result model (metrics with their targets, judged by the one verdict
 engine, :func:`perf_tasks.alerts.rules.evaluate`), and a one-screen text summary. Pure.
 
-The CLI (``python -m perf_tasks load``) and the DAG (``perf_tasks.load_pipeline.merge_shards``)
+The CLI (``python -m perf_tasks load``) and the DAG (``perf_tasks.kinds.load.merge_shards``)
 both turn a :class:`LoadResult` into metrics with :func:`result_metrics` /
 :func:`benchmark_result`, so a result gets the same verdicts on either path: p95 latency *of
 successful requests* against ``p95_target_ms`` (critical), together with the error rate against

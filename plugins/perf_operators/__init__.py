@@ -1,8 +1,9 @@
-"""Thin Airflow operators over :mod:`perf_tasks.pipeline` (one operator per pipeline step)."""
-from perf_operators.steps import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, NotifyOperator,
-                                  PersistArtifactsOperator, RunSuiteOperator, SetupEnvironmentOperator,
-                                  ValidateResultsOperator, VerdictOperator)
+"""Thin Airflow operators over :mod:`perf_tasks.pipeline` (the shared steps) and the kinds
+(:mod:`perf_tasks.kinds`): a DAG is KindSetupOperator -> KindTaskOperator(s) -> the shared tail."""
+from perf_operators.steps import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
+                                  KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
+                                  VerdictOperator)
 
-__all__ = ["BuildReportOperator", "CompareBaselineOperator", "EvaluateOperator", "NotifyOperator",
-           "PersistArtifactsOperator", "RunSuiteOperator", "SetupEnvironmentOperator",
-           "ValidateResultsOperator", "VerdictOperator"]
+__all__ = ["BuildReportOperator", "CompareBaselineOperator", "EvaluateOperator", "KindSetupOperator",
+           "KindTaskOperator", "NotifyOperator", "PersistArtifactsOperator", "ValidateResultsOperator",
+           "VerdictOperator"]

@@ -82,52 +82,87 @@ class PerfStepOperator(BaseOperator):
         return pipeline.load_spec(self.work(context)).artifacts_url
 
 
-class SetupEnvironmentOperator(PerfStepOperator):
-    """Validates params and config (before any benchmark), takes the environment fingerprint.
-    Returns the list of suites to run (the mapping input of ``run_benchmarks``)."""
+#: trigger params every kind shares (RunSpec fields); every other param is the kind's own option
+COMMON_PARAMS = ("profile", "notify", "promote_baseline", "artifacts_url", "target_overrides")
+
+
+class KindSetupOperator(PerfStepOperator):
+    """The first task of every perf DAG: builds the run spec from the trigger params (the common
+    ones, and every other param as an option of the DAG's kind), validates it all before anything
+    is measured (``pipeline.setup_environment``: the kind's ``prepare``), takes the environment
+    fingerprint. Returns the mapping input of the kind's measuring task (``tasks(spec)``: the
+    suites of a daily run, the shard tasks of a load run, the scenarios of a stress run)."""
 
     template_fields = (*PerfStepOperator.template_fields, "config_dir")
 
-    def __init__(self, *, config_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, kind: str, config_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.kind = kind
         self.config_dir = config_dir
 
-    def execute(self, context: Context) -> list[str]:
-        from perf_tasks import pipeline
+    def execute(self, context: Context) -> list[Any]:
+        from airflow.configuration import conf
 
-        params = context["params"]
+        from perf_tasks import pipeline
+        from perf_tasks.kinds import get_kind, kind_tasks
+
+        p = dict(context["params"])
+        options = {k: v for k, v in p.items() if k not in COMMON_PARAMS}
         spec = pipeline.RunSpec(
-            dag_id=context["dag"].dag_id,
-            run_id=context["run_id"],
-            profile=params.get("profile", "smoke"),
-            suites=tuple(params.get("suites") or ()),
-            notify=bool(params.get("notify", True)),
-            target_overrides=dict(params.get("target_overrides") or {}),
-            artifacts_url=params.get("artifacts_url") or pipeline.default_artifacts_url(),
+            dag_id=context["dag"].dag_id, run_id=context["run_id"], kind=self.kind,
+            profile=p.get("profile") or "smoke", suites=tuple(options.pop("suites", None) or ()),
+            notify=bool(p.get("notify", True)), target_overrides=dict(p.get("target_overrides") or {}),
+            artifacts_url=p.get("artifacts_url") or pipeline.default_artifacts_url(),
             config_dir=self.config_dir or str(pipeline.DEFAULT_CONFIG_DIR),
-            promote_baseline=bool(params.get("promote_baseline", False)),
-        )
+            promote_baseline=bool(p.get("promote_baseline", False)), options=options)
         work = self.work(context)
         if (work / "status").exists():  # a retry of setup starts the run afresh
             pipeline.clean_work(work)
-        return pipeline.setup_environment(work, spec)
+        spec = pipeline.setup_environment(work, spec, executor=conf.get("core", "executor", fallback=""))
+        return kind_tasks(get_kind(spec.kind), spec)
 
 
-class RunSuiteOperator(PerfStepOperator):
-    """Runs one benchmark suite (map it over the suites with ``.expand(suite=...)``)."""
+class KindTaskOperator(PerfStepOperator):
+    """One measuring step of a kind: calls ``<kind module>.<call>(work[, item][, sender=, channel=])``
+    (map it with ``.expand(item=setup.output)``). Step functions that take ``sender`` get the
+    Slack sender of the run (for mid-run alerts) when the run notifies."""
 
-    template_fields = (*PerfStepOperator.template_fields, "suite")
+    template_fields = (*PerfStepOperator.template_fields, "item")
 
-    def __init__(self, *, suite: str, **kwargs: Any) -> None:
+    def __init__(self, *, kind: str, call: str, item: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.suite = suite
+        self.kind = kind
+        self.call = call
+        self.item = item
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> Any:
+        import inspect
+
         from perf_tasks import pipeline
+        from perf_tasks.kinds import get_kind
 
-        result = pipeline.run_suite(self.work(context), self.suite)
-        return {"suite": self.suite, "benchmarks": len(result.benchmarks),
-                "errors": [b.key for b in result.benchmarks if b.error]}
+        fn = getattr(get_kind(self.kind), self.call)
+        work = self.work(context)
+        params = inspect.signature(fn).parameters
+        kwargs: dict[str, Any] = {}
+        if "sender" in params:
+            spec = pipeline.load_spec(work)
+            sender, channel = (slack_sender(pipeline.run_config(spec).alerts.slack.conn_id) if spec.notify
+                               else (None, ""))
+            kwargs.update(sender=sender, channel=channel)
+        out = fn(work, self.item, **kwargs) if self.item is not None else fn(work, **kwargs)
+        return xcom_summary(out)
+
+
+def xcom_summary(out: Any) -> Any:
+    """A small JSON value for XCom: a suite's benchmarks and errors; a handle's fields; else as is."""
+    if hasattr(out, "benchmarks") and hasattr(out, "suite"):
+        return {"suite": out.suite, "benchmarks": len(out.benchmarks),
+                "errors": [b.key for b in out.benchmarks if getattr(b, "error", None)]}
+    if hasattr(out, "__dataclass_fields__"):
+        import dataclasses
+        return {k: v for k, v in dataclasses.asdict(out).items() if isinstance(v, (str, int, float, bool, type(None)))}
+    return out
 
 
 class ValidateResultsOperator(PerfStepOperator):

@@ -118,9 +118,9 @@ def test_the_trigger_form_validates_with_its_defaults(dagbag, dag_id):
 
 
 def test_mapped_tasks_are_named_by_suite_and_shard_in_the_ui(dagbag):
-    assert dagbag.dags["perf_daily"].get_task("run_benchmarks").partial_kwargs["map_index_template"] == "{{ task.suite }}"
+    assert dagbag.dags["perf_daily"].get_task("run_benchmarks").partial_kwargs["map_index_template"] == "{{ task.item }}"
     tmpl = dagbag.dags["perf_load_weekly"].get_task("run_shard").partial_kwargs["map_index_template"]
-    assert "{{ task.shard }}" in tmpl
+    assert "{{ task.item }}" in tmpl
 
 
 def test_dags_serialize_with_the_report_link_as_the_scheduler_and_ui_see_them(dagbag):

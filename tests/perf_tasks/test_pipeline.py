@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from perf_tasks import pipeline
+from perf_tasks.kinds import daily
 from perf_tasks.errors import PipelineError
 from perf_tasks.store import FileStore, RunArtifacts
 
@@ -39,8 +40,8 @@ def _full_run(tmp_path: Path, cfg_dir: Path, store: FileStore, run_id: str, **sp
     work = tmp_path / "work" / run_id
     spec = pipeline.RunSpec(dag_id="perf_daily", run_id=run_id, artifacts_url=store.url, config_dir=str(cfg_dir),
                             **spec_kw)
-    for suite in pipeline.setup_environment(work, spec):
-        pipeline.run_suite(work, suite)
+    for suite in pipeline.setup_environment(work, spec).suites:
+        daily.run_suite(work, suite)
     pipeline.validate_results_step(work)
     pipeline.evaluate_run(work)
     pipeline.compare_to_baseline(work, store)
@@ -160,8 +161,8 @@ def test_bad_results_stop_the_run_before_any_verdict(tmp_path, cfg_dir):
     store = FileStore(tmp_path / "artifacts")
     work = tmp_path / "work" / "bad"
     spec = pipeline.RunSpec(dag_id="perf_daily", run_id="bad", artifacts_url=store.url, config_dir=str(cfg_dir))
-    for suite in pipeline.setup_environment(work, spec):
-        pipeline.run_suite(work, suite)
+    for suite in pipeline.setup_environment(work, spec).suites:
+        daily.run_suite(work, suite)
     path = work / "suites" / "market_data.json"
     doc = json.loads(path.read_text())
     metric = next(m for m in doc["benchmarks"][0]["metrics"] if m["name"].endswith("latency_p95_ms"))
@@ -219,9 +220,9 @@ def test_ctrl_c_during_a_suite_keeps_what_finished_processes_measured(tmp_path, 
     work = tmp_path / "work" / "r1"
     spec = pipeline.RunSpec(dag_id="perf_daily", run_id="r1", artifacts_url=FileStore(tmp_path / "s").url,
                             config_dir=str(cfg_dir))
-    (suite,) = pipeline.setup_environment(work, spec)
+    (suite,) = pipeline.setup_environment(work, spec).suites
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_suite(work, suite)
+        daily.run_suite(work, suite)
     kept = from_json(SuiteResult, (work / "suites" / f"{suite}.json").read_text())
     assert [b.name for b in kept.benchmarks] and all(b.processes == 1 for b in kept.benchmarks)
     assert all("interrupted: 1 of 2" in b.info["interrupted"] for b in kept.benchmarks)

@@ -9,7 +9,7 @@ import pytest
 
 from perf_tasks.errors import ConfigError
 from perf_tasks.regress.detect import naive_alerts, online_alerts, otava_change_points
-from perf_tasks.regress.harness import MATCH_RUNS, evaluate, make_corpus, make_series, score
+from devtools.regress_harness import MATCH_RUNS, evaluate, make_corpus, make_series, score
 from perf_tasks.regress.history import History, detect_changes, history_from_index, read_history_csv
 from perf_tasks.regress.levels import LevelConfig, analyse, replay
 from tests.conftest import REPO

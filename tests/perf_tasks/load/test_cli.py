@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from perf_tasks.load import cli
-from perf_tasks.load.loopback import LoopbackServer
+from devtools.loopback import LoopbackServer
 from perf_tasks.load.result import result_from_json, result_to_json
 
 
@@ -74,7 +74,7 @@ def test_too_few_requests_for_a_p95_is_invalid_loudly_and_exits_0(server, files,
 
 def test_nothing_listening_fails_latency_as_no_data_never_pass(files, capsys):
     """100 % connection errors are fast: their latency must not pass the p95 target."""
-    from perf_tasks.load.loopback import free_port
+    from devtools.loopback import free_port
 
     assert _run(_args(files, f"http://127.0.0.1:{free_port()}", "quick", "--rate", "250")) == 1
     out = capsys.readouterr().out
@@ -91,7 +91,8 @@ def test_exit_1_when_the_p95_target_is_missed(server, files, capsys):
 def test_error_rate_between_warning_and_limit_warns_and_the_dag_path_agrees(server, files, tmp_path, capsys):
     """The same result gets the same verdicts from the CLI and from the weekly DAG's merge_shards
     + evaluate step, the 2 % error-rate warning included."""
-    from perf_tasks import load_pipeline, pipeline
+    from perf_tasks import pipeline
+    from perf_tasks.kinds import load as load_pipeline
     from perf_tasks.alerts.rules import evaluate
     from perf_tasks.load.scenario import load_scenarios
     from perf_tasks.load.summary import evaluate_result
@@ -109,8 +110,8 @@ def test_error_rate_between_warning_and_limit_warns_and_the_dag_path_agrees(serv
     config.mkdir()
     (config / load_pipeline.SCENARIOS_FILE).write_text(files["scenarios"].read_text())
     work = tmp_path / "work"
-    spec = pipeline.RunSpec(dag_id="perf_load_weekly", run_id="r1", profile="smoke", scenarios=("flaky",),
-                            shards=1, config_dir=str(config), suites=("load",))
+    spec = pipeline.RunSpec(dag_id="perf_load_weekly", run_id="r1", kind="load", profile="smoke",
+                            options={"scenarios": ["flaky"], "shards": 1}, config_dir=str(config), suites=("load",))
     (work / "load" / "flaky").mkdir(parents=True)
     (work / "run.json").write_text(json.dumps(to_dict(spec)))
     (work / "load" / "flaky" / "shard-0.json").write_text(files["out"].read_text())

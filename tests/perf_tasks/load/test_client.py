@@ -9,7 +9,7 @@ import pytest
 from perf_tasks.load.client import BadResponseError, HttpConnectionError, HttpPool
 from perf_tasks.load.engine import Engine
 from perf_tasks.load.journey import JourneySpec, StepSpec
-from perf_tasks.load.loopback import LoopbackServer, free_port
+from devtools.loopback import LoopbackServer, free_port
 from perf_tasks.load.plan import LoadPlan
 
 

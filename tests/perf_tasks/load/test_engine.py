@@ -12,7 +12,7 @@ import pytest
 from perf_tasks.errors import UserError
 from perf_tasks.load.engine import Engine
 from perf_tasks.load.journey import JourneySpec, StepSpec, ThinkTime
-from perf_tasks.load.loopback import LatencyModel, LoopbackServer, free_port, true_latency_s
+from devtools.loopback import LatencyModel, LoopbackServer, free_port, true_latency_s
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.result import result_from_json, result_to_json
 from perf_tasks.load.runner import run_plan

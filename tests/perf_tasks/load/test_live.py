@@ -6,7 +6,7 @@ from pathlib import Path
 
 from perf_tasks.load.histo import SERIES_SIGNIFICANT_FIGURES, LatencyHistogram
 from perf_tasks.load.live import LiveMonitor, LiveSettings, read_window, write_live
-from perf_tasks.load.loopback import LoopbackServer
+from devtools.loopback import LoopbackServer
 from perf_tasks.load.runner import run_plan
 from tests.perf_tasks.load.test_engine import _journey, _plan
 

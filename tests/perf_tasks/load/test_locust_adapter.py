@@ -11,7 +11,7 @@ from perf_tasks.load.locust_adapter import (
     result_from_locust_csv,
     run_locustfile,
 )
-from perf_tasks.load.loopback import LoopbackServer
+from devtools.loopback import LoopbackServer
 from perf_tasks.load.safety import TargetNotAllowedError
 
 LOCUSTFILE = '''

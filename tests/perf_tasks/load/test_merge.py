@@ -10,7 +10,7 @@ import pytest
 from perf_tasks.load.engine import Engine
 from perf_tasks.load.histo import SERIES_SIGNIFICANT_FIGURES, LatencyHistogram
 from perf_tasks.load.journey import JourneySpec, StepSpec
-from perf_tasks.load.loopback import LoopbackServer
+from devtools.loopback import LoopbackServer
 from perf_tasks.load.plan import LoadPlan, split_plan
 from perf_tasks.load.result import EndpointResult, LoadResult, TimeSeries, merge_results
 from perf_tasks.load.runner import run_plan, run_sharded
@@ -130,7 +130,7 @@ def test_shard_tasks_meet_at_one_common_start(tmp_path):
     """Tasks mode: each shard task writes its arrival and waits for the others; all get one start."""
     import threading
 
-    from perf_tasks.load_pipeline import common_start
+    from perf_tasks.kinds.load import common_start
 
     starts: dict[int, float] = {}
 
@@ -147,7 +147,7 @@ def test_shard_tasks_meet_at_one_common_start(tmp_path):
 
 
 def test_a_shard_task_that_waits_too_long_goes_alone(tmp_path):
-    from perf_tasks.load_pipeline import common_start
+    from perf_tasks.kinds.load import common_start
 
     t0 = time.time()
     start = common_start(tmp_path, 0, 2, timeout_s=0.3, lead_s=0.1)

@@ -7,7 +7,7 @@ import pytest
 from perf_tasks.errors import UserError
 from perf_tasks.load.engine import Engine
 from perf_tasks.load.journey import JourneySpec, StepSpec
-from perf_tasks.load.loopback import LoopbackServer
+from devtools.loopback import LoopbackServer
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.safety import BadTargetError, TargetNotAllowedError, check_target, parse_target
 
