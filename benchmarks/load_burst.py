@@ -39,7 +39,7 @@ def main() -> int:
     ap.add_argument("--stall-s", type=float, default=0.0)
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server = subprocess.Popen([sys.executable, "-m", "perf_tasks.load.loopback", "--port", "0", "--cpu",
+    server = subprocess.Popen([sys.executable, "-m", "devtools.loopback", "--port", "0", "--cpu",
                                str(SERVER_CPU), "--median-ms", str(args.median_ms), "--sigma", "0.5",
                                "--stall-every-s", str(args.stall_every_s), "--stall-s", str(args.stall_s)],
                               env=env, stdout=subprocess.PIPE, text=True)

@@ -1,6 +1,6 @@
 """Requests per second per core: our load engine vs Locust FastHttpUser, side by side.
 
-A trivial loopback endpoint (perf_tasks.load.loopback, raw asyncio on uvloop) runs in its own
+A trivial loopback endpoint (devtools.loopback, raw asyncio on uvloop) runs in its own
 process pinned to one core; each client runs in its own process pinned to the other core, one at
 a time, in alternating rounds. Both clients are closed loops of the same number of users with no
 wait, so each sends as fast as its one core allows. Measured inside each client over its test:
@@ -104,7 +104,7 @@ def main() -> int:
         print("needs 2 CPUs (client and server pinned apart)")
         return 2
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server_proc = subprocess.Popen([sys.executable, "-m", "perf_tasks.load.loopback", "--port", "0", "--cpu",
+    server_proc = subprocess.Popen([sys.executable, "-m", "devtools.loopback", "--port", "0", "--cpu",
                                     str(SERVER_CPU)], env=env, stdout=subprocess.PIPE, text=True)
     try:
         port = int(server_proc.stdout.readline().split()[1])  # type: ignore[union-attr]
