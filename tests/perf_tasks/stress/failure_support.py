@@ -1,0 +1,60 @@
+"""Shared by the failure-scenario tests: run one scenario by name, and check nothing is left."""
+from __future__ import annotations
+
+import glob
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from perf_tasks.results import BenchmarkResult
+from perf_tasks.stress.base import StressContext
+from perf_tasks.stress.failures import FAILURES
+
+
+def pg_or_skip() -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from perf_tasks.stress.databases import PG_ADMIN_URL
+    try:
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+
+
+def values(result: BenchmarkResult) -> dict[str, float]:
+    return {m.name.rsplit(".", 1)[1]: m.value for m in result.metrics}
+
+
+def no_data(result: BenchmarkResult) -> dict[str, str]:
+    return {m.name.rsplit(".", 1)[1]: m.no_data_reason for m in result.metrics if m.no_data_reason}
+
+
+class Leftovers:
+    """What exists before a scenario, to compare with after it: our child processes, our
+    databases, the service's lock files."""
+
+    def __init__(self) -> None:
+        self.children = {p.pid for p in psutil.Process().children(recursive=True)}
+        self.locks = set(glob.glob(f"{tempfile.gettempdir()}/trading-service-pg-*.lock"))
+        try:
+            from perf_tasks.stress.databases import leftover_databases
+            self.dbs = set(leftover_databases())
+        except Exception:
+            self.dbs = None
+
+    def check(self, work: Path) -> None:
+        alive = [p for p in psutil.Process().children(recursive=True)
+                 if p.pid not in self.children and p.status() != psutil.STATUS_ZOMBIE]
+        assert not alive, f"processes left behind: {[(p.pid, p.cmdline()[:4]) for p in alive]}"
+        assert set(glob.glob(f"{tempfile.gettempdir()}/trading-service-pg-*.lock")) <= self.locks
+        if self.dbs is not None:
+            from perf_tasks.stress.databases import leftover_databases
+            assert set(leftover_databases()) <= self.dbs
+        assert not list(work.glob("orders*.db*")), "database files left behind"
+
+
+def run(name: str, work: Path, *, profile: str = "smoke", config: dict | None = None,
+        intensity: float = 1.0) -> BenchmarkResult:
+    ctx = StressContext(name=name, work=work, profile=profile, intensity=intensity, config=config or {})
+    return FAILURES[name](ctx)

@@ -1,0 +1,64 @@
+"""Failure behaviour the service documents, measured for real: a database away (down, or silent)
+answers 503 with Retry-After within the bound, never hangs, loses nothing and recovers on its
+own; a killed worker is replaced; nothing is left behind (processes, databases, lock files)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perf_tasks.errors import ConfigError
+from perf_tasks.stress.base import StressContext
+from perf_tasks.stress.failures import FAILURES
+from perf_tasks.stress.outcome import params_for, target_for
+from tests.perf_tasks.stress.failure_support import Leftovers, no_data, pg_or_skip, run, values
+
+
+@pytest.mark.parametrize("mode", ["outage", "blackhole"])
+def test_database_away_answers_503_with_retry_after_in_bound_and_recovers_by_itself(mode: str, tmp_path: Path):
+    pg_or_skip()
+    before = Leftovers()
+    result = run(f"db_{mode}", tmp_path)
+    v = values(result)
+    timeout_ms = 1000 * result.params["order_timeout_s"]
+    assert not no_data(result), no_data(result)
+    assert result.info["statuses"].get("503", 0) > 0  # clients were told, not left hanging
+    assert v["hung_requests"] == 0 and v["retry_after_missing"] == 0
+    assert v["outage_answer_max_ms"] <= timeout_ms + 1000
+    assert v["detect_ms"] <= timeout_ms + 1000
+    assert v["recovered"] == 1 and v["recover_ms"] < 10_000  # a reconnect attempt times out after 5 s at most
+    assert v["orders_lost"] == 0 and v["orders_duplicated"] == 0 and v["portfolio_mismatch"] == 0, \
+        result.info["audit"]
+    before.check(tmp_path)
+
+
+def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(tmp_path: Path):
+    before = Leftovers()
+    result = run("worker_kill", tmp_path)
+    v = values(result)
+    assert not no_data(result), no_data(result)
+    assert result.info["replacement_pid"] not in (None, result.info["victim_pid"])
+    assert 0 < v["replace_spawn_ms"] < v["replace_ready_ms"]
+    assert v["orders_lost"] == 0 and v["orders_acked"] > 100
+    before.check(tmp_path)
+
+
+def test_every_scenario_is_registered_by_name():
+    assert {"recovery_sqlite", "recovery_postgres", "db_outage", "db_blackhole", "worker_kill", "market_crash",
+            "order_flood", "feed_outage", "soak"} <= set(FAILURES)
+    assert all(fn.__name__ == name.split(":")[-1] or callable(fn) for name, fn in FAILURES.items())
+
+
+def test_profile_overrides_are_checked_naming_the_key(tmp_path: Path):
+    defaults = {"smoke": {"load_s": 1.0, "threads": 2}}
+    ctx = StressContext("x", tmp_path, "smoke", config={"profiles": {"smoke": {"load_s": 3, "threads": 4}}})
+    assert params_for(ctx, defaults) == {"load_s": 3.0, "threads": 4}
+    with pytest.raises(ConfigError, match=r"x\.profiles\.smoke\.nope: unknown parameter"):
+        params_for(StressContext("x", tmp_path, "smoke", config={"profiles": {"smoke": {"nope": 1}}}), defaults)
+    with pytest.raises(ConfigError, match=r"x\.profiles\.smoke\.threads: expected int, got 'many'"):
+        params_for(StressContext("x", tmp_path, "smoke", config={"profiles": {"smoke": {"threads": "many"}}}),
+                   defaults)
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        params_for(StressContext("x", tmp_path, "huge"), defaults)
+    with pytest.raises(ConfigError, match=r"x\.targets\.lost: Target needs exactly one"):
+        target_for(StressContext("x", tmp_path, "smoke", config={"targets": {"lost": {}}}), "lost")
