@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -237,10 +238,14 @@ def run_point(settings: PointSettings, rate: float, targets: SweepTargets, *, ba
 
 
 def find_knee(probe: Callable[[float], Point], base_rate: float, multipliers: Sequence[float] = tuple(range(1, 11)),
-              *, refine_pct: float = 5.0, max_refine: int = 4) -> Knee:
+              *, refine_pct: float = 5.0, max_refine: int = 4, retry_invalid: int = 1, confirm_misses: int = 1) -> Knee:
     """Probe ``base_rate * m`` for rising ``multipliers`` until a valid point misses a target (or an
     invalid point stops the sweep), then bisect between the last passing and the first failing rate
-    until they are within ``refine_pct`` % (at most ``max_refine`` more points)."""
+    until they are within ``refine_pct`` % (at most ``max_refine`` more points).
+
+    On a shared host a point can be spoiled by other work: an invalid point is retried up to
+    ``retry_invalid`` times, and a miss is confirmed by up to ``confirm_misses`` reruns (the rate
+    passes if any run passes); every run is kept in ``points``."""
     if not (math.isfinite(base_rate) and base_rate > 0):
         raise ValueError(f"base_rate must be > 0 requests/s, got {base_rate!r}")
     ms = sorted(float(m) for m in multipliers)
@@ -249,9 +254,26 @@ def find_knee(probe: Callable[[float], Point], base_rate: float, multipliers: Se
     points: list[Point] = []
     lo = hi = 0.0
     stop_invalid: Point | None = None
-    for m in ms:
-        p = probe(base_rate * m)
+
+    def measure(rate: float) -> Point:
+        p = probe(rate)
         points.append(p)
+        for _ in range(retry_invalid):
+            if p.valid:
+                break
+            p = probe(rate)
+            points.append(p)
+        for _ in range(confirm_misses):
+            if not p.valid or p.meets_targets:
+                break
+            p2 = probe(rate)
+            points.append(p2)
+            if p2.valid and p2.meets_targets:
+                p = p2
+        return p
+
+    for m in ms:
+        p = measure(base_rate * m)
         if not p.valid:
             stop_invalid = p
             break
@@ -263,8 +285,7 @@ def find_knee(probe: Callable[[float], Point], base_rate: float, multipliers: Se
         for _ in range(max_refine):
             if (hi - lo) / lo * 100.0 <= refine_pct:
                 break
-            p = probe((lo + hi) / 2.0)
-            points.append(p)
+            p = measure((lo + hi) / 2.0)
             if not p.valid:
                 stop_invalid = p
                 break
@@ -273,7 +294,9 @@ def find_knee(probe: Callable[[float], Point], base_rate: float, multipliers: Se
             else:
                 hi = p.rate_per_s
     passing = [p for p in points if p.valid and p.meets_targets]
-    failing = sorted((p for p in points if p.valid and not p.meets_targets), key=lambda p: p.rate_per_s)
+    passed_rates = {p.rate_per_s for p in passing}
+    failing = sorted((p for p in points if p.valid and not p.meets_targets and p.rate_per_s not in passed_rates),
+                     key=lambda p: p.rate_per_s)
     best = max(passing, key=lambda p: p.throughput_per_s) if passing else None
     first_fail = failing[0] if failing else None
     if not any(p.valid for p in points):
@@ -297,7 +320,7 @@ def find_knee(probe: Callable[[float], Point], base_rate: float, multipliers: Se
 
 
 def sweep(settings: PointSettings, targets: SweepTargets, base_rate: float,
-          multipliers: Sequence[float] = tuple(range(1, 11)), *, refine_pct: float = 5.0, max_refine: int = 4) -> Knee:
+          multipliers: Sequence[float] = tuple(range(1, 11)), **knee_options: Any) -> Knee:
     return find_knee(lambda r: run_point(settings, r, targets, base_rate=base_rate), base_rate, multipliers,
-                     refine_pct=refine_pct, max_refine=max_refine)
+                     **knee_options)
 

@@ -69,3 +69,20 @@ def test_bad_input_is_named(sizes, xs, needle):
 def test_cost_per_transaction():
     assert cost_per_transaction(1000.0, 2, 0.05) == pytest.approx(2 * 0.05 / 3.6e6)
     assert cost_per_transaction(0.0, 2, 0.05) == math.inf
+
+
+def test_sigma_and_kappa_are_recovered_within_their_intervals():
+    """Synthetic points of known sigma/kappa (2 % noise, sizes 1..16): the truth lies inside the fit's
+    95 % parameter intervals (Student t with n - 3 df on the standard errors) in most series."""
+    from scipy.stats import t as student_t
+
+    sizes = np.array([1, 2, 3, 4, 6, 8, 12, 16], dtype=float)
+    q = float(student_t.ppf(0.975, sizes.size - 3))
+    hits_sigma = hits_kappa = 0
+    runs = 40
+    for seed in range(runs):
+        rng = np.random.default_rng(100 + seed)
+        fit = fit_usl(sizes, usl(sizes, 500.0, 0.08, 0.004) * rng.normal(1.0, 0.02, sizes.size))
+        hits_sigma += abs(fit.sigma - 0.08) <= q * fit.sigma_se
+        hits_kappa += abs(fit.kappa - 0.004) <= q * fit.kappa_se
+    assert hits_sigma >= 0.85 * runs and hits_kappa >= 0.85 * runs, (hits_sigma, hits_kappa)
