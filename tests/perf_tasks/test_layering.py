@@ -84,3 +84,11 @@ def test_unknown_kind_is_a_clear_error():
 
     with pytest.raises(ConfigError, match=r"'nope' is not a kind of run \(kinds: "):
         kinds.get_kind("nope", source="param 'kind'")
+
+
+def test_order_store_backends_do_not_import_each_other():
+    """store.py (SQLite) and pg_store.py (PostgreSQL) both build on store_base.py; only
+    store.open_store reaches pg_store (lazily, psycopg only when asked for): no import circle."""
+    trading = REPO / "trading_agent" / "trading"
+    assert "trading_agent.trading.store" not in _imports(trading / "pg_store.py")
+    assert not {"trading_agent.trading.store", "trading_agent.trading.pg_store"} & _imports(trading / "store_base.py")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import psycopg
 
 from trading_agent.trading.model import Fill, OrderRecord, OrderUpdate
-from trading_agent.trading.store import (FILL_COLUMNS, ORDER_COLUMNS, SNAPSHOT_DDL, _OrderQueries, fill_row,
+from trading_agent.trading.store_base import (FILL_COLUMNS, ORDER_COLUMNS, SNAPSHOT_DDL, _OrderQueries, fill_row,
                                          order_row, update_row)
 
 _STREAM_ROWS = 10_000  # rows per round trip when streaming (recovery at start-up)
