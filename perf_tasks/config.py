@@ -201,11 +201,19 @@ class AlertRule(_Strict):
     warning: float = Field(ge=0)
     critical: float = Field(ge=0)
     description: str = ""
+    # "above": alert when the value exceeds the bound (spec §6.2's thresholds); "below": when it
+    # falls under it (e.g. trading volume): then critical is the lower bound
+    when: Literal["above", "below"] = "above"
+    # also judge metrics that have their own target (business alerts, e.g. availability from a
+    # load scenario's error rate); a target judged invalid is never judged by a rule
+    with_targets: bool = False
 
     @model_validator(mode="after")
     def _order(self) -> AlertRule:
-        if self.warning > self.critical:
+        if self.when == "above" and self.warning > self.critical:
             raise ValueError(f"warning ({self.warning}) must not exceed critical ({self.critical})")
+        if self.when == "below" and self.warning < self.critical:
+            raise ValueError(f"when: below: warning ({self.warning}) must not be under critical ({self.critical})")
         return self
 
     def matches(self, metric: str) -> bool:

@@ -63,18 +63,30 @@ def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct:
 
 
 def check_rule(rule: AlertRule, metric: Metric) -> Violation | None:
-    """Spec rules are "greater than" thresholds: critical wins over warning."""
+    """Spec rules are "greater than" thresholds (``when: below``: "less than"): critical wins over
+    warning."""
+    below = rule.when == "below"
     for severity, threshold in (("critical", rule.critical), ("warning", rule.warning)):
-        if metric.value > threshold:
+        if (metric.value < threshold) if below else (metric.value > threshold):
             return Violation(metric=metric.name, value=metric.value, unit=metric.unit, threshold=threshold,
-                             op="<=", severity=severity, source=f"rule {rule.name}")  # type: ignore[arg-type]
+                             op=">=" if below else "<=", severity=severity,  # type: ignore[arg-type]
+                             source=f"rule {rule.name}")
     return None
+
+
+def _first_rule(rules: list[AlertRule], name: str, *, targeted: bool) -> AlertRule | None:
+    """The first rule (file order) whose glob matches; for a metric with its own target, the first
+    of the rules marked ``with_targets``."""
+    return next((r for r in rules if (r.with_targets or not targeted) and r.matches(name)), None)
 
 
 def evaluate(results: RunResults, rules: Iterable[AlertRule], *,
              busy_host_other_cpu_pct: float | None = None) -> Evaluation:
-    """Targets first; then every rule over every metric that matches its glob, except metrics
-    judged by their own target (a benchmark's spec target is more specific than a generic rule).
+    """Targets first; then, per metric, the first rule (file order) whose glob matches it, except
+    for metrics judged by their own target (a benchmark's spec target is more specific than a
+    generic rule), which only rules marked ``with_targets`` (business alerts) judge as well, and
+    only when the target passed (a missed target already alerts on the metric; an invalid one
+    carries no verdict).
     With ``busy_host_other_cpu_pct``, a benchmark's missed targets are invalid when its
     ``other_cpu_pct_mean`` exceeds it (see :func:`judge`)."""
     rules = list(rules)
@@ -99,13 +111,15 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule], *,
                 violations.append(Violation(metric=metric.name, value=metric.value, unit=metric.unit,
                                             threshold=verdict.threshold, op=verdict.op, severity=verdict.severity,
                                             source=f"target ({verdict.source})"))
-            continue
-        for rule in rules:
-            if rule.matches(metric.name):
-                v = check_rule(rule, metric)
-                if v is not None:
-                    violations.append(v)
-                    break
+            if verdict.status != "pass":
+                # invalid: a measurement that cannot carry a verdict carries no business alert either;
+                # missed: the target's alert already names this metric (one alert per metric)
+                continue
+        rule = _first_rule(rules, metric.name, targeted=metric.target is not None)
+        if rule is not None:
+            v = check_rule(rule, metric)
+            if v is not None:
+                violations.append(v)
     order = {"critical": 0, "warning": 1}
     violations.sort(key=lambda v: (order[v.severity], v.metric))
     return Evaluation(run_id=results.run_id, verdicts=tuple(verdicts), violations=tuple(violations),

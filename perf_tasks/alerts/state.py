@@ -107,12 +107,18 @@ def alerting_regressions(comparison: Comparison | None, *, alert_on: str = "prom
     return [c for c in comparison.regressions if counts(c)]
 
 
+def violation_key(v: Any) -> str:
+    """``violation:<metric>``, with ``|rule <name>`` for a rule's (a metric may break its target
+    and a business rule at once: two alerts)."""
+    return f"violation:{v.metric}" + ("" if v.source.startswith("target") else f"|{v.source}")
+
+
 def alert_items(evaluation: Evaluation | None, comparison: Comparison | None, *, alert_on: str = "promoted",
                 alert_min_processes: int = 5) -> list[AlertItem]:
     """The run's alert items (see the module docstring)."""
     items: list[AlertItem] = []
     for v in evaluation.violations if evaluation else ():
-        items.append(AlertItem(f"violation:{v.metric}", "violation", v.metric, v.severity, v.value, v.unit, v.op))
+        items.append(AlertItem(violation_key(v), "violation", v.metric, v.severity, v.value, v.unit, v.op))
     for c in alerting_regressions(comparison, alert_on=alert_on, alert_min_processes=alert_min_processes):
         items.append(AlertItem(f"regression:{c.metric}", "regression", c.metric, "regression", c.change_pct, "%"))
     for v in evaluation.invalid if evaluation else ():
@@ -191,7 +197,7 @@ def decide(state: dict[str, Any], items: Iterable[AlertItem], judged: set[str], 
     for key, prev in open_before.items():
         if key in seen:
             continue
-        if key in judged:
+        if key.split("|", 1)[0] in judged:
             resolved.append(prev)
         else:
             after[key] = prev  # not judged this run: still open, silently
@@ -208,7 +214,7 @@ def filter_for_message(evaluation: Evaluation | None, comparison: Comparison | N
     if evaluation is not None:
         evaluation = dataclasses.replace(
             evaluation,
-            violations=tuple(v for v in evaluation.violations if f"violation:{v.metric}" in keys),
+            violations=tuple(v for v in evaluation.violations if violation_key(v) in keys),
             verdicts=tuple(v for v in evaluation.verdicts if not (
                 v.status == "invalid" and v.reason.startswith(GENERATOR_SATURATED)
                 and f"invalid:{v.metric}" not in keys)))

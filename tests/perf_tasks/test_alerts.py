@@ -140,8 +140,48 @@ def test_webhook_sender_raises_on_error_status(slack):
 
 
 def _judged(value: float, target: Target, samples: int | None = None, name: str = "load.s.error_rate_pct"):
-    ev = evaluate(_results(Metric(name, value, "%", "lower", target, samples=samples)), RULES)
+    """Target grading alone (the business rules that also judge targeted metrics, e.g.
+    availability on load error rates, are tested below)."""
+    rules = [r for r in RULES if not r.with_targets]
+    ev = evaluate(_results(Metric(name, value, "%", "lower", target, samples=samples)), rules)
     return ev.verdicts[0], ev.violations
+
+
+def _metric(name: str, value: float, unit: str = "%", target: Target | None = None, **kw) -> Metric:
+    return Metric(name, value, unit, "lower", target, **kw)
+
+
+def test_business_rules_availability_volume_risk_delays_and_model_errors():
+    ev = evaluate(_results(
+        _metric("load.normal.error_rate_pct", 0.5, target=Target(max=5), samples=10_000),  # availability 99.5 %
+        _metric("load.burst.error_rate_pct", 0.05, target=Target(max=5), samples=10_000),  # 99.95 %: fine
+        Metric("trading.order_matching_in_process.throughput_per_s", 420.0, "1/s", "higher"),
+        Metric("trading.pnl_portfolio.throughput_per_s", 300.0, "1/s", "higher"),  # not an order volume
+        _metric("risk.var_monte_carlo.latency_p99_ms", 6200.0, "ms"),
+        _metric("risk.var_parametric.latency_p99_ms", 0.05, "ms"),
+        _metric("risk.risk_limit_check.latency_p99_ms", 12.0, "ms"),
+        _metric("models.cnn_lstm_latency.error_rate_pct", 0.4),  # generic rule would allow 2 %
+        _metric("data.ingest.error_rate_pct", 0.4)), RULES)
+    got = {(v.metric, v.severity, v.source, v.op) for v in ev.violations}
+    assert got == {
+        ("load.normal.error_rate_pct", "warning", "rule availability", "<="),
+        ("trading.order_matching_in_process.throughput_per_s", "critical", "rule trading_volume", ">="),
+        ("risk.var_monte_carlo.latency_p99_ms", "critical", "rule risk_calculation_delay", "<="),
+        ("risk.risk_limit_check.latency_p99_ms", "warning", "rule risk_check_delay", "<="),
+        ("models.cnn_lstm_latency.error_rate_pct", "warning", "rule model_prediction_errors", "<="),
+    }
+    assert next(v for v in ev.verdicts if v.metric == "load.normal.error_rate_pct").status == "pass"
+
+
+def test_a_target_judged_invalid_carries_no_business_alert():
+    ev = evaluate(_results(_metric("load.normal.error_rate_pct", 3.0, target=Target(max=5), samples=10_000,
+                                   invalid_reason="load generator saturated")), RULES)
+    assert ev.verdicts[0].status == "invalid" and ev.violations == ()
+
+
+def test_a_below_rule_refuses_a_critical_bound_above_its_warning_bound():
+    with pytest.raises(ValueError, match="warning \\(500.0\\) must not be under critical \\(1000.0\\)"):
+        AlertRule(name="v", metric="x", when="below", warning=500, critical=1000)
 
 
 def test_a_target_warning_bound_grades_pass_warning_and_critical():
