@@ -11,16 +11,20 @@ stability probe into metrics ``stress.<scenario>.<name>``:
 * ``throughput_reduction_pct``: (unstressed - stressed) successful responses per second, % of unstressed;
 * ``error_rate_increase_pct``: stressed error rate - unstressed error rate, in percentage points
   (dropped sends count as errors, as in load results);
+  these three are increases: 0 when the stressed window did as well or better (results validation
+  refuses negative percentages); the signed changes are in the benchmark's ``info`` and both
+  windows' own figures are metrics (``unstressed_*``, ``stressed_*``);
 * ``max_response_ms``: the slowest arrival of the stressed window (failures at their time) - the
   spec's "responses under 2 s";
-* ``crashed`` / ``hung`` (0/1): the service process died / did not answer its health probe within
-  ``HUNG_AFTER_S`` after the stressed window (asked directly, never through a fault proxy);
+* ``crashed_pct`` / ``hung_pct`` (0 or 100: the one service of the scenario): the service process
+  died / did not answer its health probe within ``HUNG_AFTER_S`` after the stressed window (asked
+  directly, never through a fault proxy);
 * ``stressor_achieved_pct``: how close the stressor came to its target (see perf_tasks.stress.resources).
 
 A measurement that cannot be trusted is marked, never judged (DESIGN.md): when the stressor missed
 its target (outside its stated tolerance), or the load generator was saturated in either window
 (perf_tasks.load.summary.invalid_reason), the three degradation metrics carry an ``invalid_reason``.
-``crashed`` and ``hung`` are always judged: a crash is a crash, however weak the stressor.
+``crashed_pct`` and ``hung_pct`` are always judged: a crash is a crash, however weak the stressor.
 """
 from __future__ import annotations
 
@@ -150,6 +154,19 @@ def _window_invalid(result: LoadResult) -> str:
     return invalid_reason(result)
 
 
+def signed_changes(baseline: LoadResult, stressed: LoadResult) -> dict[str, float]:
+    """Stressed vs unstressed, signed (negative: the stressed window did better): p95 and
+    throughput in % of the unstressed value, error rate in percentage points. Pure."""
+    out = {"error_rate_change_pts": stressed.error_rate_pct - baseline.error_rate_pct}
+    b, s = baseline.latency, stressed.latency
+    if b is not None and s is not None and b.p95_ms > 0:
+        out["p95_change_pct"] = 100.0 * (s.p95_ms - b.p95_ms) / b.p95_ms
+    if baseline.throughput_per_s > 0:
+        out["throughput_change_pct"] = 100.0 * (stressed.throughput_per_s - baseline.throughput_per_s) \
+            / baseline.throughput_per_s
+    return out
+
+
 def compare(ctx: StressContext, baseline: LoadResult, stressed: LoadResult, reading: StressorReading | None,
             stability: Stability, *, extra: tuple[Metric, ...] = ()) -> tuple[Metric, ...]:
     """The scenario's metrics (module doc). Pure: no I/O."""
@@ -166,30 +183,31 @@ def compare(ctx: StressContext, baseline: LoadResult, stressed: LoadResult, read
         if why:
             reasons.append(f"{label} window: {why}")
     invalid = "; ".join(reasons)
+    changes = signed_changes(baseline, stressed)
     b_lat, s_lat = baseline.latency, stressed.latency
     out: list[Metric] = []
-    if b_lat is not None and s_lat is not None and b_lat.p95_ms > 0:
-        out.append(metric("p95_increase_pct", 100.0 * (s_lat.p95_ms - b_lat.p95_ms) / b_lat.p95_ms, "%",
-                          samples=min(b_lat.count, s_lat.count), invalid_reason=invalid))
+    if "p95_change_pct" in changes:
+        out.append(metric("p95_increase_pct", max(0.0, changes["p95_change_pct"]), "%",
+                          samples=min(b_lat.count, s_lat.count), invalid_reason=invalid))  # type: ignore[union-attr]
     else:
         which = "unstressed" if b_lat is None else "stressed"
         out.append(metric("p95_increase_pct", 0.0, "%", samples=0, invalid_reason=invalid or (
             "no successful request in the unstressed window: nothing to compare with" if b_lat is None else ""),
             no_data_reason="" if b_lat is None else f"no successful request in the {which} window"))
     if baseline.throughput_per_s > 0:
-        out.append(metric("throughput_reduction_pct", 100.0 * (baseline.throughput_per_s - stressed.throughput_per_s)
-                          / baseline.throughput_per_s, "%", samples=baseline.requests, invalid_reason=invalid))
+        out.append(metric("throughput_reduction_pct", max(0.0, -changes["throughput_change_pct"]), "%",
+                          samples=baseline.requests, invalid_reason=invalid))
     else:
         out.append(metric("throughput_reduction_pct", 0.0, "%", samples=0,
                           invalid_reason=invalid or "no throughput in the unstressed window"))
-    out.append(metric("error_rate_increase_pct", stressed.error_rate_pct - baseline.error_rate_pct, "%",
+    out.append(metric("error_rate_increase_pct", max(0.0, changes["error_rate_change_pts"]), "%",
                       samples=stressed.requests + stressed.dropped, invalid_reason=invalid))
     worst = stressed.latency_all or stressed.latency
     stressed_invalid = _window_invalid(stressed)
     out.append(metric("max_response_ms", worst.max_ms if worst else 0.0, "ms", samples=worst.count if worst else 0,
                       invalid_if_missed=stressed_invalid, no_data_reason="" if worst else "no request completed"))
-    out.append(metric("crashed", 1.0 if stability.crashed else 0.0, "bool"))
-    out.append(metric("hung", 1.0 if stability.hung else 0.0, "bool"))
+    out.append(metric("crashed_pct", 100.0 if stability.crashed else 0.0, "%"))
+    out.append(metric("hung_pct", 100.0 if stability.hung else 0.0, "%"))
     if reading is not None:
         out.append(metric("stressor_achieved_pct", reading.achieved_pct, "%", "higher"))
     for label, res in (("unstressed", baseline), ("stressed", stressed)):
@@ -203,7 +221,6 @@ def compare(ctx: StressContext, baseline: LoadResult, stressed: LoadResult, read
         out.append(Metric(f"{prefix}.service_cpu_pct_mean", tr.process_cpu_pct_mean, "%", "lower"))
         out.append(Metric(f"{prefix}.service_rss_max_bytes", float(tr.rss_max_bytes), "bytes", "lower"))
         out.append(Metric(f"{prefix}.host_cpu_pct_mean", tr.system_cpu_pct_mean, "%", "lower"))
-        out.append(Metric(f"{prefix}.host_memory_pct_max", tr.system_memory_pct_max, "%", "lower"))
     return (*out, *extra)
 
 
@@ -217,7 +234,8 @@ def degradation_result(ctx: StressContext, baseline: LoadResult, stressed: LoadR
         reading.within_tolerance) if reading else True, "stability": stability.detail or "stable",
         "unstressed_generator": baseline.generator.verdict if baseline.generator else "unknown",
         "stressed_generator": stressed.generator.verdict if stressed.generator else "unknown",
-        "stressed_errors_by_class": dict(stressed.errors_by_class)}
+        "stressed_errors_by_class": dict(stressed.errors_by_class),
+        **{k: round(v, 3) for k, v in signed_changes(baseline, stressed).items()}}
     if reading is not None:
         notes.update({f"stressor_{k}": v for k, v in reading.detail.items()})
     return BenchmarkResult(

@@ -7,7 +7,7 @@ resources and the stability verdict as one benchmark of suite ``stress``:
 ==================  ====================================================================================
 cpu_saturation      CPU workers on every core, duty cycle ``target_pct`` (90 % x intensity) of the host
 memory_pressure     one process holding ``share`` (0.5 x intensity) of RAM, capped, a margin kept free
-disk_io             fsync after every 64 KiB write at ``rate_mib_s`` (64 x intensity), file size-capped
+disk_io             fsync after every 64 KiB write at ``rate_mib_s`` (32 x intensity), file size-capped
 net_latency         the load goes through the fault proxy; +``latency_ms`` (50 x intensity) each way, jitter
 net_bandwidth       the proxy's link limited to (1 - ``cut`` x intensity) of the unstressed window's bytes/s
 net_resets          ``reset_pct`` (5 x intensity) of requests answered by a TCP reset
@@ -70,9 +70,9 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "memory_pressure": _by_profile(smoke={"share": 0.5, "cap_mib": 1024, "margin_mib": 2048},
                                    standard={"share": 0.5, "cap_mib": 8192, "margin_mib": 2048},
                                    full={"share": 0.7, "cap_mib": 65536, "margin_mib": 2048}),
-    "disk_io": _by_profile(smoke={"rate_mib_s": 64.0, "max_mib": 256},
-                           standard={"rate_mib_s": 64.0, "max_mib": 1024},
-                           full={"rate_mib_s": 64.0, "max_mib": 4096}),
+    "disk_io": _by_profile(smoke={"rate_mib_s": 32.0, "max_mib": 256},
+                           standard={"rate_mib_s": 32.0, "max_mib": 1024},
+                           full={"rate_mib_s": 32.0, "max_mib": 4096}),
     "net_latency": _by_profile(all={"latency_ms": 50.0, "jitter_ms": 10.0}),
     "net_bandwidth": _by_profile(all={"cut": 0.5}),
     "net_resets": _by_profile(all={"reset_pct": 5.0}),
@@ -80,7 +80,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                                  full={"blackhole_s": 30.0}),
 }
 LATENCY_TOLERANCE = (0.2, 5.0)  # added round trip within 20 % or 5 ms of 2 x latency_ms
-BANDWIDTH_FILL_PCT = (80.0, 110.0)  # the stressed window's bytes/s within these % of the limit
+BANDWIDTH_FILL_PCT = (80.0, 120.0)  # the 16 KiB burst adds a little over the limit  # the stressed window's bytes/s within these % of the limit
 PROBES = 10
 
 

@@ -1,0 +1,113 @@
+"""``python -m perf_tasks stress``: the monthly stress DAG's run, without Airflow.
+
+    python -m perf_tasks stress --scenarios cpu_saturation,net_latency --intensity 0.5 --profile smoke \\
+        [--target http://127.0.0.1:8000] [--allow HOST] [--window-s 5] [--json out.json] [--junit out.xml]
+    python -m perf_tasks stress --list
+
+The same steps as ``perf_stress_monthly`` (setup -> each scenario -> collect -> validate ->
+evaluate -> compare -> report -> persist -> notify, teardown always), judged by the one verdict
+engine; it is ``python -m perf_tasks run stress --opt ...`` with friendlier flags. Exit codes as
+``run``: 0 no critical violation; 1 a critical violation or a failed step; 2 bad usage or config.
+
+Wire into ``perf_tasks/cli.py`` with ``stress_cli.add_parser(sub)`` (dispatch: the parser sets
+``func``; or ``"stress": stress_cli.run``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from perf_tasks.config import PROFILE_NAMES
+
+
+def _intensity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be within (0, 1]")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``stress`` command to an argparse subparsers object; returns its parser."""
+    p = subparsers.add_parser("stress", help="run stress, failure and recovery scenarios (the monthly DAG's run)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenarios", default="",
+                   help="comma-separated scenario names (default: config/stress.yaml's default_scenarios)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--intensity", type=_intensity, default=1.0, help="0 < x <= 1: stressor strength (default 1)")
+    p.add_argument("--profile", default="smoke", choices=PROFILE_NAMES, help="default: smoke")
+    p.add_argument("--target", default="", help="an existing service (allowlisted); default: start the bundled one")
+    p.add_argument("--allow", action="append", default=[], metavar="HOST",
+                   help="also allow this host, IP or CIDR for --target (loopback always; repeatable)")
+    p.add_argument("--window-s", type=float, default=None,
+                   help="resource stressors: seconds per load window (default: the profile's)")
+    p.add_argument("--artifacts", default=None, help="file:///path or s3://bucket/prefix")
+    p.add_argument("--config-dir", default=None)
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--no-notify", action="store_true", help="write the Slack message to the outbox only")
+    p.add_argument("--json", type=Path, default=None, help="write the outcome as JSON here")
+    p.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+    p.set_defaults(stress_run=run)
+    return p
+
+
+def run_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The equivalent ``python -m perf_tasks run stress`` arguments."""
+    from perf_tasks import pipeline
+
+    opts: list[tuple[str, Any]] = [("intensity", args.intensity)]
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if names:
+        opts.append(("scenarios", names))
+    if args.target:
+        opts.append(("target_url", args.target))
+    if args.allow:
+        opts.append(("allow", list(args.allow)))
+    if args.window_s is not None:
+        opts.append(("window_s", args.window_s))
+    return argparse.Namespace(pipeline="stress", profile=args.profile, suites="", opt=opts, artifacts=args.artifacts,
+                              config_dir=args.config_dir or str(pipeline.DEFAULT_CONFIG_DIR), target=[],
+                              run_id=args.run_id, no_notify=args.no_notify, promote=False, json=args.json,
+                              junit=args.junit)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``stress`` command; returns the exit code."""
+    if args.list:
+        from perf_tasks.kinds.stress import registry
+        from perf_tasks.stress.stressors import STRESSORS
+
+        for name, fn in registry().items():
+            kind = "stressor" if name in STRESSORS else "failure"
+            print(f"{name:<24} {kind:<9} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+        return 0
+    from perf_tasks.cli import cmd_run
+
+    return cmd_run(run_args(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from perf_tasks.errors import UserError
+
+    parser = argparse.ArgumentParser(prog="python -m perf_tasks.stress.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(["stress", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
