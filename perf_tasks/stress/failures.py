@@ -19,6 +19,7 @@ _WHERE = {
     "db_outage": "dbfault:db_outage",
     "db_blackhole": "dbfault:db_blackhole",
     "worker_kill": "workerkill:worker_kill",
+    "feed_outage": "feed:feed_outage",
     "market_crash": "crash:market_crash",
     "order_flood": "crash:order_flood",
 }

@@ -47,7 +47,8 @@ SEED = 20240611
 SERVER_ARGS = ["--log-level", "warning", "--symbols", "5", "--accounts", "5", "--ticks", "2000",
                "--history-days", "100", "--seed", "7", "--advance-ticks", "0"]
 OPERATIONS = {"GET /health", "GET /ready", "GET /universe", "GET /market-data/{symbol}", "GET /portfolio/{account}",
-              "GET /risk/{account}", "POST /risk/metrics", "GET /recommendations/{symbol}", "POST /orders"}
+              "GET /risk/{account}", "POST /risk/metrics", "GET /recommendations/{symbol}", "POST /orders",
+              "POST /feed/ticks"}
 # operations that take a symbol or an account: random names are nearly always 404 (or 422), so these are
 # fuzzed once more with names the service knows (and, for orders, half the time with a realistic size and
 # a price on the tick grid), which takes the requests past the lookups into the engine, risk and models

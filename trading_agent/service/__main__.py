@@ -48,6 +48,11 @@ def parse_args(argv: Sequence[str] | None = None) -> ServiceConfig:
                    help="an order waits this long for the engine and its store, then gets 503 + Retry-After")
     p.add_argument("--store-retry-s", type=float, default=d.store_retry_s,
                    help="after a store failure, reopen the store and rebuild from it this often")
+    p.add_argument("--feed", default=d.feed, choices=("synthetic", "push"),
+                   help="synthetic: the seeded stream advances per market-data call; push: ticks come from an "
+                        "upstream feed on POST /feed/ticks")
+    p.add_argument("--max-quote-age-s", type=float, default=d.max_quote_age_s,
+                   help="quotes older than this are stale (flagged; risk answers 503); default: never stale")
     p.add_argument("--symbols", dest="n_symbols", type=int, default=d.n_symbols)
     p.add_argument("--ticks", dest="n_ticks", type=int, default=d.n_ticks, help="ticks replayed at start")
     p.add_argument("--accounts", dest="n_accounts", type=int, default=d.n_accounts)

@@ -46,11 +46,11 @@ from starlette.concurrency import run_in_threadpool
 from trading_agent.service.config import ServiceConfig, config_from_env
 from trading_agent.service.desk import UnknownAccountError
 from trading_agent.service.guards import BodyLimit, validation_detail
-from trading_agent.service.market import MAX_BARS_OUT, UnknownSymbolError
+from trading_agent.service.market import MAX_BARS_OUT, BadTickError, UnknownSymbolError
 from trading_agent.service.risk import assess
 from trading_agent.service.schemas import (MAX_SCENARIOS, ErrorOut, Health, MarketData, OrderOut, OrderRequest,
                                            PortfolioOut, Readiness, RecommendationOut, RiskOut, RiskRequest,
-                                           Universe, ValidationErrorOut, VarMethod)
+                                           TicksIn, Universe, ValidationErrorOut, VarMethod, FeedAck)
 from trading_agent.service.state import ServiceState, StateHolder, build_state, close_holder, reopen_store
 from trading_agent.trading.engine import StoreFailedError
 
@@ -62,12 +62,17 @@ class NotReadyError(RuntimeError):
     """A request arrived before this worker's state was built (or after its build failed)."""
 
 
+class StaleDataError(RuntimeError):
+    """Risk was asked on marks older than ``max_quote_age_s``; the message names the symbols."""
+
+
 class StoreTimeoutError(RuntimeError):
     """The engine thread (busy with the order store) did not answer within ``order_timeout_s``."""
 
 
 _NOT_FOUND = {404: {"model": ErrorOut, "description": "unknown symbol or account"}}
-_NOT_READY = {503: {"model": ErrorOut, "description": "the worker's state is not built yet"}}
+_NOT_READY = {503: {"model": ErrorOut, "description": "the worker's state is not built yet, its order store "
+                                                       "failed, or (risk) its market data is stale; see Retry-After"}}
 Symbol = Annotated[str, Path(min_length=1, max_length=32, examples=["SYM001"])]
 Account = Annotated[str, Path(min_length=1, max_length=64, examples=["acct-1"])]
 
@@ -159,6 +164,14 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
             raise StoreTimeoutError(f"the engine and its order store did not answer within {cfg.order_timeout_s:g} s; "
                                     "not acknowledged; retry later") from None
 
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "1"})
+
+    @app.exception_handler(BadTickError)
+    async def _bad_tick(request: Request, exc: BadTickError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
     @app.exception_handler(StoreTimeoutError)
     async def _store_timeout(request: Request, exc: StoreTimeoutError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=retry_after)
@@ -200,8 +213,23 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
     async def market_data(request: Request, symbol: Symbol,
                           bars: Annotated[int, Query(ge=0, le=MAX_BARS_OUT)] = 10) -> MarketData:
         feed = _state(request).feed
-        feed.advance(symbol)  # the stream moves a little with every call (--advance-ticks)
-        return feed.quote(symbol, bars)
+        if cfg.feed == "synthetic":
+            feed.advance(symbol)  # the stream moves a little with every call (--advance-ticks)
+        return feed.quote(symbol, bars, cfg.max_quote_age_s)
+
+    @app.post("/feed/ticks", response_model=FeedAck, tags=["market data"],
+              responses={409: {"model": ErrorOut, "description": "this service runs the synthetic feed"},
+                         422: {"model": ErrorOut | ValidationErrorOut,
+                               "description": "a malformed batch, or a tick the feed refuses (unknown "
+                                              "symbol, crossed quote): nothing of the batch is applied"},
+                         **_NOT_READY},
+              summary="Ticks from an upstream market-data feed (--feed push): per-symbol seq, gaps counted")
+    async def feed_ticks(request: Request, body: TicksIn) -> Any:
+        if cfg.feed != "push":
+            return JSONResponse(status_code=409, content={"detail": "this service runs the synthetic feed; "
+                                                                    "start it with --feed push to take ticks"})
+        r = _state(request).feed.push(body.ticks)
+        return FeedAck(accepted=r.accepted, duplicates=r.duplicates, gaps=r.gaps, missing=r.missing)
 
     @app.get("/portfolio/{account}", response_model=PortfolioOut, tags=["portfolio"],
              responses={**_NOT_FOUND, **_NOT_READY}, summary="Positions, cash and realised + unrealised P&L")
@@ -213,7 +241,12 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         return await on_engine_bounded(st, st.desk.portfolio, account, st.feed.marks())
 
     async def _risk(st: ServiceState, req: RiskRequest) -> RiskOut:
-        exposure = await st.on_engine(st.desk.exposure, req.account, st.feed.marks())
+        exposure = await on_engine_bounded(st, st.desk.exposure, req.account, st.feed.marks())
+        stale = st.feed.stale(exposure.symbols, cfg.max_quote_age_s)
+        if stale:
+            raise StaleDataError(f"market data is stale for {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''} "
+                                 f"(last tick {st.feed.age_s(stale[0]):.1f} s ago, over {cfg.max_quote_age_s:g} s): "
+                                 "risk is not priced on stale marks; retry when the feed is back")
         return await run_in_threadpool(assess, st.risk, exposure, method=req.method, confidence=req.confidence,
                                        scenarios=req.scenarios, seed=req.seed, now_s=time.time())
 

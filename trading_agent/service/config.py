@@ -40,6 +40,11 @@ class ServiceConfig(BaseModel):
                                    "for the engine and its store, then answers 503 with Retry-After")
     store_retry_s: float = Field(0.5, gt=0, le=60, description="after the order store failed, try to reopen it "
                                  "and rebuild from it this often (also the Retry-After of a 503)")
+    feed: Literal["synthetic", "push"] = Field("synthetic", description="synthetic: the seeded stream moves a "
+                                               "little with every market-data call; push: ticks arrive from an "
+                                               "upstream feed on POST /feed/ticks")
+    max_quote_age_s: float | None = Field(None, gt=0, le=3600, description="a symbol whose last tick is older is "
+                                          "stale: quotes say so and risk refuses to price it (503); None: never")
     n_symbols: int = Field(50, ge=1, le=1000)
     n_ticks: int = Field(50_000, ge=1_000, description="synthetic ticks replayed into market data at start")
     n_accounts: int = Field(100, ge=1, le=100_000)

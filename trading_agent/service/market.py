@@ -54,6 +54,18 @@ class UnknownSymbolError(KeyError):
     """A symbol the feed does not carry; the message names it and the valid form."""
 
 
+class BadTickError(ValueError):
+    """A pushed tick the feed refuses (unknown symbol, crossed quote); the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    accepted: int
+    duplicates: int
+    gaps: int
+    missing: int
+
+
 class MarketFeed:
     """Market data for ``symbols`` (see the module docstring). ``clock`` returns nanoseconds."""
 
@@ -70,6 +82,10 @@ class MarketFeed:
         self._clock0 = clock()
         self._ts0 = self._last_ts = last_ts_ns
         self._sessions: dict[str, _Session] = {}
+        now = clock()
+        self._arrived_ns: dict[str, int] = dict.fromkeys(self.symbols, now)  # clock() of each symbol's last tick
+        self._seq: dict[str, int] = dict.fromkeys(self.symbols, 0)  # last pushed seq per symbol
+        self.gaps = self.missing = self.duplicates = 0
 
     @classmethod
     def replay(cls, n_ticks: int, n_symbols: int, seed: int, *, advance_ticks: int = 1,
@@ -104,6 +120,52 @@ class MarketFeed:
                                      f"{self.symbols[-1]} ({len(self.symbols)} symbols)")
         return st
 
+    def age_s(self, symbol: str) -> float:
+        """Seconds since ``symbol``'s last tick arrived (replayed, advanced or pushed)."""
+        return (self._clock() - self._arrived_ns[symbol]) / 1e9
+
+    def stale(self, symbols, max_age_s: float | None) -> list[str]:
+        """The ``symbols`` whose last tick is older than ``max_age_s`` (None: none ever is)."""
+        if max_age_s is None:
+            return []
+        limit = self._clock() - int(max_age_s * 1e9)
+        return [s for s in symbols if self._arrived_ns.get(s, limit) < limit]
+
+    def push(self, ticks) -> PushResult:
+        """Apply ticks from an upstream feed (objects with symbol, seq, bid, ask, last, size), in
+        order. Per symbol, a seq at or below the last one is a duplicate (dropped); a jump is a gap
+        (counted; the tick is applied: the latest quote is still the best one we have). The whole
+        batch is refused (:class:`BadTickError`, nothing applied) when a tick names an unknown
+        symbol or a crossed quote."""
+        for i, t in enumerate(ticks):
+            if t.symbol not in self._seq:
+                raise BadTickError(f"ticks[{i}]: unknown symbol {t.symbol!r}; this feed carries "
+                                   f"{self.symbols[0]}..{self.symbols[-1]}")
+            if t.ask < t.bid:
+                raise BadTickError(f"ticks[{i}] ({t.symbol} seq {t.seq}): crossed quote, ask {t.ask} < bid {t.bid}")
+        accepted = dup = gaps = missing = 0
+        now = self._clock()
+        for t in ticks:
+            last = self._seq[t.symbol]
+            if t.seq <= last:
+                dup += 1
+                continue
+            if t.seq > last + 1 and last > 0:
+                gaps += 1
+                missing += t.seq - last - 1
+            self._seq[t.symbol] = t.seq
+            ts = max(self._ts0 + (now - self._clock0), self._last_ts + 1)
+            tick = Tick(t.symbol, ts, t.bid, t.ask, t.last, t.size)
+            if self.handler.on_tick(tick) is not None:
+                self._last_ts = ts
+                self._arrived_ns[t.symbol] = now
+                _track(self._sessions, tick)
+                accepted += 1
+        self.gaps += gaps
+        self.missing += missing
+        self.duplicates += dup
+        return PushResult(accepted, dup, gaps, missing)
+
     def has(self, symbol: str) -> bool:
         return symbol in self.handler.state
 
@@ -122,7 +184,7 @@ class MarketFeed:
         return LiveState(symbol, self._last_ts, st.last, sess.open, sess.high, sess.low, st.volume,
                          bar.start_ns if bar is not None else 0)
 
-    def quote(self, symbol: str, n_bars: int = 10) -> MarketData:
+    def quote(self, symbol: str, n_bars: int = 10, max_age_s: float | None = None) -> MarketData:
         """Top of book, last, VWAP, session range and the latest ``n_bars`` one-second bars."""
         if not 0 <= n_bars <= MAX_BARS_OUT:
             raise ValueError(f"n_bars must be in [0, {MAX_BARS_OUT}], got {n_bars}")
@@ -136,7 +198,8 @@ class MarketFeed:
         return MarketData(symbol=symbol, ts_ns=self._last_ts, bid=st.bid, ask=st.ask,
                           mid=round((st.bid + st.ask) / 2, 6), spread=round(st.ask - st.bid, 6), last=st.last,
                           vwap=st.vwap, volume=st.volume, day_open=sess.open, day_high=sess.high,
-                          day_low=sess.low, bars=bars)
+                          day_low=sess.low, bars=bars, age_s=round(self.age_s(symbol), 6),
+                          stale=bool(self.stale((symbol,), max_age_s)))
 
     # -- live ticks ---------------------------------------------------------------------------
     def advance(self, symbol: str, n: int | None = None) -> None:
@@ -152,6 +215,7 @@ class MarketFeed:
             t = Tick(symbol, ts, bid, ask, bid if step <= 0 else ask, rng.randint(1, 49) * 100)
             if self.handler.on_tick(t) is not None:
                 self._last_ts = ts
+                self._arrived_ns[symbol] = self._clock()
                 _track(self._sessions, t)
 
 

@@ -66,6 +66,33 @@ class MarketData(_Out):
     day_low: float
     bars: list[BarOut] = Field(description="the latest one-second OHLCV bars, oldest first, "
                                            "the last one still forming")
+    age_s: float = Field(0.0, description="seconds since this symbol's last tick arrived")
+    stale: bool = Field(False, description="the last tick is older than --max-quote-age-s: do not trade or "
+                                           "price risk on this quote")
+
+
+class TickIn(BaseModel):
+    """One tick from an upstream feed: ``seq`` numbers each symbol's ticks 1, 2, 3, ..."""
+
+    model_config = ConfigDict(extra="forbid")
+    symbol: str = Field(min_length=1, max_length=32)
+    seq: int = Field(ge=1)
+    bid: float = Field(gt=0, lt=1e12)
+    ask: float = Field(gt=0, lt=1e12)
+    last: float = Field(gt=0, lt=1e12)
+    size: int = Field(ge=0, le=10**9)
+
+
+class TicksIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ticks: list[TickIn] = Field(min_length=1, max_length=10_000)
+
+
+class FeedAck(_Out):
+    accepted: int = Field(description="ticks applied")
+    duplicates: int = Field(description="ticks at or below a symbol's last seq: dropped (replays, reordering)")
+    gaps: int = Field(description="jumps over missing seqs in this batch (the ticks after a gap are applied)")
+    missing: int = Field(description="seqs skipped by those gaps")
 
 
 # -- portfolio ---------------------------------------------------------------------------------

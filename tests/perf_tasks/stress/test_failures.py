@@ -62,3 +62,18 @@ def test_profile_overrides_are_checked_naming_the_key(tmp_path: Path):
         params_for(StressContext("x", tmp_path, "huge"), defaults)
     with pytest.raises(ConfigError, match=r"x\.targets\.lost: Target needs exactly one"):
         target_for(StressContext("x", tmp_path, "smoke", config={"targets": {"lost": {}}}), "lost")
+
+
+def test_a_stalled_feed_marks_quotes_stale_and_risk_refuses_until_ticks_flow_again(tmp_path: Path):
+    before = Leftovers()
+    result = run("feed_outage", tmp_path)
+    v = values(result)
+    assert not no_data(result), no_data(result)
+    age_ms = 1000 * result.params["max_quote_age_s"]
+    assert age_ms <= v["stale_detect_ms"] <= age_ms + 500  # flagged once the age limit passed, not before
+    assert v["risk_on_stale"] == 0 and v["risk_refusals"] > 0 and v["retry_after_missing"] == 0
+    assert v["stale_recover_ms"] < 1000 and v["risk_recover_ms"] < 1000
+    assert v["gaps_missed"] == 0 and result.info["gap_ack"]["missing"] == 16 * result.params["gap_ticks"]
+    assert v["bad_batch_applied"] == 0 and "crossed quote" in result.info["bad_batch"]["detail"]
+    assert v["unexpected_statuses"] == 0
+    before.check(tmp_path)
