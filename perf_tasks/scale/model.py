@@ -89,9 +89,13 @@ def usl_summary(sizes: Sequence[float], throughputs: Sequence[float], *, predict
                 linear_claim_n: float = 10.0, min_efficiency: float = 0.9) -> dict[str, Any]:
     """The USL fit with its uncertainty, predictions with 95 % intervals, peak N*, and the linear
     claim's verdict; a refusal (with the reason) wherever the points cannot support them."""
-    if len(sizes) < 2:
-        return {"fitted": False, "reason": f"{len(sizes)} size(s) with a found knee: the USL needs at least 2 "
-                                           f"(and 4 to extrapolate)", "predictions": [],
+    distinct = len(set(float(n) for n in sizes))
+    if distinct < 3:
+        return {"fitted": False, "points": len(sizes), "measured_sizes": list(map(float, sizes)),
+                "measured_throughputs": list(throughputs),
+                "reason": f"{distinct} size(s) with a found knee cannot determine the USL's 3 parameters (lambda, "
+                          f"sigma, kappa): it needs at least 3 sizes to fit and {4} to extrapolate",
+                "predictions": [],
                 "linear_claim": {"n": linear_claim_n, "verdict": "not judged",
                                  "reason": "no capacity model could be fitted"}}
     fit = fit_usl(sizes, throughputs)

@@ -102,13 +102,14 @@ def test_model_factors_efficiency_cost_and_usl_prediction():
     assert u["linear_claim"]["verdict"] == "does not hold"  # efficiency at 10 is ~0.71
 
 
-def test_two_sizes_fit_but_refuse_to_extrapolate_and_lower_bounds_are_excluded():
+def test_two_sizes_cannot_fit_three_sizes_refuse_to_extrapolate_lower_bounds_are_excluded():
     out = analyse_axis([_size(1, 100.0), _size(2, 190.0), _size(3, 250.0, "beyond_sweep")], cost_per_core_hour=0.05)
     assert out["excluded"][0]["size"] == 3 and "beyond_sweep" in out["excluded"][0]["reason"]
     u = out["usl"]
-    assert u["fitted"] and u["predictions"] == [] and "only 2 distinct sizes" in u["refused"]
+    assert not u["fitted"] and u["predictions"] == [] and "3 parameters" in u["reason"]
     assert u["linear_claim"]["verdict"] == "not judged"
-    assert usl_summary([1], [100.0])["fitted"] is False
+    three = usl_summary([1, 2, 3], [100.0, 190.0, 260.0])
+    assert three["fitted"] and three["predictions"] == [] and "only 3 distinct sizes" in three["refused"]
 
 
 @needs_haproxy
