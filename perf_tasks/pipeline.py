@@ -31,7 +31,8 @@ from typing import Any
 import psutil
 
 from perf_tasks.alerts.rules import evaluate
-from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, build_message, deliver, write_outbox
+from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, deliver, write_outbox
+from perf_tasks.alerts.state import plan_message, record_delivery
 from perf_tasks.config import HistoryConfig, PerfConfig, RegressionConfig, apply_target_overrides, load_config
 from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
@@ -358,19 +359,21 @@ def read_optional(work: Path, cls: type, rel: str) -> Any:
     return from_json(cls, path.read_text(), source=str(path)) if path.exists() else None
 
 
-def report_url(spec: RunSpec, base: str | None = None) -> str:
+def report_url(spec: RunSpec, base: str | None = None, *, store: ArtifactStore | None = None) -> str:
     """Where people open the run's report: ``<base>/<dag>/<run>/report.html`` when an http base is
     given (``base``, else ``$PERF_REPORT_BASE_URL``; under Airflow the operators pass the API
-    server's ``/perf-reports`` route, which serves the artifact store), else the stored object's
-    URI (``file://`` or ``s3://``)."""
-    from perf_tasks.store import open_store  # noqa: PLC0415 - cheap, but keeps the import graph flat
-    base = base or os.environ.get("PERF_REPORT_BASE_URL") or ""
-    if base:
-        return f"{base.rstrip('/')}/{safe_id(spec.dag_id)}/{safe_id(spec.run_id)}/report.html"
+    server's ``/perf-reports`` route, which serves the artifact store); else, for an ``s3://``
+    store, a presigned GET URL valid alerts.yaml ``slack.report_link_expiry_h`` hours (signed with
+    ``store``'s client when given, e.g. the Airflow S3 hook's; the ``s3://`` URI when it cannot be
+    signed); else the stored file's URI (``file://``)."""
+    from perf_tasks.report.links import report_link  # noqa: PLC0415
+
     url = spec.artifacts_url or default_artifacts_url()
-    if url.startswith("s3://"):
-        return f"{url.rstrip('/')}/{safe_id(spec.dag_id)}/{safe_id(spec.run_id)}/report.html"
-    return RunArtifacts(open_store(url), spec.dag_id, spec.run_id).uri("report.html")
+    expiry_h = 168.0
+    if url.startswith("s3://") and not (base or os.environ.get("PERF_REPORT_BASE_URL")):
+        with contextlib.suppress(ConfigError):  # a broken config is reported by the steps that need it
+            expiry_h = run_config(spec).alerts.slack.report_link_expiry_h
+    return report_link(url, spec.dag_id, spec.run_id, base=base or None, expiry_h=expiry_h, store=store)
 
 
 def build_report(work: Path, *, run_url: str | None = None, report_base: str | None = None) -> Path:
@@ -446,14 +449,24 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     dag_id = spec.dag_id if spec else work.parent.name
     run_id = spec.run_id if spec else work.name
     info = RunInfo(dag_id=dag_id, run_id=run_id, profile=spec.profile if spec else "?",
-                   report_url=report_url(spec, report_base) if spec and (work / "report.html").exists() else None,
-                   run_url=run_url)
+                   report_url=report_url(spec, report_base, store=store)
+                   if spec and (work / "report.html").exists() else None, run_url=run_url)
     reg = run_config(spec).alerts.regression if spec else None
-    message = build_message(info, evaluation, comparison, failed, alert_on=reg.alert_on if reg else "promoted",
-                            alert_min_processes=reg.alert_min_processes if reg else 5)
+    cfg_slack = run_config(spec).alerts.slack if spec else None
+    # alerts without noise (perf_tasks.alerts.state): only new, worse or due alerts, and resolved ones
+    results_path = work / "results.json"
+    measured = [m.name for m in from_json(RunResults, results_path.read_text(), source=str(results_path)).metrics()] \
+        if results_path.exists() else []
+    planned = plan_message(info, store if spec is not None else None, evaluation, comparison, failed,
+                           now=datetime.now(timezone.utc), measured=measured,
+                           repeat_after_h=cfg_slack.repeat_after_h if cfg_slack else 0.0,
+                           worsen_pct=cfg_slack.worsen_pct if cfg_slack else 10.0,
+                           resolved=cfg_slack.resolved if cfg_slack else True,
+                           alert_on=reg.alert_on if reg else "promoted",
+                           alert_min_processes=reg.alert_min_processes if reg else 5)
+    message = planned.message
     if message is not None:
         write_text(work / "alerts" / "message.json", json.dumps(message, indent=2))
-    cfg_slack = run_config(spec).alerts.slack if spec else None
     attempts, backoff = (cfg_slack.attempts, cfg_slack.backoff_s) if cfg_slack else (3, 1.0)
     outbox = work / "alerts" / "outbox"
     if message is not None and spec is not None and not spec.notify:
@@ -462,6 +475,7 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
     else:
         delivery = deliver(message, sender, outbox, channel=channel, attempts=attempts, backoff_s=backoff, sleep=sleep)
     write_text(work / "alerts" / "delivery.json", json.dumps(to_dict(delivery), indent=2))
+    record_delivery(store, planned, delivery.status)
 
     sealed_at = store_error = None
     if spec is not None:
@@ -576,3 +590,22 @@ def clean_work(work: Path) -> None:
     if resolved == root or resolved in root.parents:
         raise UserError(f"refusing to delete {work}: it is (or holds) the work root {root}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+# --- publish_site -----------------------------------------------------------------------------
+
+def publish_site(work: Path, store: ArtifactStore) -> str:
+    """Rebuild the DAG's history site in the store (``<dag>/_site/index.html``) once the run is
+    sealed, so it lists this run. Best effort: a store or config failure is logged and returns "",
+    never failing a run whose measurement and report already stand."""
+    from perf_tasks.report.site import publish_from_config  # noqa: PLC0415 - matplotlib and Jinja2: only here
+
+    spec = load_spec(work)
+    try:
+        with step(work, "publish_site"):
+            out = publish_from_config(spec.dag_id, artifacts_url=spec.artifacts_url, config_dir=spec.config_dir,
+                                      store=store)
+    except (StoreError, ConfigError, OSError, ValueError) as exc:
+        log.warning("history site of %s not published: %s", spec.dag_id, exc)
+        return ""
+    return out.index_uri
