@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     seal.add_argument("--run-id", required=True)
     seal.add_argument("--artifacts", default=None, help="default: the store the run was started with")
 
+    site = sub.add_parser("site", help="write the DAG's history site into the artifact store "
+                                       "(<dag>/_site/index.html: runs with verdicts, a page per metric)")
+    site.add_argument("dag_id")
+    site.add_argument("--artifacts", default=None, help="file:///path or s3://bucket/prefix "
+                      "(default $PERF_ARTIFACTS_URL, else ./artifacts)")
+    site.add_argument("--max-runs", type=int, default=500, help="newest runs listed (default 500)")
+
     from perf_tasks.load import cli as load_cli  # light: argparse only until it runs
     load_cli.add_parser(sub)
 
@@ -151,6 +158,15 @@ def cmd_seal(args: argparse.Namespace) -> int:
     sealed = pipeline.seal_run(work, store, spec, delivery_status=delivery,
                                failed=pipeline.failed_steps(work, spec))
     print(f"run {args.run_id} of {args.dag_id} sealed: {sealed}")
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """Build the history site from the store's sealed runs and write it there."""
+    from perf_tasks.report.site import publish_from_config
+
+    out = publish_from_config(args.dag_id, artifacts_url=args.artifacts or "", max_runs=args.max_runs)
+    print(f"history site of {args.dag_id}: {out.index_uri} ({out.runs} runs, {out.metrics} metric pages)")
     return 0
 
 
@@ -461,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal, "persist": cmd_seal,
+                "site": cmd_site,
                 "load": _load}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

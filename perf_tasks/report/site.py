@@ -248,7 +248,7 @@ def publish_from_config(dag_id: str, *, artifacts_url: str = "", config_dir: str
     cfg = load_config(config_dir or pipeline.DEFAULT_CONFIG_DIR)
     level, _online = pipeline.history_detector(cfg.alerts.regression.history)
     url = artifacts_url or pipeline.default_artifacts_url()
-    store = store or open_store(url, source="--artifacts-url / $PERF_ARTIFACTS_URL")
+    store = store or open_store(url, source="artifacts URL (--artifacts / $PERF_ARTIFACTS_URL)")
     return publish_site(store, dag_id, level=level, max_runs=max_runs)
 
 

@@ -95,3 +95,14 @@ def test_the_site_is_published_to_s3_as_html_pages(s3_client, bucket):
 def test_an_empty_history_still_makes_an_index(tmp_path):
     pages = build_pages("perf_daily", collect_runs(FileStore(tmp_path), "perf_daily"))
     assert list(pages) == ["index.html"] and "0 runs" in pages["index.html"]
+
+
+def test_the_cli_site_command_writes_the_site_and_names_a_bad_store(tmp_path, capsys):
+    from perf_tasks import cli
+
+    seed_runs(FileStore(tmp_path), n=5, step_at=99)
+    assert cli.main(["site", "perf_daily", "--artifacts", tmp_path.as_uri()]) == 0
+    assert "history site of perf_daily: file://" in capsys.readouterr().out
+    assert (tmp_path / "perf_daily" / "_site" / "index.html").exists()
+    assert cli.main(["site", "perf_daily", "--artifacts", "ftp://x"]) == 2
+    assert "unsupported artifacts URL 'ftp://x'" in capsys.readouterr().err
