@@ -16,6 +16,7 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
                             VerdictOperator)
 from perf_operators.params import profile_param, run_params
+from perf_operators.site import PublishSiteOperator
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
 SUITES = ["risk", "market_data", "trading", "trading_postgres", "models", "data"]
@@ -56,5 +57,8 @@ with DAG(
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
     verdict = VerdictOperator(task_id="verdict")  # fails the run on a critical violation (alerts.yaml run_state)
+    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
+    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
     setup >> bench >> validate >> evaluate >> compare >> report >> persist >> notify >> verdict
+    notify >> site

@@ -15,6 +15,7 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
                             VerdictOperator)
 from perf_operators.params import profile_param, run_params
+from perf_operators.site import PublishSiteOperator
 
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
 SCENARIOS = ["normal", "peak", "stress", "burst"]
@@ -76,7 +77,10 @@ with DAG(
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
     verdict = VerdictOperator(task_id="verdict")
+    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
+    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
     setup >> service >> shards >> merge >> validate >> evaluate >> compare >> report >> persist >> notify
     [service, shards] >> stop >> notify
     notify >> verdict
+    notify >> site

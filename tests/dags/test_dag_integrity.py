@@ -45,7 +45,9 @@ def test_perf_daily_has_the_pipeline_tasks_and_edges(dagbag):
     dag = dagbag.dags["perf_daily"]
     chain = ["setup_environment", "run_benchmarks", "validate", "evaluate", "compare_to_baseline", "build_report",
              "persist_artifacts", "notify", "verdict"]
-    assert set(dag.task_ids) == set(chain)
+    assert set(dag.task_ids) == set(chain) | {"publish_site"}
+    assert dag.get_task("publish_site").upstream_task_ids == {"notify"}  # a leaf: the history site
+    assert dag.get_task("publish_site").trigger_rule == "all_done"
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}, downstream
     assert dag.get_task("notify").trigger_rule == "all_done"
@@ -80,7 +82,8 @@ def test_perf_load_weekly_shape_schedule_and_params(dagbag):
     dag = dagbag.dags["perf_load_weekly"]
     chain = ["setup_environment", "start_service", "run_shard", "merge_shards", "validate", "evaluate",
              "compare_to_baseline", "build_report", "persist_artifacts", "notify"]
-    assert set(dag.task_ids) == set(chain) | {"stop_service", "verdict"}
+    assert set(dag.task_ids) == set(chain) | {"stop_service", "verdict", "publish_site"}
+    assert dag.get_task("publish_site").upstream_task_ids == {"notify"}
     assert dag.get_task("verdict").upstream_task_ids == {"notify"}
     for upstream, downstream in zip(chain[:-1], chain[1:-1]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, downstream
@@ -132,3 +135,4 @@ def test_dags_serialize_with_the_report_link_as_the_scheduler_and_ui_see_them(da
         back = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
         links = {t.task_id: set(getattr(t, "operator_extra_link_dict", {})) for t in back.tasks}
         assert {k for k, v in links.items() if "Report" in v} == {"build_report", "notify", "verdict"}, dag_id
+        assert {k for k, v in links.items() if "History site" in v} == {"publish_site"}, dag_id
