@@ -110,7 +110,8 @@ class _Stress:
 
     def stop(self) -> None: ...
 
-    def extra(self, ctx: StressContext) -> tuple[Metric, ...]:
+    def extra(self, ctx: StressContext, stressed: Any) -> tuple[Metric, ...]:
+        """Scenario-specific metrics, given the stressed window's LoadResult."""
         return ()
 
 
@@ -234,11 +235,24 @@ class _BandwidthStress(_NetStress):
 
 
 class _ResetStress(_NetStress):
-    def reading(self) -> StressorReading:
+    """Also ``unexplained_error_rate_pct``: the stressed window's error rate less the share of its
+    requests the proxy reset (the errors the service, not the injected fault, accounts for; 0 when
+    the service coped with every reset)."""
+
+    def _counts(self) -> tuple[int, int]:
         assert self.proxy is not None
         s = self.proxy.stats()
-        n = s.chunks_to_upstream - self._stats0.chunks_to_upstream
-        k = s.resets - self._stats0.resets
+        return s.chunks_to_upstream - self._stats0.chunks_to_upstream, s.resets - self._stats0.resets
+
+    def extra(self, ctx: StressContext, stressed: Any) -> tuple[Metric, ...]:
+        n, k = self._counts()
+        injected = 100.0 * k / n if n else 0.0
+        return (Metric(f"{SUITE}.{ctx.name}.unexplained_error_rate_pct", max(0.0, stressed.error_rate_pct - injected),
+                       "%", "lower", target_for(ctx, "unexplained_error_rate_pct"),
+                       samples=stressed.requests + stressed.dropped),)
+
+    def reading(self) -> StressorReading:
+        n, k = self._counts()
         p = self.faults.reset_pct / 100.0
         observed = 100.0 * k / n if n else 0.0
         ok = n > 0 and abs(k - n * p) <= 3.0 * math.sqrt(n * p * (1 - p)) + 1.0
@@ -303,7 +317,7 @@ class _BlackholeStress(_NetStress):
                                "lasted within 10 % of blackhole_s and swallowed traffic",
                                {"swallowed_bytes": self.swallowed})
 
-    def extra(self, ctx: StressContext) -> tuple[Metric, ...]:
+    def extra(self, ctx: StressContext, stressed: Any) -> tuple[Metric, ...]:
         name = f"{SUITE}.{ctx.name}.recovery_ms"
         if self.recovery_ms is None:
             return (Metric(name, 0.0, "ms", "lower", target_for(ctx, "recovery_ms"),
@@ -337,7 +351,7 @@ def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description
              stability.detail or "stable")
     return degradation_result(ctx, baseline, stressed, reading, stability, description=description,
                               params={k: v for k, v in p.items()}, elapsed_s=time.monotonic() - t0,
-                              extra=stress.extra(ctx))
+                              extra=stress.extra(ctx, stressed))
 
 
 def _p95(result: Any) -> str:
