@@ -128,3 +128,32 @@ def test_a_regression_vs_the_baseline_clears_when_compared_unchanged():
                 worsen_pct=10)
     assert not d2.send and [r.key for r in d2.resolved] == ["regression:risk.mc.latency_p50_ms"]
     assert d2.state["open"] == {}
+
+
+def _work(tmp_path, store, run_id: str, p95_ms: float):
+    """A finished run's work folder as the steps leave it (results and evaluation written)."""
+    from perf_tasks import pipeline
+    from perf_tasks.results import to_dict, to_json
+
+    results, ev = _run(run_id, p95_ms)
+    work = tmp_path / "work" / run_id
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id=run_id, profile="standard", artifacts_url=store.url,
+                            expected_steps=("setup_environment",))
+    pipeline.write_text(work / "run.json", json.dumps(to_dict(spec)))
+    pipeline.write_text(work / "status" / "setup_environment.json", json.dumps({"state": "success"}))
+    pipeline.write_text(work / "results.json", to_json(results))
+    pipeline.write_text(work / "evaluation.json", to_json(ev))
+    return work
+
+
+def test_the_notify_step_sends_a_violation_once_then_its_resolution(slack, tmp_path):
+    from perf_tasks import pipeline
+
+    store = FileStore(tmp_path / "artifacts")
+    statuses = []
+    for run_id, p95 in (("r1", 6000), ("r2", 6050), ("r3", 4000), ("r4", 4000)):
+        out = pipeline.notify(_work(tmp_path, store, run_id, p95), store, webhook_sender(slack.url), channel="t",
+                              sleep=lambda s: None)
+        statuses.append(out.delivery.status)
+    assert statuses == ["sent", "nothing_to_send", "sent", "nothing_to_send"]
+    assert [m["text"].split(" (run")[0] for m in slack.messages] == ["perf_daily: 1 critical", "perf_daily: 1 resolved"]
