@@ -387,6 +387,7 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
         links = {"stored at": report_url(spec, report_base)}
         if run_url:
             links["Airflow run"] = run_url
+        links["history of this DAG"] = "../_site/index.html"  # relative: works wherever the store is served
         from perf_tasks.kinds import get_kind
         extras_of = getattr(get_kind(spec.kind), "report_extras", None)
         extras = extras_of(work, spec) if extras_of else {}  # the kind's own report sections
