@@ -33,3 +33,17 @@ def test_a_base_url_wins_and_a_file_store_links_its_file(tmp_path, monkeypatch):
     store = FileStore(tmp_path)
     assert report_link(tmp_path.as_uri(), "perf_daily", "r1", store=store) == \
         (tmp_path / "perf_daily" / "r1" / "report.html").as_uri()
+
+
+def test_the_pipeline_links_an_s3_report_presigned_for_the_configured_hours(s3_client, bucket, monkeypatch):
+    from perf_tasks import pipeline
+
+    monkeypatch.delenv("PERF_REPORT_BASE_URL", raising=False)
+    store = S3Store(bucket, "p", client=s3_client)
+    spec = pipeline.RunSpec(dag_id="perf_daily", run_id="r1", artifacts_url=store.url)
+    url = pipeline.report_url(spec, store=store)
+    q = parse_qs(urlparse(url).query)
+    assert urlparse(url).path.endswith(f"/{bucket}/p/perf_daily/r1/report.html")
+    assert q.get("X-Amz-Expires") == [str(168 * 3600)] or abs(int(q["Expires"][0]) - time.time() - 168 * 3600) < 60
+    assert pipeline.report_url(spec, "http://airflow:8080/perf-reports", store=store) == \
+        "http://airflow:8080/perf-reports/perf_daily/r1/report.html"
