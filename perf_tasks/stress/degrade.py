@@ -173,7 +173,8 @@ def compare(ctx: StressContext, baseline: LoadResult, stressed: LoadResult, read
     prefix = f"{SUITE}.{ctx.name}"
 
     def metric(name: str, value: float, unit: str, direction: str = "lower", **kw: Any) -> Metric:
-        return Metric(f"{prefix}.{name}", float(value), unit, direction, target_for(ctx, name), **kw)  # type: ignore[arg-type]
+        return Metric(f"{prefix}.{name}", float(value), unit, direction,  # type: ignore[arg-type]
+                      target_for(ctx, name), **kw)
 
     reasons = []
     if reading is not None and not reading.within_tolerance:

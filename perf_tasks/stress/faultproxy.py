@@ -146,7 +146,8 @@ class FaultProxy:
         self._conns: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._up_bucket, self._down_bucket = _Bucket(), _Bucket()
-        self._counts = dict(connections_total=0, refused=0, upstream_failures=0, resets=0, chunks_to_upstream=0, bytes_to_upstream=0,
+        self._counts = dict(connections_total=0, refused=0, upstream_failures=0, resets=0, chunks_to_upstream=0,
+                            bytes_to_upstream=0,
                             bytes_to_client=0, blackholed_bytes=0, delayed_chunks=0)
         self.port = 0
 

@@ -313,7 +313,8 @@ class MemoryStressor(ProcessStressor):
         rss = self._rss()
         pct = 100.0 * rss / self.target_bytes if self.target_bytes else 0.0
         return StressorReading("memory", self.target_bytes / MiB, rss / MiB, "MiB", pct,
-                               abs(pct - 100.0) <= MEMORY_TOLERANCE_PCT, f"RSS within {MEMORY_TOLERANCE_PCT:g} % of target",
+                               abs(pct - 100.0) <= MEMORY_TOLERANCE_PCT,
+                               f"RSS within {MEMORY_TOLERANCE_PCT:g} % of target",
                                {"rss_bytes": rss, "target_bytes": self.target_bytes,
                                 "host_available_bytes": psutil.virtual_memory().available,
                                 "margin_bytes": self.margin_bytes})
@@ -323,7 +324,8 @@ class DiskStressor(ProcessStressor):
     kind = "disk"
     BLOCK = 64 * 1024
 
-    def __init__(self, rate_mib_s: float, *, max_bytes: int, max_duration_s: float, parent_dir: Path | None = None) -> None:
+    def __init__(self, rate_mib_s: float, *, max_bytes: int, max_duration_s: float,
+                 parent_dir: Path | None = None) -> None:
         super().__init__(max_duration_s=max_duration_s)
         if not (isinstance(rate_mib_s, (int, float)) and math.isfinite(rate_mib_s) and rate_mib_s > 0):
             raise UserError(f"disk stressor: rate_mib_s must be > 0, got {rate_mib_s!r}")

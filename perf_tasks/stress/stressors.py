@@ -80,7 +80,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                                  full={"blackhole_s": 30.0}),
 }
 LATENCY_TOLERANCE = (0.2, 5.0)  # added round trip within 20 % or 5 ms of 2 x latency_ms
-BANDWIDTH_FILL_PCT = (80.0, 120.0)  # the 16 KiB burst adds a little over the limit  # the stressed window's bytes/s within these % of the limit
+# the stressed window's bytes/s within these % of the limit (the 16 KiB burst adds a little over it)
+BANDWIDTH_FILL_PCT = (80.0, 120.0)
 PROBES = 10
 
 
