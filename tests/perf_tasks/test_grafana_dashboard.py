@@ -1,6 +1,6 @@
-"""The Grafana dashboard (config/grafana) queries only series the pipeline pushes (no Grafana
-runs here: the JSON is checked, and each PromQL expression is parsed by Prometheus's promtool
-when it is installed)."""
+"""The Grafana dashboards (config/grafana: overview, load tests, risk and trading, model
+performance, system health) query only series the pipeline pushes (no Grafana runs here: the JSON
+is checked, and each PromQL expression is parsed by Prometheus's promtool when it is installed)."""
 from __future__ import annotations
 
 import json
@@ -19,9 +19,22 @@ PUSHED = {"perf_metric", "perf_target_status", "perf_target_threshold", "perf_ru
           "perf_live_error_rate_pct", "perf_live_observations"}
 
 
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+
+
 def _exprs() -> list[str]:
-    dash = json.loads((GRAFANA / "dashboards" / "perf-pipeline.json").read_text())
-    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    return [t["expr"] for path in DASHBOARDS for p in json.loads(path.read_text())["panels"] for t in p["targets"]]
+
+
+def test_the_five_dashboards_have_unique_uids_and_panel_ids_and_fit_the_grid():
+    assert {p.stem for p in DASHBOARDS} == {"perf-pipeline", "perf-load-tests", "perf-risk-trading", "perf-models",
+                                            "perf-system-health"}
+    uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+    for path in DASHBOARDS:
+        panels = json.loads(path.read_text())["panels"]
+        assert len({p["id"] for p in panels}) == len(panels), path.name
+        assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels), path.name
 
 
 def test_every_panel_queries_a_series_that_prom_py_pushes():
@@ -32,8 +45,7 @@ def test_every_panel_queries_a_series_that_prom_py_pushes():
         names = set(re.findall(r"\b(perf_[a-z0-9_]+)\b", expr))
         assert names and names <= PUSHED, expr
     ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yaml").read_text())
-    dash = json.loads((GRAFANA / "dashboards" / "perf-pipeline.json").read_text())
-    uids = {p["datasource"]["uid"] for p in dash["panels"]}
+    uids = {p["datasource"]["uid"] for path in DASHBOARDS for p in json.loads(path.read_text())["panels"]}
     assert uids == {ds["datasources"][0]["uid"]}
 
 
