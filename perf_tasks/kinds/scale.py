@@ -240,12 +240,19 @@ def _metric(sc: Any, bench: str, name: str, value: float | None, unit: str, dire
                   samples=samples, invalid_reason=invalid, no_data_reason="" if invalid else no_data)
 
 
-def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] | None) -> BenchmarkResult:
+def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] | None,
+                   base_invalid: str = "") -> BenchmarkResult:
+    """One size as a benchmark; ``base_invalid``: why the smallest size's knee (the factors' base)
+    cannot be trusted, if so."""
     k = r.knee
     name = f"{r.axis}_{r.size}"
+    from perf_tasks.scale.bottleneck import OTHER_WORK
+
     invalid = ""
     if k.status in ("generator_limited", "no_valid_points"):
         invalid = f"the load generator was the limit: {k.note}"
+    elif k.limited_by == OTHER_WORK:
+        invalid = f"a busy host: {k.limited_reason}"
     bound = k.status in ("beyond_sweep",)
     knee_pt = next((p for p in k.points if p.valid and p.meets_targets and p.rate_per_s == k.rate_per_s), None)
     ms = [
@@ -259,11 +266,13 @@ def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] 
         return None if v is None else 100.0 * v
 
     if factor is not None:
-        ms += [_metric(sc, name, "efficiency_pct", pct(factor["efficiency"]), "%", "higher"),
-               _metric(sc, name, "throughput_factor_pct", pct(factor["throughput_factor"]), "%", "higher"),
-               _metric(sc, name, "latency_factor_pct", pct(factor["latency_factor"]), "%", "lower"),
+        busy = invalid or base_invalid
+        ms += [_metric(sc, name, "efficiency_pct", pct(factor["efficiency"]), "%", "higher", invalid=busy),
+               _metric(sc, name, "throughput_factor_pct", pct(factor["throughput_factor"]), "%", "higher",
+                       invalid=busy),
+               _metric(sc, name, "latency_factor_pct", pct(factor["latency_factor"]), "%", "lower", invalid=busy),
                _metric(sc, name, "resource_efficiency_pct", pct(factor["resource_efficiency"]), "%", "higher",
-                       no_data="CPU of the instances not sampled (they run elsewhere)")]
+                       invalid=busy, no_data="CPU of the instances not sampled (they run elsewhere)")]
     elif bound:
         why = f"the knee is only a lower bound ({k.note}): left out of the scaling factors"
         ms.append(_metric(sc, name, "efficiency_pct", None, "%", "higher", invalid=why))
@@ -312,6 +321,7 @@ def model_benchmark(sc: Any, axis: str, model: dict[str, Any]) -> BenchmarkResul
 
 def fit_model(work: Path, item: Any = None, *, sender: Any = None, channel: str = "") -> SuiteResult:
     """Every size's result -> the model of each axis, charts, ``suites/scalability.json``."""
+    from perf_tasks.scale.bottleneck import OTHER_WORK
     from perf_tasks.scale.model import SizeResult, analyse_axis
     from perf_tasks.scale.report import scaling_chart
 
@@ -339,8 +349,12 @@ def fit_model(work: Path, item: Any = None, *, sender: Any = None, channel: str 
             models[axis] = model
             factors = {f["size"]: f for f in model.get("factors", [])}
             rows = {row["size"]: row for row in model["sizes"]}
+            base = min((r for r in results if r.size in factors), key=lambda r: r.size, default=None)
+            base_invalid = (f"the smallest size's knee was limited by {OTHER_WORK}: {base.knee.limited_reason}"
+                            if base is not None and base.knee.limited_by == OTHER_WORK else "")
             for r in results:
-                benches.append(size_benchmark(sc, r, rows[r.size], factors.get(r.size)))
+                benches.append(size_benchmark(sc, r, rows[r.size], factors.get(r.size),
+                                              base_invalid if r is not base else ""))
             benches.append(model_benchmark(sc, axis, model))
             pipeline.write_text(work / "scale" / f"{axis}.svg", scaling_chart(model))
         if not benches:

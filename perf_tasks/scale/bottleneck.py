@@ -16,11 +16,15 @@ MEMORY_FULL = 0.9  # of a memory limit, or of the host's memory
 DISK_BUSY_BYTES_PER_S = 100e6
 NET_BUSY_BYTES_PER_S = 1e9  # loopback moves several GB/s: 1 GB/s is a lot of HTTP
 DATABASE_CPU_PCT = 85.0  # of one core: a busy database backend
+OTHER_WORK_PCT = 50.0  # of one core used by processes that are neither the instances, the balancer nor the generator
+OTHER_WORK = "other work on the host"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # generator | cpu | cpu (host) | memory | disk | network | database | service internal | none
+    # generator | memory | cpu | cpu (host) | other work on the host | database | disk | network |
+    # service internal | none
+    verdict: str
     reason: str
 
 
@@ -49,6 +53,10 @@ def bottleneck(r: dict[str, float], *, generator_saturated: bool = False, genera
     if host >= HOST_CPU_FULL_PCT:
         lb, gen = r.get("balancer_cpu_pct_mean", 0.0), r.get("generator_cpu_pct_mean", 0.0)
         rest = max(0.0, host * host_cores - svc - lb - gen)  # % of one core: everything else on the host
+        if rest >= OTHER_WORK_PCT:
+            return Verdict(OTHER_WORK, f"the host's {host_cores} cores were {host:.0f} % busy and {rest:.0f} % of a core "
+                                       f"went to other work on this host (instances {svc:.0f} %, balancer {lb:.0f} %, "
+                                       f"generator {gen:.0f} %): this point measured the host, not the system")
         return Verdict("cpu (host)", f"the host's {host_cores} cores were {host:.0f} % busy (instances {svc:.0f} % "
                                      f"of a core, balancer {lb:.0f} %, generator {gen:.0f} %, everything else "
                                      f"{rest:.0f} %): the instances could not get their cores")
