@@ -2,7 +2,7 @@
 
 setup_environment -> run_scenario[name] (mapped over the selected scenarios, one at a time: two
 stressors on one box would measure each other) -> collect_stress -> validate -> evaluate ->
-compare_to_baseline -> build_report -> persist_artifacts -> notify -> verdict; teardown (ends any
+compare_to_baseline -> build_report -> persist_artifacts -> notify -> verdict (and publish_site); teardown (ends any
 process a scenario left, removes stressor temp dirs) always runs after the scenarios. Each scenario
 starts and stops its own service, stressor and proxy in its own ``finally``. Wiring only.
 """
@@ -16,6 +16,7 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
                             VerdictOperator)
 from perf_operators.params import profile_param, run_params
+from perf_operators.site import PublishSiteOperator
 
 from perf_tasks.stress.failures import FAILURES  # light: names only, the scenarios import when they run
 
@@ -71,7 +72,10 @@ with DAG(
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
     verdict = VerdictOperator(task_id="verdict")
+    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
+    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
     setup >> scenarios >> collect >> validate >> evaluate >> compare >> report >> persist >> notify
     scenarios >> teardown >> notify
     notify >> verdict
+    notify >> site

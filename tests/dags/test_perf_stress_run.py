@@ -25,6 +25,7 @@ def test_shape_one_scenario_at_a_time_and_teardown_always(dagbag):
     assert dag.get_task("teardown").trigger_rule == "all_done"
     assert dag.get_task("notify").trigger_rule == "all_done"
     assert dag.get_task("verdict").upstream_task_ids == {"notify"}
+    assert dag.get_task("publish_site").upstream_task_ids == {"notify"}
     mapped = dag.get_task("run_scenario")
     assert mapped.partial_kwargs["map_index_template"] == "{{ task.item }}"
     assert mapped.partial_kwargs["max_active_tis_per_dag"] == 1
