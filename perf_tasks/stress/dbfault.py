@@ -85,7 +85,11 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
                 finally:
                     flow.stop()
                     prober.stop()
-                portfolios = fetch_portfolios(url, ACCOUNTS)
+                try:
+                    portfolios = fetch_portfolios(url, ACCOUNTS)
+                except (OSError, RuntimeError) as exc:  # not recovered: the audit says so below
+                    portfolios = {}
+                    info["portfolio_error"] = str(exc)
             view = read_store(real_url)
             info["proxy"] = str(proxy.stats())
         finally:
@@ -108,7 +112,8 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
     m.add("recovered", 1.0 if t_ready is not None and t_first_ok is not None else 0.0, "bool", "higher")
     m.add("orders_lost", a.lost, "orders", samples=a.acked)
     m.add("orders_duplicated", a.duplicated, "orders", samples=a.acked)
-    m.add("portfolio_mismatch", a.portfolio_mismatch, "accounts", samples=len(portfolios))
+    m.add("portfolio_mismatch", a.portfolio_mismatch if portfolios else None, "accounts", samples=len(portfolios),
+          no_data_reason="" if portfolios else f"portfolios unreadable after the outage: {info.get('portfolio_error')}")
     m.add("orders_acked", a.acked, "orders", "higher")
     info.update({"statuses": dict(ledger.statuses), "unacked_stored": a.unacked_stored, "audit": list(a.details),
                  "order_timeout_s": p["order_timeout_s"], "store_retry_s": p["store_retry_s"]})

@@ -38,7 +38,7 @@ DEFAULTS = {
     "smoke": {"soak_s": 6.0, "sample_s": 0.1, "warmup_share": 0.25, "threads": 2, "pause_s": 0.002,
               "leak_mb_per_h": 50.0, "confidence": 0.95, "min_judged_s": 600.0},
     "standard": {"soak_s": 300.0, "sample_s": 1.0, "warmup_share": 0.2, "threads": 2, "pause_s": 0.002,
-                 "leak_mb_per_h": 50.0, "confidence": 0.95, "min_judged_s": 600.0},
+                 "leak_mb_per_h": 50.0, "confidence": 0.95, "min_judged_s": 180.0},
     "full": {"soak_s": 8 * 3600.0, "sample_s": 10.0, "warmup_share": 0.05, "threads": 4, "pause_s": 0.001,
              "leak_mb_per_h": 10.0, "confidence": 0.95, "min_judged_s": 600.0},
 }

@@ -199,10 +199,10 @@ class OrderEngine:
     def _fail(self, order_id: int, exc: Exception) -> NoReturn:
         self.failed = f"saving order {order_id} failed: {type(exc).__name__}: {exc}"
         raise StoreFailedError(f"{self.failed}; this engine accepts no more orders (memory is ahead of the "
-                               "store); restart it to rebuild from the store") from exc
+                               "store); it must be rebuilt from the store (the service does so on its own)") from exc
 
     def _refuse(self) -> NoReturn:
-        raise StoreFailedError(f"the order store failed earlier ({self.failed}); restart to rebuild from the store")
+        raise StoreFailedError(f"the order store failed earlier ({self.failed}); it must be rebuilt from the store")
 
     # -- recovery ------------------------------------------------------------------------------
     def restore(self, fills: Iterable[Fill], resting: Iterable[OrderRecord]) -> Restored:
