@@ -61,7 +61,8 @@ def main() -> int:
                       cores_per_instance=sc.cores_per_instance)
     work = Path(tempfile.mkdtemp(prefix="scale-ref-"))
     print(f"host: {platform.node()} {os.cpu_count()} CPUs, load average {os.getloadavg()}; work {work}", flush=True)
-    out: dict = {"config": {"journey": journey_name, "p99_ms": cfg.targets.p99_ms, "base_rate_per_s": cfg.base_rate_per_s,
+    out: dict = {"config": {"journey": journey_name, "p99_ms": cfg.targets.p99_ms,
+                            "base_rate_per_s": cfg.base_rate_per_s,
                             "multipliers": list(cfg.multipliers), "point_s": cfg.point_duration_s, "sut": args.sut},
                  "axes": {}}
     t0 = time.monotonic()
@@ -76,7 +77,8 @@ def main() -> int:
                 print(f"  {p.rate_per_s:8.1f}/s -> {p.throughput_per_s:8.1f}/s p99 {p.p99_ms:8.1f} ms err "
                       f"{p.error_rate_pct:5.2f} % {'valid' if p.valid else 'INVALID'} "
                       f"{'meets' if p.meets_targets else 'MISSES'} [{p.bottleneck}] service CPU "
-                      f"{p.resources.get('service_cpu_pct_mean', 0):.0f} % host {p.resources.get('system_cpu_pct_mean', 0):.0f} % "
+                      f"{p.resources.get('service_cpu_pct_mean', 0):.0f} % "
+                      f"host {p.resources.get('system_cpu_pct_mean', 0):.0f} % "
                       f"balancer {p.resources.get('balancer_cpu_pct_mean', 0):.0f} % generator "
                       f"{p.resources.get('generator_cpu_pct_mean', 0):.0f} % per instance {p.per_instance}", flush=True)
             print(f"  knee {r.knee.status}: {r.knee.throughput_per_s:.1f}/s ({r.knee.note}); limited by "

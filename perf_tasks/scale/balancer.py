@@ -143,7 +143,8 @@ class Haproxy:
     def start(self, timeout_s: float = 10.0) -> Haproxy:
         self.work.mkdir(parents=True, exist_ok=True)
         cfg = self.work / "haproxy.cfg"
-        cfg.write_text(render_config(self.port, self.stats_port, self.backends, **self.options))  # type: ignore[arg-type]
+        text = render_config(self.port, self.stats_port, self.backends, **self.options)  # type: ignore[arg-type]
+        cfg.write_text(text)
         check = subprocess.run([self.exe, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise ServiceError(f"HAProxy refused its configuration {cfg}: {check.stderr.strip() or check.stdout}")

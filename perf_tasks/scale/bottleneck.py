@@ -54,7 +54,8 @@ def bottleneck(r: dict[str, float], *, generator_saturated: bool = False, genera
         lb, gen = r.get("balancer_cpu_pct_mean", 0.0), r.get("generator_cpu_pct_mean", 0.0)
         rest = max(0.0, host * host_cores - svc - lb - gen)  # % of one core: everything else on the host
         if rest >= OTHER_WORK_PCT:
-            return Verdict(OTHER_WORK, f"the host's {host_cores} cores were {host:.0f} % busy and {rest:.0f} % of a core "
+            return Verdict(OTHER_WORK, f"the host's {host_cores} cores were {host:.0f} % busy and {rest:.0f} % of a "
+                                       f"core "
                                        f"went to other work on this host (instances {svc:.0f} %, balancer {lb:.0f} %, "
                                        f"generator {gen:.0f} %): this point measured the host, not the system")
         return Verdict("cpu (host)", f"the host's {host_cores} cores were {host:.0f} % busy (instances {svc:.0f} % "

@@ -94,7 +94,8 @@ def memory_limit_support() -> tuple[Path | None, str]:
             reasons.append(f"{root}: not a cgroup v2 hierarchy")
             continue
         if "memory" not in controllers.read_text().split():
-            reasons.append(f"{root}: cgroup v2 without the memory controller ({controllers.read_text().strip() or 'none'})")
+            have = controllers.read_text().strip() or "none"
+            reasons.append(f"{root}: cgroup v2 without the memory controller ({have})")
             continue
         if not os.access(root, os.W_OK):
             reasons.append(f"{root}: not writable by this user")

@@ -76,7 +76,8 @@ def sections(models: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
             f = factors.get(r["size"], {})
             table.append({"size": r["size"], "balancer": r["balancer"], "knee": r["knee_status"],
                           "throughput/s": _fmt(r["knee_throughput_per_s"]), "p99 ms": _fmt(r["knee_p99_ms"]),
-                          "efficiency": _fmt(f.get("efficiency"), 3), "latency factor": _fmt(f.get("latency_factor"), 3),
+                          "efficiency": _fmt(f.get("efficiency"), 3),
+                          "latency factor": _fmt(f.get("latency_factor"), 3),
                           "req per CPU-core-s": _fmt(r["throughput_per_cpu_core"]),
                           "USD / 1M tx": _fmt(r["cost_per_transaction"] * 1e6 if r["cost_per_transaction"] else None),
                           "limited by": r["limited_by"] or "-", "why": r["limited_reason"] or r["note"]})
@@ -92,7 +93,8 @@ def sections(models: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
                                               for p in u["predictions"]) + ". "
         elif u.get("refused"):
             text += u["refused"] + ". "
-        text += f"Linear up to {u['linear_claim']['n']:g}: {u['linear_claim']['verdict']} ({u['linear_claim']['reason']})."
+        claim = u["linear_claim"]
+        text += f"Linear up to {claim['n']:g}: {claim['verdict']} ({claim['reason']})."
         if m.get("excluded"):
             text += " Left out of the model: " + "; ".join(f"size {e['size']}: {e['reason']}" for e in m["excluded"])
         out.append({"title": f"Scalability: {axis}", "id": f"scale-{axis}", "text": text,

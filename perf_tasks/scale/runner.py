@@ -130,7 +130,8 @@ def run_size(work: Path, axis: str, size: int, cfg: SweepConfig) -> SizeResult:
             if len(cfg.urls) > 1 or use_haproxy:
                 if not use_haproxy:
                     raise UserError(f"several URLs need a balancer: {haproxy_missing_reason()}")
-                lb = Haproxy([_hostport(u) for u in cfg.urls], work / "haproxy", check_inter_ms=cfg.check_inter_ms).start()
+                lb = Haproxy([_hostport(u) for u in cfg.urls], work / "haproxy",
+                             check_inter_ms=cfg.check_inter_ms).start()
                 target, balancer = lb.url, f"haproxy over {len(cfg.urls)} URL(s)"
             else:
                 target, balancer = cfg.urls[0].rstrip("/"), "none (one URL)"

@@ -162,7 +162,8 @@ class MultiSampler:
 
 
 def simple_journey(path: str = "/", method: str = "GET") -> JourneySpec:
-    return JourneySpec(mode="sequence", steps=[StepSpec(name="request", method=method, path=path)])  # type: ignore[arg-type]
+    step = StepSpec(name="request", method=method, path=path)  # type: ignore[arg-type]
+    return JourneySpec(mode="sequence", steps=[step])
 
 
 @dataclass(frozen=True)

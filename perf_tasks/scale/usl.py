@@ -6,8 +6,9 @@ lambda: throughput of one unit (instance, core); sigma: contention (serialised s
 kappa: coherency (crosstalk between units). Peak at N* = sqrt((1 - sigma) / kappa). Fitted with
 ``scipy.optimize.curve_fit`` (bounded trust-region, relative errors), parameter uncertainty from
 its covariance; predictions carry an interval from sampling the parameters (multivariate normal,
-clipped to the bounds) and the points' relative scatter around the curve. A poor fit is refused for extrapolation, with the reason (too few points, low R^2, or
-parameters the data cannot pin down). Pure: no I/O.
+clipped to the bounds) and the points' relative scatter around the curve. A poor fit is refused
+for extrapolation, with the reason (too few points, low R^2, or parameters the data cannot pin
+down). Pure: no I/O.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class UslFit:
         """X(N) / (N * X(1)): 1 is linear scaling."""
         return float(usl(n, self.lam, self.sigma, self.kappa) / (n * usl(1.0, self.lam, self.sigma, self.kappa)))
 
-    def predict(self, sizes: Sequence[float], *, max_measured: float, draws: int = 4000, seed: int = 0) -> list[Prediction]:
+    def predict(self, sizes: Sequence[float], *, max_measured: float, draws: int = 4000,
+                seed: int = 0) -> list[Prediction]:
         """Throughput at ``sizes`` with a 95 % interval; sizes beyond ``max_measured`` need a fit
         that may extrapolate (raises ValueError with the reason otherwise)."""
         beyond = [n for n in sizes if n > max_measured]

@@ -66,7 +66,8 @@ def test_the_hpa_scales_the_deployment_on_cpu_and_a_custom_metric(manifests):
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
     cpu = metrics["Resource"]["resource"]
-    assert cpu["name"] == "cpu" and cpu["target"]["type"] == "Utilization" and 0 < cpu["target"]["averageUtilization"] <= 100
+    assert cpu["name"] == "cpu" and cpu["target"]["type"] == "Utilization"
+    assert 0 < cpu["target"]["averageUtilization"] <= 100
     custom = metrics["Pods"]["pods"]
     assert custom["metric"]["name"] and custom["target"]["type"] == "AverageValue"
     assert float(custom["target"]["averageValue"]) > 0

@@ -13,14 +13,15 @@ from perf_tasks.scale.runner import SweepConfig, run_size
 from perf_tasks.scale.sweep import Knee, Point, SweepTargets, find_knee, simple_journey
 from perf_tasks.scale.usl import usl
 
-needs_haproxy = pytest.mark.skipif(haproxy_path() is None, reason="HAProxy is not installed (apt-get install -y haproxy)")
+needs_haproxy = pytest.mark.skipif(haproxy_path() is None,
+                                   reason="HAProxy is not installed (apt-get install -y haproxy)")
 
 
 def fake_point(rate: float, capacity: float, *, invalid_above: float = math.inf) -> Point:
     """An ideal server: throughput follows the offered rate up to its capacity, p99 explodes beyond."""
     if rate > invalid_above:
-        return Point(rate, 0.0, rate, 10.0, 10.0, 0.0, 100, False, "load generator saturated: test", generator="saturated",
-                     bottleneck="generator")
+        return Point(rate, 0.0, rate, 10.0, 10.0, 0.0, 100, False, "load generator saturated: test",
+                     generator="saturated", bottleneck="generator")
     ok = rate <= capacity
     return Point(rate, 0.0, min(rate, capacity), 10.0, 20.0 if ok else 500.0, 0.0, 100, True, "", ok,
                  "" if ok else "p99 500 ms > 100 ms", "ok", {"service_cpu_pct_mean": 50.0},
