@@ -505,7 +505,7 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
                     skip_suites: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """One card per benchmark: caption (observations, processes, percentiles), distribution chart,
     its judged metrics, and a trend chart per tracked metric of it (last ``trend_runs`` runs)."""
-    from perf_tasks.report.charts import distribution_chart, trend_chart  # noqa: PLC0415
+    from perf_tasks.report.charts import distribution_chart, trend_panel  # noqa: PLC0415
 
     verdicts = {v.metric: v for v in evaluation.verdicts}
     cards = []
@@ -534,15 +534,19 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
                 pct = {"p50": s.median * 1e3, "p95": s.p95 * 1e3, "p99": s.p99 * 1e3} if s else None
                 dist = distribution_chart([v * 1e3 for v in b.observation_s], title="observations (ms)",
                                           target_ms=_p95_target(b), percentiles=pct)
-                for metric, series in history.items():
-                    if metric.rpartition(".")[0] != b.key or len(series["values"]) < 2:
-                        continue
-                    runs = list(series["runs"])[-trend_runs:]
-                    values = list(series["values"])[-trend_runs:]
-                    target = next((m.target.threshold for m in b.metrics if m.name == metric and m.target), None)
-                    trends.append(trend_chart(runs, values, unit=_unit_of(metric), title=metric.rpartition(".")[2],
-                                              marks=trend_marks(metric, runs, comparison), target=target,
-                                              highlight=len(values) - 1, width_in=4.6, height_in=1.9))
+                mine = {metric: s for metric, s in history.items()
+                        if metric.rpartition(".")[0] == b.key and len(s["values"]) >= 2}
+                if mine:  # one panel per benchmark: its tracked metrics over the same runs
+                    longest = max(mine.values(), key=lambda s: len(s["runs"]))
+                    runs = list(longest["runs"])[-trend_runs:]
+                    short = {m.rpartition(".")[2]: m for m in mine}
+                    trends.append(trend_panel(
+                        runs, {k: list(mine[m]["values"])[-trend_runs:] for k, m in short.items()},
+                        units={k: _unit_of(m) for k, m in short.items()},
+                        marks={k: trend_marks(m, runs, comparison) for k, m in short.items()},
+                        targets={k: t.target.threshold for k, m in short.items() for t in b.metrics
+                                 if t.name == m and t.target is not None},
+                        title=f"last {len(runs)} runs"))
             cards.append({"key": b.key, "caption": caption, "error": b.error, "rows": rows,
                           "distribution": dist, "trends": [t for t in trends if t]})
     return cards
