@@ -90,8 +90,9 @@ def trend_chart(labels: Sequence[str], values: Sequence[float], *, unit: str, ti
             if 0 <= m.index < len(values):
                 c = colour.get(m.kind, GREY)
                 ax.axvline(m.index - 0.5, color=c, linestyle="--", linewidth=1.1)
-                ax.annotate(m.label or m.kind, (m.index - 0.5, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -10), textcoords="offset points", color=c, fontsize=7)
+                ax.annotate(m.label or m.kind, (m.index - 0.5, 0.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, 3), textcoords="offset points", color=c, fontsize=7,
+                            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
         if target is not None and math.isfinite(target):
             ax.axhline(target, color=RED, linewidth=1.0)
             ax.annotate(f"target {target:g}", (0, target), xytext=(2, 2), textcoords="offset points", color=RED,
@@ -131,8 +132,9 @@ def trend_panel(labels: Sequence[str], series: dict[str, Sequence[float]], *, un
             for m in (marks or {}).get(name, ()):
                 c = colour.get(m.kind, GREY)
                 ax.axvline(m.index - 0.5, color=c, linestyle="--", linewidth=1.0)
-                ax.annotate(m.label or m.kind, (m.index - 0.5, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(2, -8), textcoords="offset points", color=c, fontsize=6.5)
+                ax.annotate(m.label or m.kind, (m.index - 0.5, 0.0), xycoords=("data", "axes fraction"),
+                            xytext=(2, 2), textcoords="offset points", color=c, fontsize=6.5,
+                            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
             target = (targets or {}).get(name)
             if target is not None and math.isfinite(target) and min(values) / 3 <= target <= max(values) * 3:
                 ax.axhline(target, color=RED, linewidth=0.9)
@@ -206,10 +208,13 @@ def bar_chart(names: Sequence[str], values: Sequence[float], *, unit: str, title
     if not values:
         return ""
     with _rc():
-        fig = _figure(width_in, max(height_in, 0.25 * len(values) + 0.6))
+        labels = [_short(n, 40) for n in names]
+        fig = _figure(width_in, max(height_in, 0.25 * len(values) + 0.9),
+                      left=0.2 + 0.07 * max(len(t) for t in labels))  # room for the longest label
         ax = fig.add_subplot()
+        ax.set_axisbelow(True)
         ax.barh(list(range(len(values))), list(values), color=list(colours) if colours else BLUE)
-        ax.set_yticks(list(range(len(values))), [_short(n, 40) for n in names])
+        ax.set_yticks(list(range(len(values))), labels)
         ax.invert_yaxis()
         ax.set_xlabel(unit)
         if title:
