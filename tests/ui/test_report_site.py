@@ -99,7 +99,6 @@ def test_the_site_filters_by_suite_and_profile_and_links_to_metric_pages_and_rep
     assert page.locator("#run-table tr[data-profile='standard']").first.is_hidden()
     page.select_option("#f-profile", "")
     page.select_option("#f-suite", "")
-    page.screenshot(path=str(shots / "site-index.png"))
     page.get_by_role("link", name="risk.mc.latency_p50_ms").nth(1).click()  # the standard profile's page
     page.wait_for_load_state()
     assert "risk.mc.latency_p50_ms--standard.html" in page.url
