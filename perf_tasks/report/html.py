@@ -1,4 +1,5 @@
-"""The run report: one self-contained HTML page (no scripts, no external assets). Pure."""
+"""The run report: one self-contained HTML page (no scripts, no external assets; charts are inline
+SVG), from the Jinja2 template ``templates/report.html``. Pure: data in, HTML out."""
 from __future__ import annotations
 
 from html import escape
@@ -7,15 +8,6 @@ from typing import Any
 from perf_tasks.alerts.slack import format_value
 from perf_tasks.report.text import overall_verdict
 from perf_tasks.results import Comparison, Evaluation, RunResults
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}
-th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass{color:#11772d;font-weight:bold}.fail{color:#b00020;font-weight:bold}.warn{color:#a65e00;font-weight:bold}
-code{background:#f6f6f6;padding:0 3px}
-"""
 
 
 def _row(cells: list[str], cls: list[str] | None = None) -> str:
