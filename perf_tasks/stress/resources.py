@@ -36,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -236,16 +237,17 @@ class CpuStressor(ProcessStressor):
         self.workers = workers or (psutil.cpu_count() or 1)
         self.period_s = period_s
         self._cpu0 = 0.0
+        self._host0: Any = None
 
     def _commands(self) -> list[list[str]]:
         return [self._child(_CPU_CHILD, self.target_pct / 100.0, self.period_s) for _ in range(self.workers)]
 
     def _mark(self) -> None:
-        psutil.cpu_percent(None)  # resets psutil's host counter: the next call covers the window
+        self._host0 = psutil.cpu_times()  # our own reference: psutil.cpu_percent(None)'s is shared per thread
         self._cpu0 = _cpu_seconds(self.pids())
 
     def reading(self) -> StressorReading:
-        host = psutil.cpu_percent(None)
+        host = host_busy_pct(self._host0, psutil.cpu_times())
         wall = max(1e-6, time.monotonic() - self._t_mark)
         own = 100.0 * (_cpu_seconds(self.pids()) - self._cpu0) / (wall * (psutil.cpu_count() or 1))
         return StressorReading("cpu", self.target_pct, host, "% host CPU", 100.0 * host / self.target_pct,
@@ -253,6 +255,18 @@ class CpuStressor(ProcessStressor):
                                f"host CPU >= target - {CPU_TOLERANCE_PTS:g} points",
                                {"own_cpu_pct": round(own, 1), "host_cpu_pct": round(host, 1),
                                 "workers": self.workers})
+
+
+def host_busy_pct(t0: Any, t1: Any) -> float:
+    """Host CPU busy % (all cores) between two ``psutil.cpu_times()`` readings (idle and iowait are idle)."""
+    def idle(t: Any) -> float:
+        return t.idle + getattr(t, "iowait", 0.0)
+
+    total = sum(t1) - sum(t0) - (getattr(t1, "guest", 0.0) - getattr(t0, "guest", 0.0)) \
+        - (getattr(t1, "guest_nice", 0.0) - getattr(t0, "guest_nice", 0.0))
+    if total <= 0:
+        return 0.0
+    return max(0.0, min(100.0, 100.0 * (total - (idle(t1) - idle(t0))) / total))
 
 
 def memory_target_bytes(share: float, cap_bytes: int, margin_bytes: int) -> int:

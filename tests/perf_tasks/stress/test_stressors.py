@@ -151,3 +151,15 @@ def test_a_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, 
     assert _listening_ports() <= before_ports
     left = sorted(p.relative_to(ctx.work).as_posix() for p in ctx.work.rglob("*") if p.is_file())
     assert all(p.startswith("service/") for p in left), left
+
+
+def test_host_busy_pct_counts_idle_and_iowait_as_idle():
+    from collections import namedtuple
+
+    from perf_tasks.stress.resources import host_busy_pct
+
+    t = namedtuple("t", "user nice system idle iowait irq softirq steal guest guest_nice")
+    t0 = t(10, 0, 5, 80, 5, 0, 0, 0, 0, 0)
+    t1 = t(40, 0, 15, 120, 15, 0, 0, 0, 3, 0)  # +40 busy, +50 idle/iowait; guest is inside user already
+    assert host_busy_pct(t0, t1) == pytest.approx(100 * 40 / 90)
+    assert host_busy_pct(t0, t0) == 0.0
