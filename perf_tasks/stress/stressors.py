@@ -265,7 +265,10 @@ class _ResetStress(_NetStress):
 
 class _BlackholeStress(_NetStress):
     """Blackholes from a third of the stressed window for ``blackhole_s``, then restores and
-    measures how long until a request through the proxy succeeds again (``recovery_ms``)."""
+    measures how long until a request through the proxy succeeds again (``recovery_ms``: a new
+    connection), and until the load's requests stopped failing (``client_recovery_s``: from the lift
+    to the first 1 s bucket of the stressed window from which on no request sent failed; requests
+    stuck on blackholed connections wait for their timeout)."""
 
     def __init__(self, blackhole_s: float, window_s: float, seed: int) -> None:
         super().__init__(Faults(blackhole=True), seed)
@@ -273,6 +276,7 @@ class _BlackholeStress(_NetStress):
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
         self.on_s = self.off_s = 0.0
+        self.off_unix = 0.0
         self.recovery_ms: float | None = None
         self.swallowed = 0
 
@@ -291,6 +295,7 @@ class _BlackholeStress(_NetStress):
         self._stop.wait(self.blackhole_s)
         self.proxy.clear()
         t_off = time.monotonic()
+        self.off_unix = time.time()
         self.on_s, self.off_s = t_on, t_off
         self.swallowed = self.proxy.stats().blackholed_bytes - before
         deadline = t_off + 10.0
@@ -321,9 +326,34 @@ class _BlackholeStress(_NetStress):
     def extra(self, ctx: StressContext, stressed: Any) -> tuple[Metric, ...]:
         name = f"{SUITE}.{ctx.name}.recovery_ms"
         if self.recovery_ms is None:
-            return (Metric(name, 0.0, "ms", "lower", target_for(ctx, "recovery_ms"),
-                           no_data_reason="no request through the restored link succeeded within 10 s"),)
-        return (Metric(name, self.recovery_ms, "ms", "lower", target_for(ctx, "recovery_ms")),)
+            link = Metric(name, 0.0, "ms", "lower", target_for(ctx, "recovery_ms"),
+                          no_data_reason="no request through the restored link succeeded within 10 s")
+        else:
+            link = Metric(name, self.recovery_ms, "ms", "lower", target_for(ctx, "recovery_ms"))
+        name = f"{SUITE}.{ctx.name}.client_recovery_s"
+        lift = self.off_unix - stressed.start_unix if self.off_unix and stressed.start_unix else None
+        clients = client_recovery_s(stressed.timeseries, lift) if lift is not None else None
+        if clients is None:
+            return (link, Metric(name, 0.0, "s", "lower", target_for(ctx, "client_recovery_s"),
+                                 no_data_reason="the load's requests still failed at the end of the window"))
+        return (link, Metric(name, clients, "s", "lower", target_for(ctx, "client_recovery_s")))
+
+
+def client_recovery_s(series: Any, lift_s: float) -> float | None:
+    """Seconds from ``lift_s`` (from the window's start) to the start of the first bucket from which
+    on no request sent failed (buckets without requests do not count either way); None when the last
+    bucket with requests still had failures. Pure."""
+    t, sent, errors = series.t_s, series.sent, series.errors
+    clean_from = None
+    for i in range(len(t) - 1, -1, -1):
+        if sent[i] == 0:
+            continue
+        if errors[i] > 0:
+            break
+        clean_from = t[i]
+    if clean_from is None:
+        return None
+    return max(0.0, clean_from - lift_s)
 
 
 def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description: str) -> BenchmarkResult:

@@ -163,3 +163,20 @@ def test_host_busy_pct_counts_idle_and_iowait_as_idle():
     t1 = t(40, 0, 15, 120, 15, 0, 0, 0, 3, 0)  # +40 busy, +50 idle/iowait; guest is inside user already
     assert host_busy_pct(t0, t1) == pytest.approx(100 * 40 / 90)
     assert host_busy_pct(t0, t0) == 0.0
+
+
+def test_client_recovery_is_the_first_bucket_from_which_on_nothing_failed():
+    from perf_tasks.load.result import TimeSeries
+    from perf_tasks.stress.stressors import client_recovery_s
+
+    def series(errors, sent=None):
+        n = len(errors)
+        sent = sent or [10] * n
+        return TimeSeries(1.0, tuple(float(i) for i in range(n)), tuple(sent), tuple(sent), tuple(errors),
+                          (0.0,) * n, (0.0,) * n, (0.0,) * n, ("",) * n)
+
+    # blackhole over seconds 3-5, lifted at 6.0; stuck requests failed until second 7
+    assert client_recovery_s(series([0, 0, 0, 9, 10, 10, 4, 2, 0, 0]), 6.0) == 2.0
+    assert client_recovery_s(series([0, 0, 5, 0, 0]), 4.0) == 0.0  # clean before the lift: 0
+    assert client_recovery_s(series([0, 0, 5, 5, 1]), 3.0) is None  # still failing at the end
+    assert client_recovery_s(series([0, 3, 0, 0], sent=[5, 5, 5, 0]), 2.0) == 0.0  # empty buckets do not count
