@@ -75,15 +75,17 @@ def _env(key: dict[str, Any] | None) -> str:
 
 
 def collect_runs(store: ArtifactStore, dag_id: str, *, max_runs: int = 500) -> list[SiteRun]:
-    """The newest ``max_runs`` sealed runs of ``dag_id``, newest first, with their verdicts
-    (one manifest read per run; an unreadable manifest gives verdict UNKNOWN)."""
+    """The newest ``max_runs`` sealed runs of ``dag_id``, newest first, with their verdicts (from
+    the index entry's ``summary`` when it has one, else one manifest read per run; an unreadable
+    manifest gives verdict UNKNOWN)."""
     out = []
     for entry in run_index(store, dag_id)[:max_runs]:
-        summary: dict[str, Any] = {}
-        try:
-            summary = store.get_json(f"{entry['prefix']}/manifest.json").get("summary") or {}
-        except (StoreError, OSError, ValueError) as exc:
-            log.warning("site: manifest of run %s unreadable (%s): verdict UNKNOWN", entry.get("run_id"), exc)
+        summary: dict[str, Any] = entry.get("summary") or {}  # in the index entry when the run put it there
+        if not summary:
+            try:
+                summary = store.get_json(f"{entry['prefix']}/manifest.json").get("summary") or {}
+            except (StoreError, OSError, ValueError) as exc:
+                log.warning("site: manifest of run %s unreadable (%s): verdict UNKNOWN", entry.get("run_id"), exc)
         key = entry.get("key") or {}
         out.append(SiteRun(run_id=entry["run_id"], finished_at=entry.get("finished_at", ""),
                            status=entry.get("status", "?"), verdict=verdict_of(entry.get("status", "?"), summary),
