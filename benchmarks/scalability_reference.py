@@ -4,7 +4,7 @@ each point, the USL fit (or why there is none) and its predictions.
     PYTHONPATH=. .venv/bin/python benchmarks/scalability_reference.py \
         [--axes instances,cores] [--instances 1,2] [--cores 1,2] [--sut service|testserver] \
         [--journey mixed_traffic] [--base-rate 50] [--multipliers 1,2,...] [--point-s 5] [--p99-ms 250] \
-        [--max-refine 3] [--json out.json]
+        [--max-refine 3] [--arrival poisson|constant] [--json out.json]
 
 Uses the scale kind's own pieces (perf_tasks.scale.runner.run_size, perf_tasks.scale.model), the
 knee definition and cost from config/scalability.yaml unless overridden. Prints one line per point
@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--point-s", type=float, default=5.0)
     ap.add_argument("--p99-ms", type=float, default=0.0)
     ap.add_argument("--max-refine", type=int, default=3)
+    ap.add_argument("--arrival", default="", choices=["", "poisson", "constant"], help="default: config's")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -56,7 +57,7 @@ def main() -> int:
     cfg = SweepConfig(journey=journey, journey_name=journey_name,
                       targets=SweepTargets(args.p99_ms or sc.knee.p99_ms, sc.knee.error_rate_pct),
                       base_rate_per_s=args.base_rate, multipliers=tuple(float(m) for m in args.multipliers.split(",")),
-                      point_duration_s=args.point_s, users=sc.users, arrival=sc.arrival, timeout_s=sc.timeout_s,
+                      point_duration_s=args.point_s, users=sc.users, arrival=args.arrival or sc.arrival, timeout_s=sc.timeout_s,
                       max_refine=args.max_refine, sut=args.sut, check_inter_ms=sc.balancer.check_inter_ms,
                       cores_per_instance=sc.cores_per_instance)
     work = Path(tempfile.mkdtemp(prefix="scale-ref-"))

@@ -5,8 +5,8 @@
 lambda: throughput of one unit (instance, core); sigma: contention (serialised share, 0..1);
 kappa: coherency (crosstalk between units). Peak at N* = sqrt((1 - sigma) / kappa). Fitted with
 ``scipy.optimize.curve_fit`` (bounded trust-region, relative errors), parameter uncertainty from
-its covariance; predictions carry an interval from sampling the parameters (multivariate normal,
-clipped to the bounds) and the points' relative scatter around the curve. A poor fit is refused
+its covariance; predictions carry an interval from sampling the parameters (multivariate normal;
+the slowdown term clipped at 0) and the points' relative scatter around the curve. A poor fit is refused
 for extrapolation, with the reason (too few points, low R^2, or parameters the data cannot pin
 down). Pure: no I/O.
 """
@@ -23,7 +23,11 @@ from scipy.optimize import OptimizeWarning, curve_fit
 MIN_POINTS = 4
 MIN_R2 = 0.9
 MAX_REL_SE = 1.0  # a parameter whose standard error exceeds its value is not pinned down (lambda, and
-# sigma/kappa when they matter: > 1e-4)
+# sigma/kappa when they matter: see MIN_EFFECT)
+# sigma or kappa whose term adds less than this to the denominator at the largest measured size
+# (sigma (N - 1), kappa N (N - 1)) is "no measurable effect": consistent with 0, its uncertainty is
+# carried into the prediction interval instead of refusing (a linear system fits kappa ~ 0 +- more)
+MIN_EFFECT = 0.01
 
 
 def usl(n: np.ndarray | float, lam: float, sigma: float, kappa: float) -> np.ndarray | float:
@@ -78,14 +82,16 @@ class UslFit:
         widen = float(student_t.ppf(0.975, max(1, self.points - 3)) / 1.959964)
         cov = (np.array(self._cov) if self._cov else np.zeros((3, 3))) * widen ** 2
         samples = rng.multivariate_normal(mean, cov, size=draws, check_valid="ignore", method="eigh")
-        samples[:, 0] = np.clip(samples[:, 0], 1e-12, None)
-        samples[:, 1] = np.clip(samples[:, 1], 0.0, 1.0)
-        samples[:, 2] = np.clip(samples[:, 2], 0.0, None)
+        lam = np.clip(samples[:, 0], 1e-12, None)
         out = []
         for n in sizes:
-            xs = usl(float(n), samples[:, 0], samples[:, 1], samples[:, 2]) * rng.normal(1.0, self.scatter * widen,
-                                                                                         draws)
-            out.append(Prediction(float(n), float(usl(float(n), *mean)), float(np.percentile(xs, 2.5)),
+            n = float(n)
+            # the slowdown term sigma (N - 1) + kappa N (N - 1) from the joint draw, clipped at 0 (nothing
+            # scales better than linearly): sigma and kappa are strongly anti-correlated near 0, so
+            # clipping each on its own would cut off the linear end of the interval
+            slowdown = np.clip(samples[:, 1] * (n - 1.0) + samples[:, 2] * n * (n - 1.0), 0.0, None)
+            xs = lam * n / (1.0 + slowdown) * rng.normal(1.0, self.scatter * widen, draws)
+            out.append(Prediction(n, float(usl(n, *mean)), float(np.percentile(xs, 2.5)),
                                   float(np.percentile(xs, 97.5))))
         return out
 
@@ -128,8 +134,10 @@ def fit_usl(sizes: Sequence[float], throughputs: Sequence[float]) -> UslFit:
         reasons.append(f"R^2 {r2:.2f} < {MIN_R2}")
     if not math.isfinite(se[0]) or se[0] > MAX_REL_SE * lam:
         reasons.append(f"lambda {lam:.4g} +- {se[0]:.3g} is not pinned down")
-    for name, value, err in (("sigma", sigma, se[1]), ("kappa", kappa, se[2])):
-        if value > 1e-4 and (not math.isfinite(err) or err > MAX_REL_SE * value):
+    top = float(n.max())
+    for name, value, err, effect in (("sigma", sigma, se[1], sigma * (top - 1.0)),
+                                     ("kappa", kappa, se[2], kappa * top * (top - 1.0))):
+        if not math.isfinite(err) or (value > 1e-4 and effect >= MIN_EFFECT and err > MAX_REL_SE * value):
             reasons.append(f"{name} {value:.3g} +- {err:.3g} is not pinned down")
     cov_t = tuple(tuple(float(v) for v in row) for row in (cov if np.all(np.isfinite(cov)) else np.zeros((3, 3))))
     scatter = float(np.std(resid / x, ddof=min(3, n.size - 1))) if n.size > 3 else 0.0
