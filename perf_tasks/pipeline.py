@@ -531,6 +531,7 @@ def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status
         extra = {"git_sha": res.fingerprint.get("git_sha"),
                  "metrics": headline_metrics(res, run_config(spec).alerts.regression.metrics),
                  **index_fields(res)}  # key + per-benchmark keys: history and lookup match on them
+    extra["summary"] = summary  # the history site lists runs from the index alone (no manifest read per run)
     run.seal(entries, status="failed" if failed else "success", summary=summary, index_extra=extra)
     sealed_at = run.uri("manifest.json")
     log.info("run sealed: %s", sealed_at)

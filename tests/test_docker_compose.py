@@ -177,3 +177,24 @@ def test_images_are_pinned_and_match_the_installed_airflow(services):
             assert ":" in svc["image"] and not svc["image"].endswith(":latest"), name
     version = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.M).group(1)
     assert f"FROM apache/airflow:{version}-python3.11" in (REPO / "Dockerfile").read_text()
+
+
+def test_monitoring_pushgateway_prometheus_grafana_are_wired(services):
+    """Runs push to the Pushgateway (every Airflow container knows it), Prometheus scrapes it
+    keeping the pushed labels, Grafana provisions config/grafana's datasource and dashboards
+    from the paths its provisioning files name."""
+    doc = _compose()
+    for name in AIRFLOW:
+        assert services[name]["environment"]["PERF_PUSHGATEWAY_URL"] == "http://pushgateway:9091", name
+    (scrape,) = yaml.safe_load(doc["configs"]["prometheus-config"]["content"])["scrape_configs"]
+    assert scrape["honor_labels"] is True
+    assert scrape["static_configs"][0]["targets"] == ["pushgateway:9091"]
+    assert [c["source"] for c in services["prometheus"]["configs"]] == ["prometheus-config"]
+    mounts = dict(v.split(":")[:2] for v in services["grafana"]["volumes"])
+    provisioning = REPO / "config" / "grafana" / "provisioning"
+    assert mounts["./config/grafana/provisioning"] == "/etc/grafana/provisioning"
+    (provider,) = yaml.safe_load(next((provisioning / "dashboards").glob("*.y*ml")).read_text())["providers"]
+    assert mounts["./config/grafana/dashboards"] == provider["options"]["path"]
+    (source,) = yaml.safe_load(next((provisioning / "datasources").glob("*.y*ml")).read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in services
+    assert list((REPO / "config" / "grafana" / "dashboards").glob("*.json"))

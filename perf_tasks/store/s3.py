@@ -24,6 +24,17 @@ _RETRY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailab
                 "Throttling", "ThrottlingException", "RequestTimeTooSkewed"}
 
 
+def content_type(key: str) -> str:
+    """The Content-Type of an artifact by its extension (``application/octet-stream`` otherwise)."""
+    import mimetypes
+
+    known = {".json": "application/json", ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml",
+             ".csv": "text/csv; charset=utf-8", ".md": "text/markdown; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+             ".xml": "application/xml"}
+    suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
+    return known.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
 def default_client(endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client from the environment (``AWS_*`` variables, ``PERF_S3_ENDPOINT_URL``)."""
     import boto3
@@ -31,7 +42,7 @@ def default_client(endpoint_url: str | None = None) -> Any:
 
     endpoint_url = endpoint_url or os.environ.get("PERF_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(connect_timeout=3, read_timeout=20, retries={"max_attempts": 1, "mode": "standard"},
-                    s3={"addressing_style": "path"})
+                    s3={"addressing_style": "path"}, signature_version="s3v4")  # SigV4: what AWS regions require
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 
@@ -103,7 +114,9 @@ class S3Store(ArtifactStore):
         return ""
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self._call("put", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+        extra = {"ContentType": content_type(key)}  # report.html opens as a page from S3 static hosting
+        self._call("put", key, lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                                                              **extra))
 
     def get_bytes(self, key: str) -> bytes:
         def get() -> bytes:

@@ -209,3 +209,15 @@ def test_a_run_into_a_missing_bucket_stops_at_setup_before_measuring(s3_server, 
                           "s3://no-such-bucket-xyz/runs"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2 and "no such bucket" in out.stderr, out.stderr[-1500:]
     assert not list(tmp_path.rglob("suites")) and __import__("time").monotonic() - t0 < 60
+
+
+def test_s3_objects_carry_their_content_type_and_the_client_signs_v4(s3_client, bucket):
+    """report.html must open as a page from S3 static hosting, not download as octet-stream."""
+    store = S3Store(bucket, "ct", client=s3_client)
+    for key, data in (("r/report.html", b"<html></html>"), ("r/results.json", b"{}"), ("r/blob", b"x")):
+        store.put_bytes(key, data)
+    types = {k: s3_client.head_object(Bucket=bucket, Key=f"ct/{k}")["ContentType"]
+             for k in ("r/report.html", "r/results.json", "r/blob")}
+    assert types == {"r/report.html": "text/html; charset=utf-8", "r/results.json": "application/json",
+                     "r/blob": "application/octet-stream"}
+    assert default_client("http://127.0.0.1:1").meta.config.signature_version == "s3v4"
