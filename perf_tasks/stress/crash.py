@@ -3,14 +3,14 @@
 ``market_crash``: for each (shock, volume) pair (default -20 %/5x, -30 %/10x, -50 %/20x; the
 trigger's ``intensity`` scales the shock), :func:`trading_agent.crash.simulate` pushes a seeded
 session through ticks -> features -> risk -> alerts -> orders. Per pair (``s<shock>_...``):
-``record_p99_us`` (one record through validation and features), ``check_p99_ms`` (one full limit
-check), ``order_p99_us`` (one de-risking order through the engine), ``breaches`` (limit breaches
-raised during the crash), ``alert_s`` (feed seconds from the crash start to the first CRITICAL
+``record_p99_ms`` (one record through validation and features), ``check_p99_ms`` (one full limit
+check), ``order_p99_ms`` (one de-risking order through the engine), ``breaches_per_s`` (limit
+breaches raised per second of crash), ``alert_s`` (feed seconds from the crash start to the first CRITICAL
 alert), and VaR accuracy under stress against a reference computed here with plain numpy on the
 same stressed returns: ``var_hist_err_pct`` (historical VaR vs an independent order-statistic
 quantile), ``var_mc_err_pct`` (Monte Carlo VaR vs an independent 400k-scenario eigen-decomposition
-simulation), and ``loss_over_var`` (the crash day's loss over the VaR the day before: how far
-outside the model the crash fell; informative, no target).
+simulation), and ``loss_over_var_pct`` (the crash day's loss as a percentage of the VaR the day
+before: how far outside the model the crash fell; informative, no target).
 
 ``order_flood``: many clients post orders back to back to a service on SQLite; the no-loss rule
 (every 201 stored exactly once, every 422 stored as rejected, the portfolio equal to the store),
@@ -32,7 +32,7 @@ from perf_tasks.stress import service
 from perf_tasks.stress.base import StressContext
 from perf_tasks.stress.databases import scenario_store
 from perf_tasks.stress.orders import ACCOUNTS, Ledger, OrderFlow, audit, fetch_portfolios, random_order, read_store
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 
 log = logging.getLogger(__name__)
 WORKLOAD = "trading_agent.crash"  # imported by name: perf_tasks depends on no trading_agent module at import
@@ -82,26 +82,26 @@ def market_crash(ctx: StressContext) -> BenchmarkResult:
         run = crash.simulate(shock, int(mult), n_symbols=p["n_symbols"], normal_s=p["normal_s"],
                              crash_s=p["crash_s"], seed=ctx.seed)
         records += run.records
-        m.add(f"{tag}_record_p99_us", 1e6 * float(np.percentile(run.record_latency_s, 99)), "us",
+        m.add(f"{tag}_record_p99_ms", 1e3 * float(np.percentile(run.record_latency_s, 99)),
               samples=len(run.record_latency_s))
-        m.add(f"{tag}_check_p99_ms", 1e3 * float(np.percentile(run.check_latency_s, 99)), "ms",
+        m.add(f"{tag}_check_p99_ms", 1e3 * float(np.percentile(run.check_latency_s, 99)),
               samples=len(run.check_latency_s),
               invalid_reason="" if len(run.check_latency_s) >= 100 else
               f"{len(run.check_latency_s)} checks: too few for a p99")
-        m.add(f"{tag}_order_p99_us", 1e6 * float(np.percentile(run.order_latency_s, 99)) if run.orders else None,
-              "us", samples=run.orders, no_data_reason="no de-risking order was sent" if not run.orders else "")
-        m.add(f"{tag}_breaches", run.breaches_crash, "breaches", "higher", samples=p["crash_s"])
-        m.add(f"{tag}_alert_s", run.first_critical_after_s, "s", samples=1,
+        m.add(f"{tag}_order_p99_ms", 1e3 * float(np.percentile(run.order_latency_s, 99)) if run.orders else None,
+              samples=run.orders, no_data_reason="no de-risking order was sent" if not run.orders else "")
+        m.add(f"{tag}_breaches_per_s", run.breaches_crash / p["crash_s"], "higher", samples=p["crash_s"])
+        m.add(f"{tag}_alert_s", run.first_critical_after_s, samples=1,
               no_data_reason="" if run.first_critical_after_s is not None else "no CRITICAL alert during the crash")
         sv = crash.stressed_var(shock, n_symbols=p["n_symbols"], seed=ctx.seed, mc_scenarios=p["mc_scenarios"])
         ref_h = reference_historical_var(sv.returns, sv.weights, sv.value, sv.confidence)
         ref_mc = reference_mc_var(sv.returns, sv.weights, sv.value, sv.confidence)
-        m.add(f"{tag}_var_hist_err_pct", 100.0 * abs(sv.historical - ref_h) / ref_h, "%", samples=len(sv.returns))
-        m.add(f"{tag}_var_mc_err_pct", 100.0 * abs(sv.monte_carlo - ref_mc) / ref_mc, "%",
-              samples=p["mc_scenarios"])
-        m.add(f"{tag}_loss_over_var", sv.crash_loss / sv.pre_crash_historical, "ratio", "lower")
+        m.add(f"{tag}_var_hist_err_pct", 100.0 * abs(sv.historical - ref_h) / ref_h, samples=len(sv.returns))
+        m.add(f"{tag}_var_mc_err_pct", 100.0 * abs(sv.monte_carlo - ref_mc) / ref_mc, samples=p["mc_scenarios"])
+        m.add(f"{tag}_loss_over_var_pct", pct(sv.crash_loss, sv.pre_crash_historical), samples=1)
         info[tag] = {"shock_pct": shock, "volume_mult": mult, "records": run.records,
                      "rejected_records": run.records_rejected, "breaches_before_crash": run.breaches_normal,
+                     "breaches_during_crash": run.breaches_crash,
                      "breach_names": run.breach_names, "alerts_critical": run.alerts_critical,
                      "alert_wall_ms": run.first_critical_wall_ms, "orders": run.orders,
                      "orders_filled": run.orders_filled, "orders_rejected": run.orders_rejected,
@@ -150,18 +150,21 @@ def order_flood(ctx: StressContext) -> BenchmarkResult:
         view = read_store(db)
     a = audit(ledger, view, portfolios, known_before=known)
     lat = np.array(ledger.latencies_s)
-    m.add("orders_lost", a.lost, "orders", samples=a.acked)
-    m.add("orders_duplicated", a.duplicated, "orders", samples=a.acked)
-    m.add("rejections_lost", a.rejections_lost, "orders", samples=len(ledger.rejected))
-    m.add("rejections_without_reason", ledger.rejections_without_reason, "responses", samples=ledger.count("422"))
-    m.add("portfolio_mismatch", a.portfolio_mismatch, "accounts", samples=len(portfolios))
-    m.add("server_errors", ledger.count("no answer") + sum(v for k, v in ledger.statuses.items() if k.startswith("5")),
-          "requests", samples=ledger.requests)
-    m.add("order_p50_ms", 1e3 * float(np.percentile(lat, 50)) if len(lat) else None, "ms", samples=len(lat))
-    m.add("order_p99_ms", 1e3 * float(np.percentile(lat, 99)) if len(lat) else None, "ms", samples=len(lat),
+    server_errors = ledger.count("no answer") + sum(v for k, v in ledger.statuses.items() if k.startswith("5"))
+    m.add("orders_lost_pct", pct(a.lost, a.acked), samples=a.acked)
+    m.add("orders_duplicated_pct", pct(a.duplicated, a.acked), samples=a.acked)
+    m.add("rejections_lost_pct", pct(a.rejections_lost, len(ledger.rejected)), samples=len(ledger.rejected))
+    m.add("rejections_without_reason_pct", pct(ledger.rejections_without_reason, ledger.count("422")),
+          samples=ledger.count("422"))
+    m.add("portfolio_mismatch_pct", pct(a.portfolio_mismatch, len(portfolios)), samples=len(portfolios))
+    m.add("server_errors_pct", pct(server_errors, ledger.requests), samples=ledger.requests)
+    m.add("order_p50_ms", 1e3 * float(np.percentile(lat, 50)) if len(lat) else None, samples=len(lat))
+    m.add("order_p99_ms", 1e3 * float(np.percentile(lat, 99)) if len(lat) else None, samples=len(lat),
           invalid_reason="" if len(lat) >= 1000 else f"{len(lat)} answers: too few for a p99")
-    m.add("acked_per_s", a.acked / elapsed, "1/s", "higher", samples=a.acked)
+    m.add("acked_per_s", a.acked / elapsed, "higher", samples=a.acked)
     return scenario_result(ctx, m, description="order flood with the no-loss rule", params=p,
-                           calls=ledger.requests, errors=int(m.value("server_errors")), duration_s=time.monotonic() - t0,
+                           calls=ledger.requests, errors=server_errors, duration_s=time.monotonic() - t0,
                            info={"statuses": dict(ledger.statuses), "acked": a.acked, "rejected": len(ledger.rejected),
+                                 "lost": a.lost, "duplicated": a.duplicated, "rejections_lost": a.rejections_lost,
+                                 "portfolio_mismatch": a.portfolio_mismatch,
                                  "audit": list(a.details), "threads": max(1, int(p["threads"] * ctx.intensity))})

@@ -13,9 +13,9 @@ the database returns; no acknowledged order is lost or duplicated. Two ways to b
 Metrics: ``detect_ms`` (fault -> the first ``/ready`` 503 a prober sees), ``recover_ms`` (database
 back -> ``/ready`` 200 again), ``first_order_ms`` (database back -> the first 201),
 ``outage_answer_max_ms`` (the slowest answer a client got while the database was away: the bound),
-``hung_requests`` (order requests with no answer within the client's timeout), ``retry_after_missing``
-(503s without the header), ``recovered`` (1: the service serves orders again by itself) and the
-no-loss audit (``orders_lost``, ``orders_duplicated``, ``portfolio_mismatch``).
+``hung_pct`` (order requests with no answer within the client's timeout), ``retry_after_missing_pct``
+(of the 503s), ``recovered_pct`` (100: the service serves orders again by itself) and the no-loss
+audit (``orders_lost_pct``, ``orders_duplicated_pct``, ``portfolio_mismatch_pct``).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from perf_tasks.stress.base import StressContext
 from perf_tasks.stress.databases import pg_lock_files, postgres_database
 from perf_tasks.stress.faultproxy import Faults, FaultProxy
 from perf_tasks.stress.orders import ACCOUNTS, Ledger, OrderFlow, audit, fetch_portfolios, read_store
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 from perf_tasks.stress.probe import Prober
 
 log = logging.getLogger(__name__)
@@ -102,20 +102,21 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
         hung = ledger.count("no answer")
     outage_answers = outage_lat  # every answer before the database came back: the slowest bounds a client's wait
     a = audit(ledger, view, portfolios, known_before=known_before)
-    m.add("detect_ms", _ms(t_fault, t_detect), "ms", samples=1)
-    m.add("recover_ms", _ms(t_back, t_ready), "ms", samples=1)
-    m.add("first_order_ms", _ms(t_back, t_first_ok), "ms", samples=1)
-    m.add("outage_answer_max_ms", 1000.0 * max(outage_answers) if outage_answers else None, "ms",
+    m.add("detect_ms", _ms(t_fault, t_detect), samples=1)
+    m.add("recover_ms", _ms(t_back, t_ready), samples=1)
+    m.add("first_order_ms", _ms(t_back, t_first_ok), samples=1)
+    m.add("outage_answer_max_ms", 1000.0 * max(outage_answers) if outage_answers else None,
           samples=len(outage_answers))
-    m.add("hung_requests", hung, "requests", samples=ledger.requests)
-    m.add("retry_after_missing", ledger.retry_after_missing, "responses", samples=ledger.count("503"))
-    m.add("recovered", 1.0 if t_ready is not None and t_first_ok is not None else 0.0, "bool", "higher")
-    m.add("orders_lost", a.lost, "orders", samples=a.acked)
-    m.add("orders_duplicated", a.duplicated, "orders", samples=a.acked)
-    m.add("portfolio_mismatch", a.portfolio_mismatch if portfolios else None, "accounts", samples=len(portfolios),
+    m.add("hung_pct", pct(hung, ledger.requests), samples=ledger.requests)
+    m.add("retry_after_missing_pct", pct(ledger.retry_after_missing, ledger.count("503")),
+          samples=ledger.count("503"), no_data_reason="" if ledger.count("503") else "no 503 while the database was away")
+    m.add("recovered_pct", 100.0 if t_ready is not None and t_first_ok is not None else 0.0, "higher", samples=1)
+    m.add("orders_lost_pct", pct(a.lost, a.acked), samples=a.acked)
+    m.add("orders_duplicated_pct", pct(a.duplicated, a.acked), samples=a.acked)
+    m.add("portfolio_mismatch_pct", pct(a.portfolio_mismatch, len(portfolios)), samples=len(portfolios),
           no_data_reason="" if portfolios else f"portfolios unreadable after the outage: {info.get('portfolio_error')}")
-    m.add("orders_acked", a.acked, "orders", "higher")
-    info.update({"statuses": dict(ledger.statuses), "unacked_stored": a.unacked_stored, "audit": list(a.details),
+    info.update({"acked": a.acked, "lost": a.lost, "duplicated": a.duplicated, "hung": hung,
+                 "retry_after_missing": ledger.retry_after_missing, "portfolio_mismatch": a.portfolio_mismatch,"statuses": dict(ledger.statuses), "unacked_stored": a.unacked_stored, "audit": list(a.details),
                  "order_timeout_s": p["order_timeout_s"], "store_retry_s": p["store_retry_s"]})
     log.info("%s: detect %.0f ms, recover %.0f ms, first 201 %.0f ms after, slowest outage answer %.0f ms, %s",
              ctx.name, m.value("detect_ms"), m.value("recover_ms"), m.value("first_order_ms"),

@@ -9,13 +9,15 @@ the publisher; a bad batch (unknown symbol, crossed quote) is refused whole with
 tick; when ticks flow again everything is fresh at once.
 
 Phases: normal, the feed stops (silent, like an upstream that times out), it resumes, a gap
-(``gap_ticks`` seqs skipped on every symbol), a bad batch. Metrics: ``stale_detect_ms`` (feed stop ->
-the first stale quote a client sees; bounded below by the age limit itself), ``stale_recover_ms``
+(``gap_ticks`` seqs skipped on every symbol), a bad batch. Metrics: ``stale_detect_ms`` (the last tick
+sent before the stall -> the first stale quote a client sees; at least the age limit itself),
+``stale_detect_over_limit_ms`` (the same less the limit: the service's own lag), ``stale_recover_ms``
 (feed back -> the first fresh quote), ``risk_recover_ms`` (feed back -> risk 200 again),
-``risk_on_stale`` (risk answered 200 although the feed had been silent past the age limit: must be 0),
-``risk_refusals`` (503s during the stall, expected > 0), ``retry_after_missing``, ``gaps_missed``
-(injected gaps the service did not report), ``bad_batch_applied`` (ticks of the refused batch that
-changed a quote: must be 0).
+``risk_on_stale_pct`` (risk answered 200 although the feed had been silent past the age limit, of
+the risk answers in the stall: must be 0), ``risk_refused_pct`` (503s of those, expected near 100),
+``retry_after_missing_pct`` (of the 503s), ``unexpected_statuses_pct``, ``gaps_missed_pct`` (injected
+gaps the service did not report), ``bad_batch_applied_pct`` (100 when the refused batch changed a
+quote or was not refused: must be 0).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from perf_tasks.results import BenchmarkResult
 from perf_tasks.stress import service
 from perf_tasks.stress.base import StressContext
 from perf_tasks.stress.orders import SYMBOLS, Client
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Publisher:
         self.running = threading.Event()
         self.stopped = threading.Event()
         self.gaps_reported = 0
+        self.last_sent = 0.0
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="feed-publisher", daemon=True)
@@ -70,6 +73,7 @@ class Publisher:
         return out
 
     def send(self, ticks: list[dict]) -> tuple[int, Any]:
+        self.last_sent = time.monotonic()  # before the request: the tick arrives after this
         with self.lock:
             status, body, _ = self.client.call("POST", "/feed/ticks", {"ticks": ticks})
         if status == 200:
@@ -141,7 +145,9 @@ def feed_outage(ctx: StressContext) -> BenchmarkResult:
         try:
             time.sleep(p["normal_s"])
             pub.running.clear()
-            t_stop = time.monotonic()
+            with pub.lock:  # a batch in flight lands before the stall counts from its send
+                t_stop = time.monotonic()
+            t_last = pub.last_sent
             time.sleep(p["stall_s"] * ctx.intensity)
             t_back = time.monotonic()
             pub.running.set()
@@ -170,25 +176,28 @@ def feed_outage(ctx: StressContext) -> BenchmarkResult:
     t_stale = next((t for t, stale, _, _ in samples if t >= t_stop and stale), None)
     t_fresh = next((t for t, stale, _, _ in samples if t >= t_back and not stale), None)
     t_risk = next((t for t, _, st, _ in samples if t >= t_back and st == 200), None)
-    # risk answered 200 although the feed had been silent longer than the age limit when it was asked
+    # risk answers in the stall, once the feed had been silent longer than the age limit when asked
     # (a sample's time is when its risk answer came; the pair took well under 0.1 s)
-    risk_on_stale = sum(1 for t, _, st, _ in samples if t_stop + max_age + 0.1 <= t <= t_back and st == 200)
-    refusals = sum(1 for t, _, st, _ in samples if t_stop <= t <= t_back and st == 503)
+    stalled = [(st, ra) for t, _, st, ra in samples if t_last + max_age + 0.1 <= t <= t_back]
+    risk_on_stale = sum(1 for st, _ in stalled if st == 200)
+    refused = sum(1 for st, _ in stalled if st == 503)
+    n503 = sum(1 for _, _, st, _ in samples if st == 503)
     no_retry = sum(1 for _, _, st, ra in samples if st == 503 and not ra)
     other = sum(1 for _, _, st, _ in samples if st not in (200, 503))
-    m.add("stale_detect_ms", None if t_stale is None else 1000 * (t_stale - t_stop), "ms", samples=1)
-    m.add("stale_detect_over_limit_ms", None if t_stale is None else 1000 * (t_stale - t_stop - max_age), "ms",
+    m.add("stale_detect_ms", None if t_stale is None else 1000 * (t_stale - t_last), samples=1)
+    m.add("stale_detect_over_limit_ms", None if t_stale is None else max(0.0, 1000 * (t_stale - t_last - max_age)),
           samples=1)
-    m.add("stale_recover_ms", None if t_fresh is None else 1000 * (t_fresh - t_back), "ms", samples=1)
-    m.add("risk_recover_ms", None if t_risk is None else 1000 * (t_risk - t_back), "ms", samples=1)
-    m.add("risk_on_stale", risk_on_stale, "responses", samples=len(samples))
-    m.add("risk_refusals", refusals, "responses", "higher", samples=len(samples))
-    m.add("retry_after_missing", no_retry, "responses", samples=len(samples))
-    m.add("unexpected_statuses", other, "responses", samples=len(samples))
-    m.add("gaps_missed", max(0, injected_gaps - (gap_ack or {}).get("gaps", 0)) if status == 200 else None, "gaps",
-          samples=injected_gaps)
-    m.add("bad_batch_applied", int(after["last"] != before["last"] or bad_status != 422), "batches", samples=1)
-    info.update({"held_symbol": held[0], "max_quote_age_s": max_age, "gap_ack": gap_ack, "bad_batch": bad_body,
+    m.add("stale_recover_ms", None if t_fresh is None else 1000 * (t_fresh - t_back), samples=1)
+    m.add("risk_recover_ms", None if t_risk is None else 1000 * (t_risk - t_back), samples=1)
+    m.add("risk_on_stale_pct", pct(risk_on_stale, len(stalled)), samples=len(stalled))
+    m.add("risk_refused_pct", pct(refused, len(stalled)), "higher", samples=len(stalled))
+    m.add("retry_after_missing_pct", pct(no_retry, n503), samples=n503)
+    m.add("unexpected_statuses_pct", pct(other, len(samples)), samples=len(samples))
+    m.add("gaps_missed_pct", pct(max(0, injected_gaps - (gap_ack or {}).get("gaps", 0)), injected_gaps)
+          if status == 200 else None, samples=injected_gaps)
+    m.add("bad_batch_applied_pct", 100.0 * (after["last"] != before["last"] or bad_status != 422), samples=1)
+    info.update({"stale_detect_signed_ms": None if t_stale is None else round(1000 * (t_stale - t_last - max_age), 1),
+                 "risk_on_stale": risk_on_stale, "risk_refused": refused, "held_symbol": held[0], "max_quote_age_s": max_age, "gap_ack": gap_ack, "bad_batch": bad_body,
                  "publisher_errors": pub.errors[:5], "samples": len(samples)})
     return scenario_result(ctx, m, description="upstream feed stops, resumes, gaps and sends a bad batch",
                            params=p, calls=2 * len(samples), errors=other, duration_s=time.monotonic() - t_start,

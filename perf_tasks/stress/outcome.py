@@ -14,6 +14,7 @@ from typing import Any
 from perf_tasks.errors import ConfigError
 from perf_tasks.results import BenchmarkResult, Direction, Metric, Target
 from perf_tasks.stress.base import SUITE, StressContext
+from perf_tasks.validate.results import UNIT_SUFFIXES
 
 SOURCE = "config/stress.yaml"
 
@@ -56,16 +57,35 @@ def target_for(ctx: StressContext, metric: str) -> Target | None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def pct(part: float, whole: float) -> float | None:
+    """``100 * part / whole``; None (no data) when there is no whole."""
+    return None if not whole else 100.0 * part / whole
+
+
+def unit_of(name: str) -> str:
+    """The unit a metric name promises by its suffix (``_ms`` -> ``ms``, ``_pct`` -> ``%``...: what
+    the results validator checks); ValueError for a name without one."""
+    for suffix, unit in UNIT_SUFFIXES:
+        if name.endswith(suffix):
+            return unit
+    raise ValueError(f"metric name {name!r} must end in a unit suffix {[s for s, _ in UNIT_SUFFIXES]}")
+
+
 class Metrics:
-    """Collects a scenario's metrics (``stress.<scenario>.<name>``), each with its configured target."""
+    """Collects a scenario's metrics (``stress.<scenario>.<name>``), each with its configured
+    target; the unit comes from the name's suffix. Counts are shares (``_pct``) of what they are
+    counted in (lost orders of acknowledged orders), so "none" stays 0."""
 
     def __init__(self, ctx: StressContext) -> None:
         self.ctx = ctx
         self.items: list[Metric] = []
 
-    def add(self, name: str, value: float | None, unit: str, direction: Direction = "lower", *,
+    def add(self, name: str, value: float | None, direction: Direction = "lower", *,
             samples: int | None = None, invalid_reason: str = "", no_data_reason: str = "") -> None:
         """``value`` None (or not finite) records a metric with no data (a target on it fails)."""
+        unit = unit_of(name)
+        if value is not None and value < 0:
+            raise ValueError(f"metric {name!r} is negative ({value!r}); record a signed value in info")
         if value is None or not math.isfinite(value):
             no_data_reason = no_data_reason or "not measured"
             value = 0.0

@@ -6,10 +6,12 @@ it on the same store, and measure what clients and the books saw.
 - ``recover_ms``: restart spawned -> the restarted service answers ``/ready`` 200 (process start,
   state build, rebuilding books and positions from the store);
 - ``downtime_ms``: kill -> the first ``/ready`` 200 after it, as the prober saw it;
-- ``orders_lost``, ``orders_duplicated``, ``fills_lost``, ``portfolio_mismatch``: the no-loss audit
-  (:mod:`perf_tasks.stress.orders`), after the restart, of every order acknowledged before the kill
-  and of a short burst after the restart (ids must continue, never be reused);
-- ``client_errors``: order requests without an answer or answered 5xx during the outage.
+- ``orders_lost_pct``, ``orders_duplicated_pct`` (of acknowledged orders), ``fills_lost_pct`` (of the
+  fills they reported), ``portfolio_mismatch_pct`` (of accounts): the no-loss audit
+  (:mod:`perf_tasks.stress.orders`) after the restart, of every order acknowledged before the kill
+  and after the restart (ids must continue, never be reused); all must be 0;
+- ``acked_per_s``: acknowledged orders per second over the run (info: ``outage_errors``, the
+  order requests without an answer or answered 5xx after the kill).
 
 The restart is immediate once the prober detects the kill (a supervisor's policy): downtime is
 detection plus recovery. Two scenarios: ``recovery_sqlite`` and ``recovery_postgres`` (a database
@@ -26,7 +28,7 @@ from perf_tasks.stress import service
 from perf_tasks.stress.base import StressContext
 from perf_tasks.stress.databases import scenario_store
 from perf_tasks.stress.orders import ACCOUNTS, Ledger, OrderFlow, audit, fetch_portfolios, read_store
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 from perf_tasks.stress.probe import Prober
 
 log = logging.getLogger(__name__)
@@ -76,16 +78,17 @@ def kill_and_restart(ctx: StressContext, store_kind: str) -> BenchmarkResult:
         portfolios = fetch_portfolios(url, ACCOUNTS)
         view = read_store(db)
     a = audit(ledger, view, portfolios, known_before=known_before)
-    m.add("detect_ms", _ms(t_kill, t_detect), "ms", samples=1)
-    m.add("recover_ms", _ms(t_restart, t_ready), "ms", samples=1)
-    m.add("downtime_ms", _ms(t_kill, t_up), "ms", samples=1)
-    m.add("orders_lost", a.lost, "orders", samples=a.acked)
-    m.add("orders_duplicated", a.duplicated, "orders", samples=a.acked)
-    m.add("fills_lost", a.fills_lost, "fills", samples=a.acked)
-    m.add("portfolio_mismatch", a.portfolio_mismatch, "accounts", samples=len(portfolios))
-    m.add("orders_acked", a.acked, "orders", "higher")
-    m.add("client_errors", errors_outage, "requests", samples=ledger.requests)
-    info.update({"acked_before_kill": acked_before_kill, "acked_after_restart": a.acked - acked_before_kill,
+    acked_fills = sum(len(o.get("fills") or ()) for o in ledger.acked.values())
+    m.add("detect_ms", _ms(t_kill, t_detect), samples=1)
+    m.add("recover_ms", _ms(t_restart, t_ready), samples=1)
+    m.add("downtime_ms", _ms(t_kill, t_up), samples=1)
+    m.add("orders_lost_pct", pct(a.lost, a.acked), samples=a.acked)
+    m.add("orders_duplicated_pct", pct(a.duplicated, a.acked), samples=a.acked)
+    m.add("fills_lost_pct", pct(a.fills_lost, acked_fills), samples=acked_fills)
+    m.add("portfolio_mismatch_pct", pct(a.portfolio_mismatch, len(portfolios)), samples=len(portfolios))
+    m.add("acked_per_s", a.acked / (time.monotonic() - t_start), "higher", samples=a.acked)
+    info.update({"acked": a.acked, "lost": a.lost, "duplicated": a.duplicated, "fills_lost": a.fills_lost,
+                 "portfolio_mismatch": a.portfolio_mismatch, "outage_errors": errors_outage,"acked_before_kill": acked_before_kill, "acked_after_restart": a.acked - acked_before_kill,
                  "unacked_stored": a.unacked_stored, "statuses": dict(ledger.statuses),
                  "audit": list(a.details), "probe_interval_s": p["probe_interval_s"]})
     if a.acked - acked_before_kill <= 0:

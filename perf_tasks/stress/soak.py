@@ -8,8 +8,10 @@ flagged only when that lower bound is above ``leak_mb_per_h``: the growth is bot
 and large. A run shorter than ``min_judged_s`` cannot tell a slow leak from allocator noise: its
 slope metric is recorded as *invalid* (never a pass).
 
-Metrics: ``rss_slope_mb_per_h``, ``rss_slope_low_mb_per_h`` (the lower bound; the target goes on
-this one), ``leak_flagged`` (0/1), ``rss_growth_mb`` (last minus first fitted value), ``orders_acked``.
+Metrics (bytes: the validator's units): ``rss_growth_per_h_bytes`` (the slope),
+``rss_growth_per_h_low_bytes`` (its lower bound; the target goes on this one), ``rss_growth_bytes``
+(fitted growth over the judged samples), ``rss_max_bytes``; a shrinking RSS is recorded as 0 with
+the signed slope in ``info``, with ``leak_flagged`` and the orders acknowledged.
 """
 from __future__ import annotations
 
@@ -116,15 +118,17 @@ def soak(ctx: StressContext) -> BenchmarkResult:
     short = "" if trend.span_s >= p["min_judged_s"] else (
         f"a soak of {trend.span_s:.0f} s (after warm-up) is too short to tell a leak from allocator noise "
         f"(judged from {p['min_judged_s']:.0f} s)")
-    m.add("rss_slope_mb_per_h", trend.slope_mb_per_h, "MB/h", samples=trend.n, invalid_reason=short)
-    m.add("rss_slope_low_mb_per_h", trend.slope_low_mb_per_h, "MB/h", samples=trend.n, invalid_reason=short)
+    m.add("rss_growth_per_h_bytes", max(0.0, trend.slope_mb_per_h * MB), samples=trend.n, invalid_reason=short)
+    m.add("rss_growth_per_h_low_bytes", max(0.0, trend.slope_low_mb_per_h * MB), samples=trend.n,
+          invalid_reason=short)
+    m.add("rss_growth_bytes", max(0.0, trend.growth_mb * MB), samples=trend.n)
+    m.add("rss_max_bytes", float(max(rss)) if rss else None, samples=len(rss))
     flagged = trend.slope_low_mb_per_h > p["leak_mb_per_h"]
-    m.add("leak_flagged", float(flagged), "bool", samples=trend.n, invalid_reason=short)
-    m.add("rss_growth_mb", trend.growth_mb, "MB", samples=trend.n)
-    m.add("rss_max_mb", max(rss) / MB if rss else None, "MB", samples=len(rss))
-    m.add("orders_acked", len(ledger.acked), "orders", "higher")
-    info: dict[str, Any] = {"r2": round(trend.r2, 4), "span_s": round(trend.span_s, 1), "samples": len(rss),
-                            "leak_mb_per_h": p["leak_mb_per_h"], "statuses": dict(ledger.statuses)}
+    info: dict[str, Any] = {"slope_mb_per_h": round(trend.slope_mb_per_h, 3),
+                            "slope_low_mb_per_h": round(trend.slope_low_mb_per_h, 3), "leak_flagged": flagged,
+                            "r2": round(trend.r2, 4), "span_s": round(trend.span_s, 1), "samples": len(rss),
+                            "leak_mb_per_h": p["leak_mb_per_h"], "acked": len(ledger.acked),
+                            "statuses": dict(ledger.statuses)}
     if short:
         info["invalid_reason"] = short
     return scenario_result(ctx, m, description="RSS trend under a steady order flow", params=p,

@@ -6,9 +6,10 @@ land on the survivors. The supervisor notices the dead worker (it checks every 0
 new one, which takes the dead worker's store slot back and rebuilds from its file.
 
 Metrics: ``replace_spawn_ms`` (kill -> a new worker process exists), ``replace_ready_ms`` (kill ->
-the new worker answers ``/ready`` 200, seen by probes on fresh connections), ``client_errors`` (order
-requests without an answer or answered 5xx after the kill), ``probe_failures`` (fresh-connection
-readiness probes that failed after the kill: a balancer would see these), ``orders_lost``
+the new worker answers ``/ready`` 200, seen by probes on fresh connections), ``client_errors_pct``
+(order requests without an answer or answered 5xx after the kill, of all), ``probe_failures_pct``
+(fresh-connection readiness probes that failed after the kill: a balancer would see these; a new
+worker accepts connections while it builds its state and answers 503 meanwhile), ``orders_lost_pct``
 (acknowledged orders missing from every worker's store; order ids are per worker, so an order is
 matched by id and content).
 """
@@ -26,7 +27,7 @@ from perf_tasks.results import BenchmarkResult
 from perf_tasks.stress import service
 from perf_tasks.stress.base import StressContext
 from perf_tasks.stress.orders import Client, Ledger, OrderFlow, read_store
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,13 @@ def worker_kill(ctx: StressContext) -> BenchmarkResult:
                if (oid, o["account"], o["symbol"], o["side"], int(o["quantity"])) not in stored)
     # ids repeat across workers by design, so the ledger's "same id twice" count means nothing here
     errors_after = sum(1 for t in ledger.errors_t if t >= t_kill)
-    m.add("replace_spawn_ms", None if t_spawn is None else 1000 * (t_spawn - t_kill), "ms", samples=1)
-    m.add("replace_ready_ms", None if t_ready is None else 1000 * (t_ready - t_kill), "ms", samples=1)
-    m.add("client_errors", errors_after, "requests", samples=ledger.requests)
-    m.add("probe_failures", probe_fail, "probes", samples=probes_after)
-    m.add("orders_lost", lost, "orders", samples=len(ledger.acked))
-    m.add("orders_acked", len(ledger.acked), "orders", "higher")
-    info.update({"statuses": dict(ledger.statuses), "worker_stores": len(views)})
+    m.add("replace_spawn_ms", None if t_spawn is None else 1000 * (t_spawn - t_kill), samples=1)
+    m.add("replace_ready_ms", None if t_ready is None else 1000 * (t_ready - t_kill), samples=1)
+    m.add("client_errors_pct", pct(errors_after, ledger.requests), samples=ledger.requests)
+    m.add("probe_failures_pct", pct(probe_fail, probes_after), samples=probes_after)
+    m.add("orders_lost_pct", pct(lost, len(ledger.acked)), samples=len(ledger.acked))
+    info.update({"statuses": dict(ledger.statuses), "worker_stores": len(views), "acked": len(ledger.acked),
+                 "lost": lost, "client_errors": errors_after, "probe_failures": probe_fail, "probes": probes_after})
     log.info("%s: new worker spawned %.0f ms and ready %.0f ms after the kill; %d client errors, %d/%d probes "
              "failed, %d lost", ctx.name, m.value("replace_spawn_ms"), m.value("replace_ready_ms"), errors_after,
              probe_fail, probes_after, lost)

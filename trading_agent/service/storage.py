@@ -45,6 +45,7 @@ class WorkerStore:
     store: OrderStore | None
     description: str  # for /ready and logs; never contains a password
     release: Callable[[], None]
+    closed: bool = False
 
     def abort(self) -> None:
         """Unblock a store call stuck on a database that stopped answering (any thread)."""
@@ -53,6 +54,11 @@ class WorkerStore:
             abort()
 
     def close(self) -> None:
+        """Close the store and release its slot, once: a second call does nothing (releasing twice
+        would close whatever file now has the lock's descriptor number)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             if self.store is not None:
                 self.store.close()

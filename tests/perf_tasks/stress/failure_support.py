@@ -57,4 +57,17 @@ class Leftovers:
 def run(name: str, work: Path, *, profile: str = "smoke", config: dict | None = None,
         intensity: float = 1.0) -> BenchmarkResult:
     ctx = StressContext(name=name, work=work, profile=profile, intensity=intensity, config=config or {})
-    return FAILURES[name](ctx)
+    result = FAILURES[name](ctx)
+    validate(result)
+    return result
+
+
+def validate(result: BenchmarkResult) -> None:
+    """The run's validate step would accept it (names, units, finite non-negative values)."""
+    from perf_tasks.results import RunResults, SuiteResult
+    from perf_tasks.validate.results import validate_results
+
+    suite = SuiteResult(suite="stress", profile="smoke", started_at="", finished_at="", benchmarks=(result,))
+    v = validate_results(RunResults(dag_id="perf_stress_monthly", run_id="t", profile="smoke", started_at="",
+                                    fingerprint={}, suites=(suite,)))
+    assert v.passed, v.failures

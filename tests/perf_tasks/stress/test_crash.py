@@ -18,14 +18,14 @@ def test_market_crash_raises_breaches_and_alerts_and_var_matches_the_references(
     v = values(result)
     assert not no_data(result), no_data(result)
     for tag in ("s20", "s30", "s50"):
-        assert v[f"{tag}_breaches"] > 0 and v[f"{tag}_alert_s"] > 0
+        assert v[f"{tag}_breaches_per_s"] > 0 and v[f"{tag}_alert_s"] > 0
         assert v[f"{tag}_var_hist_err_pct"] < 1e-6  # the same estimator, computed two ways
         assert v[f"{tag}_var_mc_err_pct"] < 5.0  # two simulations: sampling error only
-        assert v[f"{tag}_loss_over_var"] > 1.0  # the crash lies far outside yesterday's VaR
+        assert v[f"{tag}_loss_over_var_pct"] > 100  # the crash lies far outside yesterday's VaR
         assert result.info[tag]["orders"] > 0 and result.info[tag]["rejected_records"] == 0
     # a deeper crash is detected sooner and costs more
     assert v["s50_alert_s"] <= v["s30_alert_s"] <= v["s20_alert_s"]
-    assert v["s50_loss_over_var"] > v["s30_loss_over_var"] > v["s20_loss_over_var"]
+    assert v["s50_loss_over_var_pct"] > v["s30_loss_over_var_pct"] > v["s20_loss_over_var_pct"]
 
 
 def test_intensity_scales_the_shock(tmp_path: Path):
@@ -57,8 +57,8 @@ def test_order_flood_loses_nothing_and_refuses_oversize_orders_with_a_reason(tmp
     v = values(result)
     assert not no_data(result), no_data(result)
     assert result.info["acked"] > 500 and result.info["rejected"] > 10
-    for k in ("orders_lost", "orders_duplicated", "rejections_lost", "rejections_without_reason",
-              "portfolio_mismatch", "server_errors"):
+    for k in ("orders_lost_pct", "orders_duplicated_pct", "rejections_lost_pct", "rejections_without_reason_pct",
+              "portfolio_mismatch_pct", "server_errors_pct"):
         assert v[k] == 0, (k, result.info)
     assert 0 < v["order_p50_ms"] <= v["order_p99_ms"]
     before.check(tmp_path)

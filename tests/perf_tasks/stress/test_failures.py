@@ -20,15 +20,15 @@ def test_database_away_answers_503_with_retry_after_in_bound_and_recovers_by_its
     before = Leftovers()
     result = run(f"db_{mode}", tmp_path)
     v = values(result)
+    why = (v, result.info)  # shown on failure
     timeout_ms = 1000 * result.params["order_timeout_s"]
-    assert not no_data(result), no_data(result)
-    assert result.info["statuses"].get("503", 0) > 0  # clients were told, not left hanging
-    assert v["hung_requests"] == 0 and v["retry_after_missing"] == 0
-    assert v["outage_answer_max_ms"] <= timeout_ms + 1000
-    assert v["detect_ms"] <= timeout_ms + 1000
-    assert v["recovered"] == 1 and v["recover_ms"] < 10_000  # a reconnect attempt times out after 5 s at most
-    assert v["orders_lost"] == 0 and v["orders_duplicated"] == 0 and v["portfolio_mismatch"] == 0, \
-        result.info["audit"]
+    assert not no_data(result), (no_data(result), why)
+    assert result.info["statuses"].get("503", 0) > 0, why  # clients were told, not left hanging
+    assert v["hung_pct"] == 0 and v["retry_after_missing_pct"] == 0, why
+    assert v["outage_answer_max_ms"] <= timeout_ms + 1000, why
+    assert v["detect_ms"] <= timeout_ms + 2000, why  # the prober's own timeout is the order timeout + 1 s
+    assert v["recovered_pct"] == 100 and v["recover_ms"] < 10_000, why  # a reconnect into silence waits 5 s
+    assert v["orders_lost_pct"] == 0 and v["orders_duplicated_pct"] == 0 and v["portfolio_mismatch_pct"] == 0, why
     before.check(tmp_path)
 
 
@@ -39,7 +39,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(tmp_path:
     assert not no_data(result), no_data(result)
     assert result.info["replacement_pid"] not in (None, result.info["victim_pid"])
     assert 0 < v["replace_spawn_ms"] < v["replace_ready_ms"]
-    assert v["orders_lost"] == 0 and v["orders_acked"] > 100
+    assert v["orders_lost_pct"] == 0 and result.info["acked"] > 100
     before.check(tmp_path)
 
 
@@ -70,11 +70,11 @@ def test_a_stalled_feed_marks_quotes_stale_and_risk_refuses_until_ticks_flow_aga
     v = values(result)
     assert not no_data(result), no_data(result)
     age_ms = 1000 * result.params["max_quote_age_s"]
-    last_tick_ms = 1000 * result.params["publish_every_s"] + 10  # the last tick came up to one period before the stop
-    assert age_ms - last_tick_ms <= v["stale_detect_ms"] <= age_ms + 500  # flagged once the limit passed, not before
-    assert v["risk_on_stale"] == 0 and v["risk_refusals"] > 0 and v["retry_after_missing"] == 0
+    assert age_ms <= v["stale_detect_ms"] <= age_ms + 500  # flagged once the limit passed, not before
+    assert result.info["stale_detect_signed_ms"] >= 0 and v["stale_detect_over_limit_ms"] < 500
+    assert v["risk_on_stale_pct"] == 0 and v["risk_refused_pct"] == 100 and v["retry_after_missing_pct"] == 0
     assert v["stale_recover_ms"] < 1000 and v["risk_recover_ms"] < 1000
-    assert v["gaps_missed"] == 0 and result.info["gap_ack"]["missing"] == 16 * result.params["gap_ticks"]
-    assert v["bad_batch_applied"] == 0 and "crossed quote" in result.info["bad_batch"]["detail"]
-    assert v["unexpected_statuses"] == 0
+    assert v["gaps_missed_pct"] == 0 and result.info["gap_ack"]["missing"] == 16 * result.params["gap_ticks"]
+    assert v["bad_batch_applied_pct"] == 0 and "crossed quote" in result.info["bad_batch"]["detail"]
+    assert v["unexpected_statuses_pct"] == 0
     before.check(tmp_path)
