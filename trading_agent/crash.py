@@ -162,7 +162,8 @@ def simulate(shock_pct: float = -20.0, volume_mult: int = 5, *, n_symbols: int =
                 else:
                     filled += r.filled_quantity == q
                     cash += sum(f.price * f.quantity for f in r.fills)
-    return CrashRun(shock_pct, volume_mult, proc.accepted + proc.rejected + proc.malformed, proc.rejected + proc.malformed,
+    bad = proc.rejected + proc.malformed
+    return CrashRun(shock_pct, volume_mult, proc.accepted + bad, bad,
                     np.array(rec_lat), np.array(chk_lat), np.array(ord_lat), breaches_normal, breaches_crash,
                     alerts_critical, first_alert_s, first_alert_wall, orders, filled, rejected,
                     100.0 * (1.0 - equity / peak), time.perf_counter() - t0, names)

@@ -109,14 +109,16 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
           samples=len(outage_answers))
     m.add("hung_pct", pct(hung, ledger.requests), samples=ledger.requests)
     m.add("retry_after_missing_pct", pct(ledger.retry_after_missing, ledger.count("503")),
-          samples=ledger.count("503"), no_data_reason="" if ledger.count("503") else "no 503 while the database was away")
+          samples=ledger.count("503"),
+          no_data_reason="" if ledger.count("503") else "no 503 while the database was away")
     m.add("recovered_pct", 100.0 if t_ready is not None and t_first_ok is not None else 0.0, "higher", samples=1)
     m.add("orders_lost_pct", pct(a.lost, a.acked), samples=a.acked)
     m.add("orders_duplicated_pct", pct(a.duplicated, a.acked), samples=a.acked)
     m.add("portfolio_mismatch_pct", pct(a.portfolio_mismatch, len(portfolios)), samples=len(portfolios),
           no_data_reason="" if portfolios else f"portfolios unreadable after the outage: {info.get('portfolio_error')}")
     info.update({"acked": a.acked, "lost": a.lost, "duplicated": a.duplicated, "hung": hung,
-                 "retry_after_missing": ledger.retry_after_missing, "portfolio_mismatch": a.portfolio_mismatch,"statuses": dict(ledger.statuses), "unacked_stored": a.unacked_stored, "audit": list(a.details),
+                 "retry_after_missing": ledger.retry_after_missing, "portfolio_mismatch": a.portfolio_mismatch,
+                 "statuses": dict(ledger.statuses), "unacked_stored": a.unacked_stored, "audit": list(a.details),
                  "order_timeout_s": p["order_timeout_s"], "store_retry_s": p["store_retry_s"]})
     log.info("%s: detect %.0f ms, recover %.0f ms, first 201 %.0f ms after, slowest outage answer %.0f ms, %s",
              ctx.name, m.value("detect_ms"), m.value("recover_ms"), m.value("first_order_ms"),

@@ -197,7 +197,8 @@ def feed_outage(ctx: StressContext) -> BenchmarkResult:
           if status == 200 else None, samples=injected_gaps)
     m.add("bad_batch_applied_pct", 100.0 * (after["last"] != before["last"] or bad_status != 422), samples=1)
     info.update({"stale_detect_signed_ms": None if t_stale is None else round(1000 * (t_stale - t_last - max_age), 1),
-                 "risk_on_stale": risk_on_stale, "risk_refused": refused, "held_symbol": held[0], "max_quote_age_s": max_age, "gap_ack": gap_ack, "bad_batch": bad_body,
+                 "risk_on_stale": risk_on_stale, "risk_refused": refused, "held_symbol": held[0],
+                 "max_quote_age_s": max_age, "gap_ack": gap_ack, "bad_batch": bad_body,
                  "publisher_errors": pub.errors[:5], "samples": len(samples)})
     return scenario_result(ctx, m, description="upstream feed stops, resumes, gaps and sends a bad batch",
                            params=p, calls=2 * len(samples), errors=other, duration_s=time.monotonic() - t_start,

@@ -88,7 +88,8 @@ def kill_and_restart(ctx: StressContext, store_kind: str) -> BenchmarkResult:
     m.add("portfolio_mismatch_pct", pct(a.portfolio_mismatch, len(portfolios)), samples=len(portfolios))
     m.add("acked_per_s", a.acked / (time.monotonic() - t_start), "higher", samples=a.acked)
     info.update({"acked": a.acked, "lost": a.lost, "duplicated": a.duplicated, "fills_lost": a.fills_lost,
-                 "portfolio_mismatch": a.portfolio_mismatch, "outage_errors": errors_outage,"acked_before_kill": acked_before_kill, "acked_after_restart": a.acked - acked_before_kill,
+                 "portfolio_mismatch": a.portfolio_mismatch, "outage_errors": errors_outage,
+                 "acked_before_kill": acked_before_kill, "acked_after_restart": a.acked - acked_before_kill,
                  "unacked_stored": a.unacked_stored, "statuses": dict(ledger.statuses),
                  "audit": list(a.details), "probe_interval_s": p["probe_interval_s"]})
     if a.acked - acked_before_kill <= 0:
