@@ -18,6 +18,10 @@ NET_BUSY_BYTES_PER_S = 1e9  # loopback moves several GB/s: 1 GB/s is a lot of HT
 DATABASE_CPU_PCT = 85.0  # of one core: a busy database backend
 OTHER_WORK_PCT = 50.0  # of one core used by processes that are neither the instances, the balancer nor the generator
 OTHER_WORK = "other work on the host"
+# a full host is the limit only when the instances waited for a CPU at least this share of the time
+# they wanted one (run-queue wait from /proc/<pid>/task/*/schedstat); below it, the host was busy
+# but the instances were not starved: the limit is elsewhere (e.g. inside the service)
+STARVED_WAIT_PCT = 20.0
 
 
 @dataclass(frozen=True)
@@ -50,23 +54,28 @@ def bottleneck(r: dict[str, float], *, generator_saturated: bool = False, genera
     if svc >= CPU_FULL * 100 * service_cores:
         return Verdict("cpu", f"the instances used {svc:.0f} % of a core out of {100 * service_cores:.0f} % "
                               f"({service_cores:g} core(s)): CPU-bound")
-    if host >= HOST_CPU_FULL_PCT:
+    waited = r.get("service_cpu_wait_share_pct")  # None: not measured (then a full host is blamed)
+    if host >= HOST_CPU_FULL_PCT and (waited is None or waited >= STARVED_WAIT_PCT):
         lb, gen = r.get("balancer_cpu_pct_mean", 0.0), r.get("generator_cpu_pct_mean", 0.0)
+        starved = ("" if waited is None else
+                   f"; the instances waited for a CPU {waited:.0f} % of the time they wanted one")
         rest = max(0.0, host * host_cores - svc - lb - gen)  # % of one core: everything else on the host
         if rest >= OTHER_WORK_PCT:
             return Verdict(OTHER_WORK, f"the host's {host_cores} cores were {host:.0f} % busy and {rest:.0f} % of a "
                                        f"core "
                                        f"went to other work on this host (instances {svc:.0f} %, balancer {lb:.0f} %, "
-                                       f"generator {gen:.0f} %): this point measured the host, not the system")
+                                       f"generator {gen:.0f} %){starved}: this point measured the host, not the "
+                                       f"system")
         return Verdict("cpu (host)", f"the host's {host_cores} cores were {host:.0f} % busy (instances {svc:.0f} % "
                                      f"of a core, balancer {lb:.0f} %, generator {gen:.0f} %, everything else "
-                                     f"{rest:.0f} %): the instances could not get their cores")
+                                     f"{rest:.0f} %){starved}: the instances could not get their cores")
     if r.get("database_cpu_pct_mean", 0.0) >= DATABASE_CPU_PCT:
         return Verdict("database", f"the database used {r['database_cpu_pct_mean']:.0f} % of a core")
     if r.get("process_disk_bytes_per_s", 0.0) >= DISK_BUSY_BYTES_PER_S:
         return Verdict("disk", f"the instances moved {r['process_disk_bytes_per_s'] / 1e6:.0f} MB/s to/from disk")
     if r.get("host_net_bytes_per_s", 0.0) >= NET_BUSY_BYTES_PER_S:
         return Verdict("network", f"{r['host_net_bytes_per_s'] / 1e6:.0f} MB/s on the host's interfaces")
+    wait_note = "" if waited is None else f", waited for a CPU {waited:.0f} % of the time"
     return Verdict("service internal", f"a target was missed with no resource full (instances {svc:.0f} % of "
-                                       f"{100 * service_cores:.0f} %, host {host:.0f} %): a limit inside the "
-                                       f"service (concurrency cap, lock, pool) or queueing")
+                                       f"{100 * service_cores:.0f} %{wait_note}, host {host:.0f} %): a limit inside "
+                                       f"the service (concurrency cap, lock, pool) or queueing")

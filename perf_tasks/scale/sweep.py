@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -118,10 +119,27 @@ class MultiSampler:
         net = psutil.net_io_counters()
         return disk, (net.bytes_sent + net.bytes_recv) if net else 0, 0
 
+    def _schedstat(self, group: str) -> tuple[int, int] | None:
+        """(ns on a CPU, ns runnable but waiting for one) summed over the group's threads (Linux
+        ``/proc/<pid>/task/*/schedstat``); None where unreadable."""
+        run = wait = 0
+        for p in self._procs.get(group, []):
+            try:
+                for task in os.listdir(f"/proc/{p.pid}/task"):
+                    with open(f"/proc/{p.pid}/task/{task}/schedstat") as fh:
+                        fields = fh.read().split()
+                    run, wait = run + int(fields[0]), wait + int(fields[1])
+            except FileNotFoundError:
+                continue  # the process or thread ended
+            except (OSError, ValueError, IndexError):
+                return None
+        return run, wait
+
     def start(self) -> MultiSampler:
         self._collect()
         psutil.cpu_percent(None)
         self._io0 = self._io()
+        self._sched0 = self._schedstat("service")
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="scale-sampler")
         self._thread.start()
@@ -157,6 +175,11 @@ class MultiSampler:
         out["system_memory_pct_max"] = max(self._mem) if self._mem else 0.0
         out["process_disk_bytes_per_s"] = round((io1[0] - self._io0[0]) / elapsed, 1)
         out["host_net_bytes_per_s"] = round((io1[1] - self._io0[1]) / elapsed, 1)
+        sched1 = self._schedstat("service")
+        if self._sched0 is not None and sched1 is not None and "service" in self._procs:
+            run, wait = sched1[0] - self._sched0[0], sched1[1] - self._sched0[1]
+            # share of the time the instances wanted a CPU that they spent waiting for one
+            out["service_cpu_wait_share_pct"] = round(100.0 * wait / (run + wait), 1) if run + wait > 0 else 0.0
         out["samples"] = float(len(self._sys))
         return out
 
