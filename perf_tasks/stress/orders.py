@@ -82,6 +82,7 @@ class Ledger:
 
     acked: dict[int, dict] = field(default_factory=dict)
     duplicate_ids: int = 0  # a second 201 carrying an order id already acknowledged
+    acked_list: list[dict] = field(default_factory=list)  # every 201 body (several workers reuse ids)
     statuses: dict[str, int] = field(default_factory=dict)  # "201", "422", "503", "no answer", ...
     latencies_s: list[float] = field(default_factory=list)  # of answered orders
     errors_t: list[float] = field(default_factory=list)  # when a request failed (no answer or 5xx)
@@ -102,6 +103,7 @@ class Ledger:
                 if oid in self.acked:
                     self.duplicate_ids += 1
                 self.acked[oid] = body
+                self.acked_list.append(body)
                 self.ok_t.append(t1)
             elif status is None or status >= 500:
                 self.errors_t.append(t1)

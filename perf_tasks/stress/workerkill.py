@@ -117,16 +117,17 @@ def worker_kill(ctx: StressContext) -> BenchmarkResult:
     stored: set[tuple] = set()
     for v in views:
         stored.update((oid, *row) for oid, row in v.orders.items())
-    lost = sum(1 for oid, o in ledger.acked.items()
-               if (oid, o["account"], o["symbol"], o["side"], int(o["quantity"])) not in stored)
-    # ids repeat across workers by design, so the ledger's "same id twice" count means nothing here
+    # ids repeat across workers by design: every 201 is matched by id and content, none keyed by id alone
+    acked = ledger.acked_list
+    lost = sum(1 for o in acked
+               if (int(o["order_id"]), o["account"], o["symbol"], o["side"], int(o["quantity"])) not in stored)
     errors_after = sum(1 for t in ledger.errors_t if t >= t_kill)
     m.add("replace_spawn_ms", None if t_spawn is None else 1000 * (t_spawn - t_kill), samples=1)
     m.add("replace_ready_ms", None if t_ready is None else 1000 * (t_ready - t_kill), samples=1)
     m.add("client_errors_pct", pct(errors_after, ledger.requests), samples=ledger.requests)
     m.add("probe_failures_pct", pct(probe_fail, probes_after), samples=probes_after)
-    m.add("orders_lost_pct", pct(lost, len(ledger.acked)), samples=len(ledger.acked))
-    info.update({"statuses": dict(ledger.statuses), "worker_stores": len(views), "acked": len(ledger.acked),
+    m.add("orders_lost_pct", pct(lost, len(acked)), samples=len(acked))
+    info.update({"statuses": dict(ledger.statuses), "worker_stores": len(views), "acked": len(acked),
                  "lost": lost, "client_errors": errors_after, "probe_failures": probe_fail, "probes": probes_after})
     log.info("%s: new worker spawned %.0f ms and ready %.0f ms after the kill; %d client errors, %d/%d probes "
              "failed, %d lost", ctx.name, m.value("replace_spawn_ms"), m.value("replace_ready_ms"), errors_after,

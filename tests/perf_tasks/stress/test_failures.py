@@ -40,6 +40,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(tmp_path:
     assert result.info["replacement_pid"] not in (None, result.info["victim_pid"])
     assert 0 < v["replace_spawn_ms"] < v["replace_ready_ms"]
     assert v["orders_lost_pct"] == 0 and result.info["acked"] > 100
+    assert result.info["acked"] == result.info["statuses"]["201"]  # ids repeat across workers: every 201 audited
     before.check(tmp_path)
 
 
