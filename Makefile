@@ -51,11 +51,14 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 # The suite with line coverage of perf_tasks, plugins and dags, subprocesses included
-# (.coveragerc). Report: htmlcov/index.html.
+# (.coveragerc). Report: htmlcov/index.html. `combine --append`: pytest-cov has already combined
+# into .coverage; processes that exit after it (services stopped at session end save on SIGTERM)
+# leave .coverage.* files, and a plain combine would replace .coverage with just those (the
+# all-0 % report seen once while the Airflow stack tests ran).
 coverage: $(STAMP)
 	rm -f .coverage .coverage.*
 	$(PY) -m pytest -q tests --cov --cov-config=.coveragerc --cov-report= ; rc=$$?; \
-	  $(PY) -m coverage combine -q; $(PY) -m coverage report; $(PY) -m coverage html -q; exit $$rc
+	  $(PY) -m coverage combine -q --append; $(PY) -m coverage report; $(PY) -m coverage html -q; exit $$rc
 
 # Airflow UI with this repo's DAGs and plugins (http://localhost:8080, user admin; the password
 # is written to $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated).
