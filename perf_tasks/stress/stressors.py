@@ -377,12 +377,22 @@ def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description
             finally:
                 stress.stop()
         stability = probe_stability(svc)
+    _keep(ctx, baseline=baseline, stressed=stressed)
     log.info("%s: %s; unstressed p95 %s ms, stressed p95 %s ms; %s", ctx.name,
              reading.describe() if reading else "-", _p95(baseline), _p95(stressed),
              stability.detail or "stable")
     return degradation_result(ctx, baseline, stressed, reading, stability, description=description,
                               params={k: v for k, v in p.items()}, elapsed_s=time.monotonic() - t0,
                               extra=stress.extra(ctx, stressed))
+
+
+def _keep(ctx: StressContext, **windows: Any) -> None:
+    """Each window's full load result (histograms, time series) beside the scenario's result."""
+    from perf_tasks.load.result import result_to_json
+
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    for label, result in windows.items():
+        (ctx.work / f"{label}.json").write_text(result_to_json(result))
 
 
 def _p95(result: Any) -> str:

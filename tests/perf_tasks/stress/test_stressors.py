@@ -140,7 +140,7 @@ def _listening_ports() -> set[int]:
 def test_a_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, tmp_path: Path):
     """End to end on a short window: the bundled service, the stressor (a disk writer; the fault
     proxy), two load windows; afterwards: no child process, nothing listening, only the service's
-    log and database in the scenario's folder."""
+    log and database and the two windows' load results in the scenario's folder."""
     before_children, before_ports = _children(), _listening_ports()
     ctx = StressContext(name=name, work=tmp_path / name, profile="smoke",
                         config={"profiles": {"smoke": {"duration_s": 1.5, "settle_s": 0.2}}})
@@ -150,7 +150,8 @@ def test_a_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, 
     assert _children() <= before_children
     assert _listening_ports() <= before_ports
     left = sorted(p.relative_to(ctx.work).as_posix() for p in ctx.work.rglob("*") if p.is_file())
-    assert all(p.startswith("service/") for p in left), left
+    assert {"baseline.json", "stressed.json"} <= set(left)  # the two windows' load results, kept
+    assert all(p.startswith("service/") for p in set(left) - {"baseline.json", "stressed.json"}), left
 
 
 def test_host_busy_pct_counts_idle_and_iowait_as_idle():
