@@ -22,6 +22,8 @@ OTHER_WORK = "other work on the host"
 # they wanted one (run-queue wait from /proc/<pid>/task/*/schedstat); below it, the host was busy
 # but the instances were not starved: the limit is elsewhere (e.g. inside the service)
 STARVED_WAIT_PCT = 20.0
+STARVED_WAIT_CORE_PCT = 10.0  # ... and that wait came to at least this share of one core (a process at 2 % CPU
+# waiting half the time it is runnable is not starved: it wants almost nothing)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ def bottleneck(r: dict[str, float], *, generator_saturated: bool = False, genera
         return Verdict("cpu", f"the instances used {svc:.0f} % of a core out of {100 * service_cores:.0f} % "
                               f"({service_cores:g} core(s)): CPU-bound")
     waited = r.get("service_cpu_wait_share_pct")  # None: not measured (then a full host is blamed)
-    if host >= HOST_CPU_FULL_PCT and (waited is None or waited >= STARVED_WAIT_PCT):
+    starved_now = waited is None or (waited >= STARVED_WAIT_PCT
+                                     and r.get("service_cpu_wait_pct", STARVED_WAIT_CORE_PCT) >= STARVED_WAIT_CORE_PCT)
+    if host >= HOST_CPU_FULL_PCT and starved_now:
         lb, gen = r.get("balancer_cpu_pct_mean", 0.0), r.get("generator_cpu_pct_mean", 0.0)
         starved = ("" if waited is None else
                    f"; the instances waited for a CPU {waited:.0f} % of the time they wanted one")

@@ -180,6 +180,7 @@ class MultiSampler:
             run, wait = sched1[0] - self._sched0[0], sched1[1] - self._sched0[1]
             # share of the time the instances wanted a CPU that they spent waiting for one
             out["service_cpu_wait_share_pct"] = round(100.0 * wait / (run + wait), 1) if run + wait > 0 else 0.0
+            out["service_cpu_wait_pct"] = round(100.0 * wait / (elapsed * 1e9), 1)  # % of one core's time
         out["samples"] = float(len(self._sys))
         return out
 

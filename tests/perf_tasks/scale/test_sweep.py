@@ -72,6 +72,8 @@ def test_bad_sweep_input_is_named():
     # the host was full but the instances were not waiting for a CPU: the limit is theirs
     ({"service_cpu_pct_mean": 3.0, "system_cpu_pct_mean": 99.0, "service_cpu_wait_share_pct": 2.0},
      {"service_cores": 2}, "service internal"),
+    ({"service_cpu_pct_mean": 3.0, "system_cpu_pct_mean": 99.0, "service_cpu_wait_share_pct": 50.0,
+      "service_cpu_wait_pct": 3.0}, {"service_cores": 2}, "service internal"),  # wants almost nothing
     ({"service_rss_max_bytes": 95e6}, {"memory_limit_bytes": 100_000_000}, "memory"),
     ({"database_cpu_pct_mean": 99.0}, {}, "database"),
     ({"process_disk_bytes_per_s": 5e8}, {}, "disk"),
