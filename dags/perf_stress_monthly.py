@@ -25,9 +25,9 @@ from perf_tasks.stress.failures import FAILURES  # light: names only, the scenar
 STRESSORS = ["cpu_saturation", "memory_pressure", "disk_io", "net_latency", "net_bandwidth", "net_resets",
              "net_blackhole"]
 SCENARIOS = STRESSORS + list(FAILURES)
-#: The trigger form's default selection: the cheap resource stressors (config/stress.yaml's default_scenarios
-#: is what an empty selection runs).
-DEFAULT = ["cpu_saturation", "memory_pressure", "disk_io", "net_latency", "net_resets"]
+#: The trigger form's default selection: the cheap resource stressors and the SIGKILL/no-loss recovery on
+#: SQLite; the same as config/stress.yaml's default_scenarios (what an empty selection runs; a test checks it).
+DEFAULT = ["cpu_saturation", "memory_pressure", "disk_io", "net_latency", "net_resets", "recovery_sqlite"]
 
 with DAG(
     dag_id="perf_stress_monthly",
