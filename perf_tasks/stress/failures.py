@@ -22,6 +22,7 @@ _WHERE = {
     "feed_outage": "feed:feed_outage",
     "market_crash": "crash:market_crash",
     "order_flood": "crash:order_flood",
+    "order_rejections": "rejections:order_rejections",
     "soak": "soak:soak",
 }
 

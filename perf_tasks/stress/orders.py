@@ -184,10 +184,11 @@ class StoreView:
     fills: dict[int, tuple[str, float, int, str, str]]  # fill_id -> (symbol, price, quantity, buyer, seller)
     opening_positions: list[tuple[str, str, int, float]]  # (account, symbol, quantity, price), in order
     opening_cash: dict[str, float]
+    outcome: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # order_id -> (status, reason)
 
 
 _QUERIES = {
-    "orders": "SELECT order_id, account, symbol, side, quantity FROM orders",
+    "orders": "SELECT order_id, account, symbol, side, quantity, status, reason FROM orders",
     "fills": "SELECT fill_id, symbol, price, quantity, buy_account, sell_account FROM fills",
     "opening": "SELECT account, symbol, quantity, price FROM opening_positions ORDER BY seq",
     "cash": "SELECT account, cash FROM opening_accounts",
@@ -210,7 +211,7 @@ def read_store(db: str, *, schema: str | None = None) -> StoreView:
     return StoreView({r[0]: (r[1], r[2], r[3], int(r[4])) for r in rows["orders"]}, len(rows["orders"]),
                      {r[0]: (r[1], float(r[2]), int(r[3]), r[4], r[5]) for r in rows["fills"]},
                      [(a, s, int(q), float(p)) for a, s, q, p in rows["opening"]],
-                     {a: float(c) for a, c in rows["cash"]})
+                     {a: float(c) for a, c in rows["cash"]}, {r[0]: (r[5], r[6]) for r in rows["orders"]})
 
 
 def expected_portfolio(view: StoreView, account: str) -> tuple[dict[str, int], float]:

@@ -46,7 +46,7 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_order_is_lost(tmp_path:
 
 def test_every_scenario_is_registered_by_name():
     assert {"recovery_sqlite", "recovery_postgres", "db_outage", "db_blackhole", "worker_kill", "market_crash",
-            "order_flood", "feed_outage", "soak"} <= set(FAILURES)
+            "order_flood", "order_rejections", "feed_outage", "soak"} <= set(FAILURES)
     assert all(fn.__name__ == name.split(":")[-1] or callable(fn) for name, fn in FAILURES.items())
 
 
@@ -79,3 +79,26 @@ def test_a_stalled_feed_marks_quotes_stale_and_risk_refuses_until_ticks_flow_aga
     assert v["bad_batch_applied_pct"] == 0 and "crossed quote" in result.info["bad_batch"]["detail"]
     assert v["unexpected_statuses_pct"] == 0
     before.check(tmp_path)
+
+
+def test_refused_orders_get_422_with_their_code_and_reason_and_are_stored_as_rejected(tmp_path: Path):
+    before = Leftovers()
+    result = run("order_rejections", tmp_path)
+    v = values(result)
+    assert not no_data(result), no_data(result)
+    assert all(n > 10 for n in result.info["refusals_by_kind"].values()), result.info
+    assert result.info["acked"] > 100
+    assert v["wrong_answer_pct"] == 0 and v["rejections_not_stored_pct"] == 0, result.info
+    assert v["server_errors_pct"] == 0 and v["orders_lost_pct"] == 0
+    assert "exceeds max order quantity 10000" in result.info["reasons"]["max_order_quantity"]
+    before.check(tmp_path)
+
+
+def test_refusal_kinds_are_named():
+    import random
+
+    from perf_tasks.stress.rejections import KINDS, refused_order
+    assert refused_order("max_notional", random.Random(0))["price"] * 9_000 > 5_000_000
+    with pytest.raises(ValueError, match="unknown rejection kind 'nope'"):
+        refused_order("nope", random.Random(0))
+    assert len(KINDS) == 4
