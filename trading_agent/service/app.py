@@ -241,6 +241,9 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         return await on_engine_bounded(st, st.desk.portfolio, account, st.feed.marks())
 
     async def _risk(st: ServiceState, req: RiskRequest) -> RiskOut:
+        failed = st.desk.engine.failed
+        if failed is not None:  # positions may be ahead of the store: price nothing unacknowledged
+            raise StoreFailedError(f"the order store failed ({failed}); reopening it")
         exposure = await on_engine_bounded(st, st.desk.exposure, req.account, st.feed.marks())
         stale = st.feed.stale(exposure.symbols, cfg.max_quote_age_s)
         if stale:
