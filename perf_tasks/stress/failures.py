@@ -3,6 +3,10 @@
 ``FAILURES[name](ctx) -> BenchmarkResult`` (see :mod:`perf_tasks.stress.base`). Each is bounded,
 loopback only, and stops every process and drops every database it started, in ``finally``.
 Modules are imported when a scenario runs, so listing the names costs nothing.
+
+Every failure scenario starts (and kills, and restarts) its own service on loopback with a store of
+its own: it never drives ``ctx.service_url``, because it must be free to SIGKILL the service and to
+read its database. See docs/failures.md.
 """
 from __future__ import annotations
 
