@@ -1,0 +1,75 @@
+"""The scale kind's option checking (before anything starts), the instances' pinning and memory
+limit notes, and the multi-worker fallback when HAProxy is missing (a real service on loopback)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from perf_tasks.errors import UserError
+from perf_tasks.kinds import scale
+from perf_tasks.pipeline import RunSpec
+from perf_tasks.scale import runner
+from perf_tasks.scale.instances import memory_limit_support, start_instances
+from perf_tasks.scale.runner import SweepConfig, run_size
+from perf_tasks.scale.sweep import SweepTargets
+from tests.conftest import REPO
+
+
+def _prepare(profile: str = "smoke", **options):
+    spec = RunSpec(dag_id=scale.DAG_ID, run_id="t", kind="scale", profile=profile, options=options,
+                   config_dir=str(REPO / "config"))
+    return scale.prepare(spec, None)  # type: ignore[arg-type]
+
+
+def test_prepare_resolves_the_profile_and_lists_one_step_per_size():
+    spec = _prepare("standard")
+    assert spec.suites == ("scalability",)
+    assert spec.expected_steps == ("run_size.instances_1", "run_size.instances_2", "run_size.cores_1",
+                                   "run_size.cores_2", "fit_model")
+    opts = scale.options_of(spec)
+    assert opts.p99_ms == 250 and opts.sut == "service" and opts.cost_per_core_hour == 0.04
+    assert scale.tasks(spec) == ["instances_1", "instances_2", "cores_1", "cores_2"]
+    assert scale.options_of(_prepare(instances="1,3", axes=["instances"])).instances == (1, 3)  # CLI strings
+
+
+@pytest.mark.parametrize("options, needle", [
+    ({"nope": 1}, "unknown param"),
+    ({"cores": [os.cpu_count() + 1], "axes": ["cores"]}, "param 'cores'"),
+    ({"instances": [0]}, "param 'instances'"),
+    ({"instances": "a,b"}, "param 'instances'"),
+    ({"sut": "urls"}, "param 'urls'"),
+    ({"sut": "urls", "urls": ["http://10.1.2.3:8000"], "axes": ["instances"]}, "10.1.2.3"),
+    ({"journey": "no_such_journey"}, "no_such_journey"),
+    ({"balancer": "nginx"}, "param 'balancer'"),
+    ({"multipliers": [1, -2]}, "param 'multipliers'"),
+    ({"replicas_url": "http://example.com/replicas"}, "example.com"),
+])
+def test_prepare_refuses_bad_options_naming_them(options, needle):
+    with pytest.raises(UserError, match=needle):  # ConfigError, or TargetNotAllowedError for the allowlist
+        _prepare(**options)
+
+
+def test_instances_are_pinned_and_a_memory_limit_says_whether_it_applied(tmp_path):
+    core = sorted(os.sched_getaffinity(0))[0]
+    with start_instances(tmp_path, 1, kind="testserver", cpus=[(core,)], memory_limit_bytes=256 * 2**20) as s:
+        assert os.sched_getaffinity(s.pids[0]) == {core}
+        root, why = memory_limit_support()
+        if root is None:
+            assert why in s.notes and s.instances[0].memory_limit_bytes is None
+        else:
+            assert s.instances[0].memory_limit_bytes == 256 * 2**20 or any("memory.max" in n for n in s.notes)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in s.pids)
+
+
+def test_without_haproxy_the_service_runs_multi_worker_and_says_so(tmp_path, monkeypatch):
+    from perf_tasks.scale.sweep import simple_journey
+
+    monkeypatch.setattr(runner, "haproxy_path", lambda: None)
+    cfg = SweepConfig(journey=simple_journey("/health"), journey_name="health", targets=SweepTargets(p99_ms=500.0),
+                      base_rate_per_s=20.0, multipliers=(1.0,), point_duration_s=1.0)
+    r = run_size(tmp_path, "instances", 2, cfg)
+    assert r.balancer.startswith("multi-worker (2 uvicorn workers")
+    assert any("HAProxy is not installed" in n and "multi-worker" in n for n in r.notes)
+    assert r.knee.status == "beyond_sweep" and r.knee.points[0].per_instance == {}
+    assert r.knee.points[0].throughput_per_s > 10
