@@ -345,7 +345,10 @@ class DiskStressor(ProcessStressor):
             raise UserError(f"disk stressor: rate_mib_s must be > 0, got {rate_mib_s!r}")
         if not (isinstance(max_bytes, int) and self.BLOCK <= max_bytes <= 8 * GiB):
             raise UserError(f"disk stressor: max_bytes must be within [64 KiB, 8 GiB], got {max_bytes!r}")
-        free = shutil.disk_usage(parent_dir or tempfile.gettempdir()).free
+        where = Path(parent_dir or tempfile.gettempdir())
+        while not where.exists() and where != where.parent:  # created at start: ask its nearest existing parent
+            where = where.parent
+        free = shutil.disk_usage(where).free
         if max_bytes > free // 4:
             raise UserError(f"disk stressor: max_bytes {max_bytes / MiB:.0f} MiB is more than a quarter of the "
                             f"{free / MiB:.0f} MiB free there: refusing")

@@ -359,6 +359,7 @@ def client_recovery_s(series: Any, lift_s: float) -> float | None:
 def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description: str) -> BenchmarkResult:
     t0 = time.monotonic()
     window = _window(p)
+    ctx.work.mkdir(parents=True, exist_ok=True)
     with service_for(ctx, allow=ctx.allow) as svc:
         around = stress.around(svc.url) if isinstance(stress, _NetStress) else _nothing(svc.url)
         with around as url:

@@ -2,7 +2,9 @@
 behind (child processes, temp files, listening proxy sockets); bad settings are refused."""
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -136,11 +138,61 @@ def _listening_ports() -> set[int]:
     return {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.pid in pids}
 
 
-@pytest.mark.parametrize("name", ["disk_io", "net_resets"])
-def test_a_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, tmp_path: Path):
-    """End to end on a short window: the bundled service, the stressor (a disk writer; the fault
-    proxy), two load windows; afterwards: no child process, nothing listening, only the service's
-    log and database and the two windows' load results in the scenario's folder."""
+class _Stub(BaseHTTPRequestHandler):
+    """Any GET: a small JSON (a stand-in for the service, so each stressor's own cleanup is tested
+    without a service start per case)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def stub_url():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("name", list(STRESSORS))
+def test_every_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, tmp_path: Path, stub_url: str):
+    """Each scenario on 1 s windows against a stub service: afterwards no child process, nothing
+    listening (the fault proxy), only the two windows' load results in the scenario's folder."""
+    before_children, before_ports = _children(), _listening_ports() | {int(stub_url.rsplit(":", 1)[1])}
+    ctx = StressContext(name=name, work=tmp_path / name, profile="smoke", service_url=stub_url,
+                        config={"profiles": {"smoke": {"duration_s": 1.0, "settle_s": 0.1}}})
+    result = STRESSORS[name](ctx)
+    assert result.error is None and result.name == name
+    names = {m.name.rsplit(".", 1)[-1] for m in result.metrics}
+    assert {"p95_increase_pct", "crashed_pct", "hung_pct", "stressor_achieved_pct"} <= names
+    assert _children() <= before_children
+    assert _listening_ports() <= before_ports
+    left = sorted(p.relative_to(ctx.work).as_posix() for p in ctx.work.rglob("*"))
+    assert left == ["baseline.json", "stressed.json"], left
+
+
+@pytest.mark.parametrize("name", ["net_resets"])
+def test_a_stressor_scenario_with_the_bundled_service_leaves_nothing_behind(name: str, tmp_path: Path):
+    """End to end on a short window: the bundled service, the fault proxy, two load windows;
+    afterwards: no child process, nothing listening, only the service's log and database and the
+    two windows' load results in the scenario's folder."""
     before_children, before_ports = _children(), _listening_ports()
     ctx = StressContext(name=name, work=tmp_path / name, profile="smoke",
                         config={"profiles": {"smoke": {"duration_s": 1.5, "settle_s": 0.2}}})
