@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import tempfile
+import threading
 from pathlib import Path
 
 import psutil
@@ -32,7 +33,10 @@ def no_data(result: BenchmarkResult) -> dict[str, str]:
 
 class Leftovers:
     """What exists before a scenario, to compare with after it: our child processes, our
-    databases, the service's lock files."""
+    databases, the service's lock files, and the threads the scenarios start (fault proxy, order
+    clients, prober, feed publisher and watcher)."""
+
+    THREADS = ("faultproxy", "orders-", "prober", "feed-")
 
     def __init__(self) -> None:
         self.children = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -52,6 +56,8 @@ class Leftovers:
             from perf_tasks.stress.databases import leftover_databases
             assert set(leftover_databases()) <= self.dbs
         assert not list(work.glob("orders*.db*")), "database files left behind"
+        threads = [t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith(self.THREADS)]
+        assert not threads, f"threads left running: {threads}"
 
 
 def run(name: str, work: Path, *, profile: str = "smoke", config: dict | None = None,
