@@ -79,6 +79,8 @@ def test_smoke_run_of_two_scenarios_end_to_end_leaves_nothing_behind(dagbag, air
                                             "window_s": 2, "artifacts_url": tmp_path.as_uri()})
     work = work_dir_for(DAG_ID, dr.run_id)
     assert dr.state == DagRunState.SUCCESS, sorted((work / "status").glob("*.json"))
+    mapped = sorted(ti.rendered_map_index for ti in dr.get_task_instances() if ti.task_id == "run_scenario")
+    assert mapped == ["net_latency", "net_resets"]  # the UI names each mapped task by its scenario
     suite = json.loads((work / "suites" / "stress.json").read_text())
     assert [b["name"] for b in suite["benchmarks"]] == ["net_latency", "net_resets"]
     for b in suite["benchmarks"]:
