@@ -21,6 +21,7 @@ quote or was not refused: must be 0).
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import threading
@@ -87,8 +88,8 @@ class Publisher:
                     status, body = self.send(self.batch())
                     if status != 200:
                         self.errors.append(f"{status} {body}")
-                except OSError as exc:
-                    self.errors.append(str(exc))
+                except (OSError, http.client.HTTPException) as exc:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
             self.stopped.wait(self.every_s)
 
     def close(self) -> None:
@@ -109,9 +110,12 @@ class Watcher:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            _, q, _ = self.client.call("GET", f"/market-data/{self.symbol}?bars=0")
-            status, _, headers = self.client.call("GET", f"/risk/{ACCOUNT}?method=parametric")
-            self.samples.append((time.monotonic(), bool(q["stale"]), status, "retry-after" in headers))
+            try:
+                _, q, _ = self.client.call("GET", f"/market-data/{self.symbol}?bars=0")
+                status, _, headers = self.client.call("GET", f"/risk/{ACCOUNT}?method=parametric")
+                self.samples.append((time.monotonic(), bool(q["stale"]), status, "retry-after" in headers))
+            except (OSError, http.client.HTTPException, KeyError, TypeError):  # no answer: an unexpected status
+                self.samples.append((time.monotonic(), False, 0, False))
             self.stop.wait(0.01)
 
     def close(self) -> None:
