@@ -7,6 +7,7 @@ Times are ``time.monotonic()`` seconds; "up" means ``GET <path>`` answered 200 w
 """
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.error
@@ -28,7 +29,7 @@ class Prober:
         try:
             with urllib.request.urlopen(self.url.rstrip("/") + self.path, timeout=self.timeout_s) as r:
                 return r.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
             return False
 
     def _run(self) -> None:

@@ -15,6 +15,7 @@ matched by id and content).
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import signal
@@ -43,7 +44,7 @@ def _ready_pid(url: str) -> tuple[int, int | None]:
     try:
         status, body, _ = c.call("GET", "/ready")
         return status, (body or {}).get("pid") if isinstance(body, dict) else None
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return 0, None
     finally:
         c.close()
