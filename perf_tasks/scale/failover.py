@@ -1,14 +1,15 @@
 """Failover (spec §4.1): two instances of the bundled service behind HAProxy, open-model load
 running, one instance SIGKILLed mid-run. Measures what clients saw and how the balancer healed:
 
-- ``client_errors`` / ``error_rate_pct``: failed requests (and drops) seen by the load generator
-  over the whole run (HAProxy retries a refused connection on the other instance: ``option
-  redispatch``; a request already sent to the killed one fails);
+- ``error_rate_pct``: failed requests (and drops) seen by the load generator over the whole run, as
+  a share of them (the count is in ``info``; HAProxy retries a refused connection on the other
+  instance: ``option redispatch``; a request already sent to the killed one fails);
 - ``detect_s``: kill -> HAProxy marks the instance DOWN (its health checks: ``check_inter_ms`` x
   ``fall``), from its stats page polled every 50 ms;
 - ``time_to_full_service_s``: kill -> the end of the last time bucket (``bucket_s``) in which a
   request failed (0 when none failed);
-- ``requests_instance_<i>``: requests each instance served (HAProxy's per-server counters);
+- ``instance_<i>_share_pct``: the share of requests each instance served (HAProxy's per-server
+  counters; the counts are in ``info``);
 - ``p99_ms``: p99 of every arrival (from its intended send time).
 
 A saturated generator makes every metric invalid (the instance may have been killed under a load
@@ -33,7 +34,7 @@ from perf_tasks.results import BenchmarkResult
 from perf_tasks.scale.balancer import Haproxy, haproxy_missing_reason, haproxy_path
 from perf_tasks.scale.instances import start_instances
 from perf_tasks.stress.base import StressContext
-from perf_tasks.stress.outcome import Metrics, params_for, scenario_result
+from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 
 log = logging.getLogger(__name__)
 JOURNEYS = os.path.join(os.path.dirname(__file__), "..", "..", "config", "load_journeys.yaml")
@@ -46,13 +47,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "full": {"rate_per_s": 80.0, "duration_s": 120.0, "kill_at_s": 40.0, "check_inter_ms": 1000, "fall": 3,
              "journey": "mixed_traffic", "bucket_s": 1.0},
 }
-METRICS = ("client_errors", "error_rate_pct", "detect_s", "time_to_full_service_s", "p99_ms")
+METRICS = ("error_rate_pct", "detect_s", "time_to_full_service_s", "p99_ms")
 
 
 def _no_data(ctx: StressContext, reason: str, params: dict[str, Any]) -> BenchmarkResult:
     m = Metrics(ctx)
-    for name, unit in zip(METRICS, ("count", "pct", "s", "s", "ms")):
-        m.add(name, None, unit, no_data_reason=reason)
+    for name in METRICS:
+        m.add(name, None, no_data_reason=reason)
     return scenario_result(ctx, m, description="failover: SIGKILL one of two instances behind HAProxy",
                            params=params, calls=0, errors=0, duration_s=0.0, info={"no_data": reason}, error=reason)
 
@@ -127,18 +128,20 @@ def run_failover(ctx: StressContext) -> BenchmarkResult:
     invalid = res.generator.reason if res.generator and res.generator.verdict == "saturated" else res.invalid_reason
     lat = res.latency_all or res.latency
     m = Metrics(ctx)
-    m.add("client_errors", res.errors + res.dropped, "count", samples=res.requests, invalid_reason=invalid)
-    m.add("error_rate_pct", res.error_rate_pct, "pct", samples=res.requests, invalid_reason=invalid)
-    m.add("detect_s", detect_s, "s", invalid_reason=invalid,
+    m.add("error_rate_pct", res.error_rate_pct, samples=res.requests, invalid_reason=invalid)
+    m.add("detect_s", detect_s, invalid_reason=invalid,
           no_data_reason="" if detect_s is not None else "HAProxy never marked the killed instance DOWN")
-    m.add("time_to_full_service_s", heal, "s", invalid_reason=invalid)
-    m.add("p99_ms", lat.p99_ms if lat and lat.count else None, "ms", samples=lat.count if lat else None,
+    m.add("time_to_full_service_s", heal, invalid_reason=invalid)
+    m.add("p99_ms", lat.p99_ms if lat and lat.count else None, samples=lat.count if lat else None,
           invalid_reason=invalid)
     served = {}
     for name in sorted(after):
         served[name] = after[name].requests - (before[name].requests if name in before else 0)
-        m.add(f"requests_instance_{name[1:]}", served[name], "count", "higher")
+    total = sum(served.values())
+    for name, count in served.items():
+        m.add(f"instance_{name[1:]}_share_pct", pct(count, total), "higher")
     info = {"kill_at_s": round(kill_at, 3), "killed": "s1", "served": served,
+            "client_errors": res.errors + res.dropped,
             "redispatches": sum(s.redispatches for s in after.values()),
             "retries": sum(s.retries for s in after.values()),
             "generator": res.generator.verdict if res.generator else "unknown",

@@ -21,9 +21,15 @@ def test_failover_kill_one_of_two(tmp_path):
     served = r.info["served"]
     assert served["s0"] > 0 and served["s1"] > 0  # both served before the kill
     assert served["s0"] > served["s1"]  # the survivor took the rest
-    assert r.calls > 100
+    assert r.calls > 100 and r.info["client_errors"] >= 0
+    assert m["instance_0_share_pct"].value > 50.0
     assert m["error_rate_pct"].value < 10.0  # redispatch: a refused connection is retried on the other
     assert m["time_to_full_service_s"].value >= 0.0
+    from perf_tasks.results import RunResults, SuiteResult
+    from perf_tasks.validate.results import validate_results
+
+    check = validate_results(RunResults("d", "r", "smoke", "", {}, (SuiteResult("stress", "smoke", "", "", (r,)),)))
+    assert check.passed, check.failures
 
 
 def test_failover_without_haproxy_says_so(tmp_path, monkeypatch):
@@ -31,4 +37,4 @@ def test_failover_without_haproxy_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fo, "haproxy_path", lambda: None)
     r = run_failover(StressContext(name="failover", work=tmp_path, profile="smoke"))
-    assert all("HAProxy is not installed" in x.no_data_reason for x in r.metrics)
+    assert r.metrics and all("HAProxy is not installed" in x.no_data_reason for x in r.metrics)
