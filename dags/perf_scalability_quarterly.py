@@ -28,7 +28,8 @@ with DAG(
     tags=["perf", "scalability"],
     doc_md=__doc__,
     params={
-        "profile": profile_param("smoke: 1 and 2 instances, a few short points (a functional check); standard: "
+        "profile": profile_param("smoke: 1 and 2 instances, a few 2-s points up to 8x 50/s (a functional check, "
+                                 "~35 s; the service's knee is usually beyond it, and the run says so); standard: "
                                  "1 and 2 instances and 1 and 2 cores, 8 s points (what a 2-core box can "
                                  "measure); full: up to 10 instances and 8 cores, 60 s points (a big box)."),
         "axes": Param(None, type=["null", "array"], items={"type": "string", "enum": ["instances", "cores"]},
