@@ -73,3 +73,31 @@ def test_without_haproxy_the_service_runs_multi_worker_and_says_so(tmp_path, mon
     assert any("HAProxy is not installed" in n and "multi-worker" in n for n in r.notes)
     assert r.knee.status == "beyond_sweep" and r.knee.points[0].per_instance == {}
     assert r.knee.points[0].throughput_per_s > 10
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"3", 3.0), (b'{"replicas": 4}', 4.0), (b'{"spec": {}, "status": {"replicas": 5}}', 5.0),
+    (b'{"status": "success", "data": {"result": [{"value": [1764460800, "6"]}]}}', 6.0), (b'{"x": 1}', None),
+])
+def test_replicas_are_read_from_the_url_the_user_gives(body, expected):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert runner.read_replicas(f"http://127.0.0.1:{srv.server_port}/q", ("127.0.0.1",)) == expected
+    finally:
+        srv.shutdown()
+    with pytest.raises(UserError, match="replicas_url"):
+        runner.read_replicas("http://example.com/q", ("127.0.0.1",))
