@@ -166,3 +166,18 @@ def test_debug_logs_never_show_the_slack_webhook_secret(tmp_path, slack):
     assert "s3cr3tT0ken" not in out.stderr + out.stdout and "/services/***" in out.stderr
     stored = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
     assert "s3cr3tT0ken" not in stored
+
+
+def test_run_any_kind_refuses_unknown_or_mistyped_options_before_measuring(tmp_path):
+    """``run KIND --opt NAME=VALUE``: a name the kind does not have, or a value of the wrong type,
+    is exit 2 naming it; nothing is measured or stored."""
+    store = tmp_path / "a"
+    out = _cli("run", "load", "--opt", "nope=1", "--artifacts", store.as_uri())
+    assert out.returncode == 2 and "--opt nope: not an option of a load run" in out.stderr
+    assert "shards" in out.stderr  # the options it does have are listed
+    out = _cli("run", "load", "--opt", "shards=x", "--artifacts", store.as_uri(), "--json", str(tmp_path / "o.json"))
+    assert out.returncode == 2 and "param 'shards': expected int, got 'x'" in out.stderr
+    assert json.loads((tmp_path / "o.json").read_text())["dag_id"] == "perf_load_weekly"
+    assert not store.exists()
+    out = _cli("run", "nosuchkind")
+    assert out.returncode == 2 and "invalid choice: 'nosuchkind'" in out.stderr
