@@ -17,6 +17,8 @@ When the order store fails (its database is unreachable, a disk error), the engi
 orders (fail-stop: memory may be ahead of the store): ``/orders``, ``/portfolio`` and ``/ready``
 answer 503 with ``Retry-After``, and every ``--store-retry-s`` the worker tries to reopen the store
 and rebuild its desk from it (as a restart would); when that succeeds it serves again on its own.
+(Not the default temporary store: reopening would make a new, empty one, so that worker stays
+failed until restarted.)
 A call that waits more than ``--order-timeout-s`` for the engine (a database that stopped answering
 without closing the connection) answers 503 with ``Retry-After`` and aborts the stuck database
 call, which fails the store the same way. An order is acknowledged only by a 201: a 503 means it
@@ -111,6 +113,8 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
                 st = holder.state
                 if st is None or st.desk.engine.failed is None:
                     continue
+                if cfg.db is None:  # a temporary store: reopening would make a new, empty one
+                    continue
                 quotes = {s: (q.bid, q.ask) for s, q in st.feed.handler.state.items()}
                 try:
                     took = await loop.run_in_executor(holder.engine_thread, reopen_store, st, holder, quotes)
@@ -194,8 +198,9 @@ def create_app(config: ServiceConfig | None = None, *, builder: Builder = build_
         st = holder.state
         failed = st.desk.engine.failed  # read across threads: a str reference, set once
         if failed is not None:
-            body = Readiness(status="failed", pid=os.getpid(), detail=f"order store failed: {failed}; reopening "
-                                                                       f"it every {cfg.store_retry_s:g} s",
+            body = Readiness(status="failed", pid=os.getpid(), detail=f"order store failed: {failed}; " + (
+                                 f"reopening it every {cfg.store_retry_s:g} s" if cfg.db is not None else
+                                 "a temporary store cannot be reopened: restart (with --db to keep orders)"),
                              build_s=st.build_s, store=st.store.description)
             return JSONResponse(status_code=503, content=body.model_dump(), headers=retry_after)
         return Readiness(status="ready", pid=os.getpid(), build_s=st.build_s, store=st.store.description)
