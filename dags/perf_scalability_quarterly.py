@@ -64,6 +64,9 @@ with DAG(
         "memory_limit_mb": Param(None, type=["null", "integer"], minimum=0,
                                  description="cgroup v2 memory.max per instance where writable (else the "
                                              "result says why not); empty/0: none."),
+        "generator_shards": Param(None, type=["null", "integer"], minimum=1, maximum=64,
+                                  description="Load processes per point (high rates need several; a saturated "
+                                              "generator's point is invalid and says how many); empty: config's."),
         "balancer": Param(None, type=["null", "string"], enum=[None, "auto", "haproxy", "multiworker"],
                           description="auto: HAProxy when installed, else the service's multi-worker mode."),
         **run_params(),

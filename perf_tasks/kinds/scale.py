@@ -63,6 +63,7 @@ class ScaleOptions:
     replicas_url: str = ""  # a URL answering the replica count (HPA-managed Service), read at every point
     memory_limit_mb: int = 0  # cgroup v2 memory.max per instance where writable (0: none)
     balancer: str = ""  # auto | haproxy | multiworker (empty: config's)
+    generator_shards: int = 0  # load processes per point (0: config's)
     seed: int = 20261127
 
     @classmethod
@@ -73,7 +74,7 @@ class ScaleOptions:
         kinds = {"axes": tuple, "instances": tuple, "cores": tuple, "sut": str, "urls": tuple, "allow": tuple,
                  "base_rate_per_s": float, "multipliers": tuple, "point_duration_s": float, "p99_ms": float,
                  "error_rate_pct": float, "journey": str, "cost_per_core_hour": float, "replicas_url": str,
-                 "memory_limit_mb": int, "balancer": str, "seed": int}
+                 "memory_limit_mb": int, "balancer": str, "generator_shards": int, "seed": int}
         values = {k: option(options, k, t, OPTION_DEFAULTS[k]) for k, t in kinds.items()}
         for name, conv in (("instances", int), ("cores", int), ("multipliers", float)):
             try:
@@ -150,6 +151,12 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
                               f"{getattr(opts, name)!r}")
     if any(m <= 0 for m in opts.multipliers):
         raise ConfigError(f"param 'multipliers': expected positive numbers, got {list(opts.multipliers)}")
+    shards = opts.generator_shards or sc.generator_shards
+    if not 1 <= shards <= 64:
+        raise ConfigError(f"param 'generator_shards': expected 1..64, got {shards}")
+    if sc.users < shards:
+        raise ConfigError(f"param 'generator_shards': {shards} shards need at least as many users "
+                          f"(config users: {sc.users})")
     if opts.memory_limit_mb < 0:
         raise ConfigError(f"param 'memory_limit_mb': expected >= 0, got {opts.memory_limit_mb}")
     resolved = ScaleOptions(
@@ -159,7 +166,8 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
         point_duration_s=opts.point_duration_s or prof.point_duration_s, p99_ms=opts.p99_ms or sc.knee.p99_ms,
         error_rate_pct=opts.error_rate_pct or sc.knee.error_rate_pct, journey=journey,
         cost_per_core_hour=opts.cost_per_core_hour if opts.cost_per_core_hour >= 0 else sc.cost_per_core_hour,
-        replicas_url=opts.replicas_url, memory_limit_mb=opts.memory_limit_mb, balancer=balancer, seed=opts.seed)
+        replicas_url=opts.replicas_url, memory_limit_mb=opts.memory_limit_mb, balancer=balancer,
+        generator_shards=shards, seed=opts.seed)
     steps = tuple(f"run_size.{i}" for i in items(resolved)) + ("fit_model",)
     log.info("scale: %s, sut %s, knee p99 <= %g ms, error rate <= %g %%", items(resolved), sut, resolved.p99_ms,
              resolved.error_rate_pct)
@@ -188,7 +196,8 @@ def sweep_config(spec: pipeline.RunSpec) -> Any:
         users=sc.users, arrival=sc.arrival, timeout_s=sc.timeout_s, max_refine=prof.max_refine, sut=opts.sut,
         urls=opts.urls, allow=(*DEFAULT_ALLOWLIST, *opts.allow), balancer=opts.balancer,
         check_inter_ms=sc.balancer.check_inter_ms, cores_per_instance=sc.cores_per_instance,
-        memory_limit_bytes=opts.memory_limit_mb * 2**20 or None, replicas_url=opts.replicas_url, seed=opts.seed)
+        memory_limit_bytes=opts.memory_limit_mb * 2**20 or None, replicas_url=opts.replicas_url,
+        generator_shards=opts.generator_shards, seed=opts.seed)
 
 
 def run_size(work: Path, item: Any = None, *, sender: Any = None, channel: str = "") -> dict[str, Any]:

@@ -63,6 +63,7 @@ class SweepConfig:
     pin_instances: bool = False  # instances axis: pin instance i to core i mod cores
     memory_limit_bytes: int | None = None
     replicas_url: str = ""  # GET -> JSON number, {"replicas": n}, or a Prometheus instant-query answer
+    generator_shards: int = 1  # load processes per point (a high rate needs several: see GeneratorHealth)
     seed: int = 0
     scale_base_rate: bool = True  # size N starts its sweep at N x base_rate_per_s
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -170,7 +171,7 @@ def run_size(work: Path, axis: str, size: int, cfg: SweepConfig) -> SizeResult:
             users=cfg.users, arrival=cfg.arrival, timeout_s=cfg.timeout_s, seed=cfg.seed, allow=cfg.allow,
             service_pids=tuple(service_pids), balancer_pids=(lb.pid,) if lb and lb.pid else (),
             service_cores=float(size) if axis == "cores" else float(min(size, len(have))), host_cores=host_cores,
-            memory_limit_bytes=cfg.memory_limit_bytes,
+            memory_limit_bytes=cfg.memory_limit_bytes, generator_shards=cfg.generator_shards,
             stats=(lambda: {k: v.requests for k, v in lb.stats()[0].items()}) if lb else None)
         base = cfg.base_rate_per_s * (size if cfg.scale_base_rate else 1)
 

@@ -75,6 +75,7 @@ class ScaleConfig(_Strict):
     linear_claim: LinearClaim = LinearClaim()
     balancer: BalancerSpec = BalancerSpec()
     users: int = Field(256, ge=1, le=1000)
+    generator_shards: int = Field(1, ge=1, le=64)
     timeout_s: float = Field(5.0, gt=0)
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     profiles: dict[str, ProfileSpec]

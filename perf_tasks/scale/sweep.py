@@ -24,7 +24,7 @@ import psutil
 
 from perf_tasks.load.journey import JourneySpec, StepSpec
 from perf_tasks.load.plan import LoadPlan
-from perf_tasks.load.runner import run_plan
+from perf_tasks.load.runner import run_plan, run_sharded
 from perf_tasks.load.safety import DEFAULT_ALLOWLIST
 from perf_tasks.scale.bottleneck import Verdict, bottleneck
 
@@ -210,7 +210,7 @@ class PointSettings:
     host_cores: int = 0  # 0: os.cpu_count()
     memory_limit_bytes: int | None = None
     stats: Callable[[], dict[str, int]] | None = None  # instance -> requests served so far (balancer counters)
-    warmup_s: float = 0.0
+    generator_shards: int = 1  # load processes per point (their schedules interleave; results merge exactly)
 
 
 def run_point(settings: PointSettings, rate: float, targets: SweepTargets, *, base_rate: float = 0.0) -> Point:
@@ -223,7 +223,7 @@ def run_point(settings: PointSettings, rate: float, targets: SweepTargets, *, ba
     groups = {"service": list(s.service_pids), "balancer": list(s.balancer_pids), "database": list(s.database_pids)}
     sampler = MultiSampler({g: p for g, p in groups.items() if p}).start()
     try:
-        res = run_plan(plan)
+        res = run_sharded(plan, s.generator_shards) if s.generator_shards > 1 else run_plan(plan)
     finally:
         resources = sampler.stop()
     after = s.stats() if s.stats else {}
