@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from perf_tasks.errors import UserError
 from perf_tasks.results import BenchmarkResult
 from perf_tasks.stress import service
 from perf_tasks.stress.base import StressContext
@@ -56,10 +58,15 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
     info: dict[str, Any] = {"mode": mode}
     proxied = ""
     with postgres_database() as real_url:
-        proxy = FaultProxy("127.0.0.1", int(real_url.split("@", 1)[1].split("/")[0].rsplit(":", 1)[1]),
-                           connect_timeout_s=2.0).start()
+        where = urlsplit(real_url)
+        if where.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise UserError(f"db scenarios put the fault proxy in front of a loopback PostgreSQL; "
+                            f"{where.hostname!r} is not loopback (PERF_STRESS_PG_URL)")
+        proxy = FaultProxy("127.0.0.1", where.port or 5432, connect_timeout_s=2.0).start()
         try:
-            proxied = real_url.replace(real_url.split("@", 1)[1].split("/")[0], f"127.0.0.1:{proxy.port}")
+            netloc = where.netloc.rsplit("@", 1)
+            proxied = urlunsplit(where._replace(netloc=(netloc[0] + "@" if len(netloc) == 2 else "")
+                                                + f"127.0.0.1:{proxy.port}"))
             extra = ("--order-timeout-s", str(p["order_timeout_s"]), "--store-retry-s", str(p["store_retry_s"]))
             with service.running(ctx.work, proxied, extra=extra) as handles:
                 url = handles[0].url
