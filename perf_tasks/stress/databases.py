@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from perf_tasks.errors import UserError
 
@@ -36,6 +37,10 @@ def pg_lock_files(url: str) -> list[Path]:
 def postgres_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
     """A fresh database (``perf_stress_<hex>``) on ``admin_url``'s server; yields its URL and drops
     it (``WITH (FORCE)``: a killed service's sessions too) and its lock files afterwards."""
+    host = urlsplit(admin_url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise UserError(f"failure scenarios create and drop databases on a loopback PostgreSQL only; "
+                        f"PERF_STRESS_PG_URL names host {host!r}")
     try:
         import psycopg
     except ImportError as exc:  # pragma: no cover - psycopg is in requirements.txt

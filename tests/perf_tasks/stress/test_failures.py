@@ -102,3 +102,12 @@ def test_refusal_kinds_are_named():
     with pytest.raises(ValueError, match="unknown rejection kind 'nope'"):
         refused_order("nope", random.Random(0))
     assert len(KINDS) == 4
+
+
+def test_a_non_loopback_postgresql_is_refused_before_anything_is_created():
+    from perf_tasks.errors import UserError
+    from perf_tasks.stress.databases import postgres_database
+
+    with pytest.raises(UserError, match="loopback PostgreSQL only; PERF_STRESS_PG_URL names host 'db.example.com'"):
+        with postgres_database("postgresql://postgres@db.example.com:5432/postgres"):
+            pass
