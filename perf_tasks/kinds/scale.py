@@ -249,8 +249,17 @@ def _metric(sc: Any, bench: str, name: str, value: float | None, unit: str, dire
                   samples=samples, invalid_reason=invalid, no_data_reason="" if invalid else no_data)
 
 
+def sweep_params(opts: ScaleOptions) -> dict[str, Any]:
+    """What a knee depends on besides the size: part of every benchmark's params (so of its
+    comparison key: a run with another knee definition or load shape is not compared)."""
+    return {"sut": opts.sut, "journey": opts.journey, "p99_ms": opts.p99_ms, "error_rate_pct": opts.error_rate_pct,
+            "base_rate_per_s": opts.base_rate_per_s, "multipliers": list(opts.multipliers),
+            "point_duration_s": opts.point_duration_s, "balancer": opts.balancer,
+            "memory_limit_mb": opts.memory_limit_mb, "urls": list(opts.urls)}
+
+
 def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] | None,
-                   base_invalid: str = "") -> BenchmarkResult:
+                   base_invalid: str = "", params: dict[str, Any] | None = None) -> BenchmarkResult:
     """One size as a benchmark; ``base_invalid``: why the smallest size's knee (the factors' base)
     cannot be trusted, if so."""
     k = r.knee
@@ -292,11 +301,12 @@ def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] 
             "throughput_per_cpu_core_per_s": row.get("throughput_per_cpu_core"),
             "points": f"{len(k.points)} ({sum(not p.valid for p in k.points)} invalid): scale/{name}.json"}
     return _bench(name, f"load sweep at {r.size} {r.axis} ({r.balancer or 'no balancer'})", ms,
-                  {"axis": r.axis, "size": r.size, **{k2: v for k2, v in r.extra.items() if k2 != "target"}}, info,
+                  {"axis": r.axis, "size": r.size, **(params or {}),
+                   **{k2: v for k2, v in r.extra.items() if k2 != "target"}}, info,
                   calls=sum(p.requests for p in k.points))
 
 
-def model_benchmark(sc: Any, axis: str, model: dict[str, Any]) -> BenchmarkResult:
+def model_benchmark(sc: Any, axis: str, model: dict[str, Any], params: dict[str, Any] | None = None) -> BenchmarkResult:
     name = f"{axis}_model"
     u = model["usl"]
     refused = u.get("refused") or ("" if u.get("fitted") else f"no capacity model: {u.get('reason', '')}")
@@ -320,7 +330,8 @@ def model_benchmark(sc: Any, axis: str, model: dict[str, Any]) -> BenchmarkResul
     ms.append(_metric(sc, name, "linear_efficiency_at_n_pct", None if eff is None else 100.0 * eff, "%", "higher",
                       invalid="" if eff is not None else f"the linear claim cannot be judged: {claim['reason']}"))
     return _bench(name, f"capacity model of the {axis} axis (Universal Scalability Law)", ms,
-                  {"axis": axis, "predict": list(sc.predict), "linear_claim_n": claim["n"]},
+                  {"axis": axis, "predict": list(sc.predict), "linear_claim_n": claim["n"],
+                   "sizes": [row["size"] for row in model["sizes"]], **(params or {})},
                   {"fitted": bool(u.get("fitted")), "lambda_per_s": u.get("lam"), "sigma_se": u.get("sigma_se"),
                    "kappa_se": u.get("kappa_se"), "peak_n": u.get("peak_n"), "refused": refused or "-",
                    "linear_claim": f"{claim['verdict']}: {claim['reason']}",
@@ -363,8 +374,8 @@ def fit_model(work: Path, item: Any = None, *, sender: Any = None, channel: str 
                             if base is not None and base.knee.limited_by == OTHER_WORK else "")
             for r in results:
                 benches.append(size_benchmark(sc, r, rows[r.size], factors.get(r.size),
-                                              base_invalid if r is not base else ""))
-            benches.append(model_benchmark(sc, axis, model))
+                                              base_invalid if r is not base else "", sweep_params(opts)))
+            benches.append(model_benchmark(sc, axis, model, sweep_params(opts)))
             pipeline.write_text(work / "scale" / f"{axis}.svg", scaling_chart(model))
         if not benches:
             raise PipelineError(f"fit_model: no size produced a result (missing: {missing})")
