@@ -101,3 +101,25 @@ def test_replicas_are_read_from_the_url_the_user_gives(body, expected):
         srv.shutdown()
     with pytest.raises(UserError, match="replicas_url"):
         runner.read_replicas("http://example.com/q", ("127.0.0.1",))
+
+
+def test_teardown_ends_what_a_size_left_running_and_nothing_else(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, scale.MARKER_ENV: str(tmp_path)}
+    left = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             env={**os.environ, scale.MARKER_ENV: str(tmp_path / "another-run")})
+    try:
+        import time
+
+        time.sleep(0.3)  # the children have exec'd: their environment is readable
+        killed = scale.teardown(tmp_path)
+        assert killed == [left.pid]
+        assert left.wait(5) != 0 and other.poll() is None
+    finally:
+        for p in (left, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
