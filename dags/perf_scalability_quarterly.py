@@ -17,6 +17,7 @@ from perf_operators import (BuildReportOperator, CompareBaselineOperator, Evalua
                             KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
                             VerdictOperator)
 from perf_operators.params import profile_param, run_params
+from perf_operators.site import PublishSiteOperator
 
 with DAG(
     dag_id="perf_scalability_quarterly",
@@ -85,7 +86,10 @@ with DAG(
     persist = PersistArtifactsOperator(task_id="persist_artifacts")
     notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
     verdict = VerdictOperator(task_id="verdict")
+    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
+    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
     setup >> sizes >> fit >> validate >> evaluate >> compare >> report >> persist >> notify
     sizes >> teardown >> notify
     notify >> verdict
+    notify >> site

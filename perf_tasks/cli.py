@@ -1,6 +1,9 @@
 """``python -m perf_tasks``: the pipelines without Airflow (CI/CD integration).
 
-    python -m perf_tasks run daily --profile smoke [--artifacts URL] [--suites risk,market_data]
+    python -m perf_tasks run daily|load|stress|scale --profile smoke [--artifacts URL] [--suites risk,market_data]
+                         [--opt NAME=VALUE ...]   (a kind's own options: its DAG's trigger params)
+    python -m perf_tasks stress [--scenarios a,b] [--intensity 0.5] [--list]   (= run stress)
+    python -m perf_tasks scale [--opt NAME=VALUE ...]                         (= run scale)
     python -m perf_tasks show perf_daily [--run-id ID] [--artifacts URL]
     python -m perf_tasks baseline list|promote perf_daily [--run-id ID]
     python -m perf_tasks seal perf_daily --run-id ID [--artifacts URL]   (a run whose upload failed)
@@ -68,18 +71,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return name.strip(), parsed
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perf_tasks", description=__doc__.split("\n\n")[0])
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a pipeline once, without Airflow",
-                         epilog="exit codes: 0 no critical violation, every step succeeded (INVALID targets are "
-                                "listed but do not change 0 on their own); 1 a critical violation or a failed "
-                                "step (the store included); 2 bad usage or config, nothing measured. --json and "
-                                "--junit are written in all three cases.")
-    run.add_argument("pipeline", choices=list(KINDS), metavar="KIND",
-                     help=f"what to run: {', '.join(KINDS)} (the DAG's own steps, in this process)")
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """The options of ``run`` (and of its per-kind aliases such as ``scale``)."""
     run.add_argument("--profile", default="smoke", choices=pipeline.PROFILES)
     run.add_argument("--suites", default="", help="daily: comma-separated suites (default: all in config)")
     run.add_argument("--opt", action="append", type=_parse_option, default=[], metavar="NAME=VALUE",
@@ -100,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, default=None,
                      help="write JUnit XML here, however the run ends: a testcase per target (failure: "
                           "warning/critical; skipped: INVALID), per alert, and per pipeline step (error: failed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m perf_tasks", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline once, without Airflow",
+                         epilog="exit codes: 0 no critical violation, every step succeeded (INVALID targets are "
+                                "listed but do not change 0 on their own); 1 a critical violation or a failed "
+                                "step (the store included); 2 bad usage or config, nothing measured. --json and "
+                                "--junit are written in all three cases.")
+    run.add_argument("pipeline", choices=list(KINDS), metavar="KIND",
+                     help=f"what to run: {', '.join(KINDS)} (the DAG's own steps, in this process)")
+    add_run_arguments(run)
+    scale = sub.add_parser("scale", help="the quarterly scalability sweep (= run scale; options as --opt NAME=VALUE, "
+                                         "see docs/scalability.md)")
+    scale.set_defaults(pipeline="scale")
+    add_run_arguments(scale)
 
     show = sub.add_parser("show", help="print the summary of a finished run from the artifact store")
     show.add_argument("dag_id")
@@ -128,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from perf_tasks.load import cli as load_cli  # light: argparse only until it runs
     load_cli.add_parser(sub)
+    from perf_tasks.stress import cli as stress_cli  # light: argparse only until it runs
+    stress_cli.add_parser(sub)
 
     reg = sub.add_parser("regress", help="find level changes in a metric history (CSV) and print them as JSON")
     reg.add_argument("--history", type=Path, required=True,
@@ -470,6 +484,12 @@ def _load(args: argparse.Namespace) -> int:
     return load_cli.run(args)
 
 
+def _stress(args: argparse.Namespace) -> int:
+    from perf_tasks.stress import cli as stress_cli
+
+    return stress_cli.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -478,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal, "persist": cmd_seal,
                 "site": cmd_site,
-                "load": _load}[args.command](args)
+                "load": _load, "stress": _stress, "scale": cmd_run}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

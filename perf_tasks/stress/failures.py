@@ -28,18 +28,22 @@ _WHERE = {
     "order_flood": "crash:order_flood",
     "order_rejections": "rejections:order_rejections",
     "soak": "soak:soak",
+    # two instances behind HAProxy, one SIGKILLed mid-load (built with the scalability instances)
+    "failover": "perf_tasks.scale.failover:run_failover",
 }
 
 
 def _lazy(where: str) -> Callable[[StressContext], BenchmarkResult]:
     module, fn = where.split(":")
 
+    path = module if "." in module else f"perf_tasks.stress.{module}"  # a full dotted path, or a stress module
+
     def run(ctx: StressContext) -> BenchmarkResult:
-        return getattr(importlib.import_module(f"perf_tasks.stress.{module}"), fn)(ctx)
+        return getattr(importlib.import_module(path), fn)(ctx)
 
     run.__name__ = fn
     run.__qualname__ = fn
-    run.__doc__ = f"perf_tasks.stress.{module}.{fn}"
+    run.__doc__ = f"{path}.{fn}"
     return run
 
 

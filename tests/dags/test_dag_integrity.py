@@ -101,7 +101,23 @@ def test_load_scenarios_offered_match_the_config(dagbag):
     assert dagbag.dags["perf_load_weekly"].params.get_param("scenarios").schema["items"]["enum"] == configured
 
 
-@pytest.mark.parametrize("dag_id", ["perf_daily", "perf_load_weekly"])
+ALL_DAGS = ["perf_daily", "perf_load_weekly", "perf_stress_monthly", "perf_scalability_quarterly"]
+
+
+def test_every_dag_is_in_the_bag_and_each_is_a_kind_of_run(dagbag):
+    """Each DAG starts with the generic setup of its kind (perf_tasks.kinds) and ends with the
+    shared tail: notify (all_done) then verdict."""
+    assert set(ALL_DAGS) <= set(dagbag.dag_ids)
+    for dag_id in ALL_DAGS:
+        dag = dagbag.dags[dag_id]
+        setup = dag.get_task("setup_environment")
+        assert type(setup).__name__ == "KindSetupOperator", dag_id
+        assert dag.get_task("notify").trigger_rule == "all_done", dag_id
+        assert "notify" in dag.get_task("verdict").upstream_task_ids, dag_id
+        assert dag.catchup is False and dag.start_date is None, dag_id
+
+
+@pytest.mark.parametrize("dag_id", ALL_DAGS)
 def test_the_trigger_form_validates_with_its_defaults(dagbag, dag_id):
     """As the 3.3 UI does: each default must satisfy its param's JSON schema, and a param whose
     type is not nullable is required, so an empty default ("", None, [], {}) would leave the form
@@ -131,7 +147,7 @@ def test_dags_serialize_with_the_report_link_as_the_scheduler_and_ui_see_them(da
     extra link survives on the report, notify and verdict tasks (the plugin registers it)."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    for dag_id in ("perf_daily", "perf_load_weekly"):
+    for dag_id in ALL_DAGS:
         back = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
         links = {t.task_id: set(getattr(t, "operator_extra_link_dict", {})) for t in back.tasks}
         assert {k for k, v in links.items() if "Report" in v} == {"build_report", "notify", "verdict"}, dag_id

@@ -39,6 +39,10 @@ def _restriction(dag):
     ("perf_daily", pendulum.datetime(2026, 11, 29, 21, 52, tz="UTC"), pendulum.datetime(2026, 11, 30, tz="UTC")),
     ("perf_load_weekly", pendulum.datetime(2026, 11, 29, 3, 0, tz="UTC"), pendulum.datetime(2026, 12, 6, tz="UTC")),
     ("perf_load_weekly", pendulum.datetime(2026, 12, 2, 12, 0, tz="UTC"), pendulum.datetime(2026, 12, 6, tz="UTC")),
+    ("perf_stress_monthly", pendulum.datetime(2026, 11, 29, 3, 0, tz="UTC"),
+     pendulum.datetime(2026, 12, 1, 2, 0, tz="UTC")),
+    ("perf_scalability_quarterly", pendulum.datetime(2026, 11, 29, 3, 0, tz="UTC"),
+     pendulum.datetime(2027, 1, 1, tz="UTC")),
 ])
 def test_unpausing_schedules_the_next_slot_not_a_past_one(dagbag, dag_id, now, expected):
     dag = dagbag.dags[dag_id]
