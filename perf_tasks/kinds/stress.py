@@ -182,6 +182,15 @@ def _failed(name: str, spec: pipeline.RunSpec, exc: BaseException, elapsed_s: fl
                            error=f"{type(exc).__name__}: {exc}", duration_s=elapsed_s)
 
 
+def _live(spec: pipeline.RunSpec) -> Any:
+    """The scenario's load windows go live to the Pushgateway, when one is configured."""
+    from perf_tasks.monitor.live_push import pushing
+    from perf_tasks.monitor.prom import gateway_url
+
+    return pushing(gateway_url(pipeline.run_config(spec).alerts.monitoring.pushgateway_url), dag=spec.dag_id,
+                   run_id=spec.run_id)
+
+
 def run_scenario(work: Path, item: Any = None) -> dict[str, Any]:
     """Run scenario ``item`` into ``stress/<item>.json``. A user error (bad config) fails the
     task; any other exception is recorded as the scenario's error (judged critical) and the task
@@ -197,7 +206,7 @@ def run_scenario(work: Path, item: Any = None) -> dict[str, Any]:
         t0 = time.monotonic()
         log.info("stress scenario %s: profile %s, intensity %g", name, spec.profile, opts.intensity)
         try:
-            with _marked(work):
+            with _marked(work), _live(spec):
                 result = fn(ctx)
         except UserError:
             raise

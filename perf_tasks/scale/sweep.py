@@ -24,7 +24,8 @@ import psutil
 
 from perf_tasks.load.journey import JourneySpec, StepSpec
 from perf_tasks.load.plan import LoadPlan
-from perf_tasks.load.runner import run_plan, run_sharded
+from perf_tasks.load.runner import run_sharded
+from perf_tasks.monitor.live_push import run_plan_live
 from perf_tasks.load.safety import DEFAULT_ALLOWLIST
 from perf_tasks.scale.bottleneck import Verdict, bottleneck
 
@@ -223,7 +224,7 @@ def run_point(settings: PointSettings, rate: float, targets: SweepTargets, *, ba
     groups = {"service": list(s.service_pids), "balancer": list(s.balancer_pids), "database": list(s.database_pids)}
     sampler = MultiSampler({g: p for g, p in groups.items() if p}).start()
     try:
-        res = run_sharded(plan, s.generator_shards) if s.generator_shards > 1 else run_plan(plan)
+        res = run_sharded(plan, s.generator_shards) if s.generator_shards > 1 else run_plan_live(plan)
     finally:
         resources = sampler.stop()
     after = s.stats() if s.stats else {}

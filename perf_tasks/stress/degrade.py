@@ -103,7 +103,7 @@ def run_window(url: str, window: LoadWindow, *, name: str, seed: int, target_pid
     """One load window against ``url`` with the load engine (bounded: duration and 2x the expected requests)."""
     from perf_tasks.load.journey import load_journeys, resolve_journey
     from perf_tasks.load.plan import LoadPlan
-    from perf_tasks.load.runner import run_plan
+    from perf_tasks.monitor.live_push import run_plan_live
 
     journeys = load_journeys(JOURNEYS_FILE)
     spec = resolve_journey(journeys, window.journey, source=f"scenario {name!r} journey ({JOURNEYS_FILE.name})")
@@ -111,7 +111,7 @@ def run_window(url: str, window: LoadWindow, *, name: str, seed: int, target_pid
                     duration_s=window.duration_s, users=window.users, rate_per_s=window.rate_per_s,
                     max_requests=int(2 * window.rate_per_s * window.duration_s + 100), timeout_s=window.timeout_s,
                     seed=seed, allow=(*DEFAULT_ALLOWLIST, *allow), target_pid=target_pid)
-    return run_plan(plan)
+    return run_plan_live(plan)  # pushed live to the Pushgateway when the run has one
 
 
 def probe_stability(handle: ServiceHandle, *, hung_after_s: float = HUNG_AFTER_S) -> Stability:

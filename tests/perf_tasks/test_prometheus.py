@@ -135,3 +135,48 @@ def test_the_pipeline_pushes_each_sealed_run_when_a_gateway_is_configured(stack,
     assert got and got[0]["metric"]["verdict"] in ("PASS", "WARNING", "INVALID", "FAIL")
     tick = _query(stack["prometheus"], 'perf_metric{dag="perf_daily",benchmark="tick_handling",metric="latency_p95_ms"}')
     assert tick and float(tick[0]["value"][1]) > 0
+
+
+def test_stress_and_scale_load_goes_live_to_the_gateway_while_it_runs_and_is_removed_after(stack):
+    """run_plan_live inside pushing(): the engine's rolling window reaches the Pushgateway (and
+    Prometheus) while the plan runs; its series is deleted when the plan ends; outside a pushing()
+    block nothing is pushed."""
+    import threading
+
+    from devtools.loopback import LoopbackServer
+    from perf_tasks.monitor.live_push import pushing, run_plan_live
+    from tests.perf_tasks.load.test_engine import _journey, _plan
+
+    server = LoopbackServer().start()
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            with urllib.request.urlopen(f"{stack['gateway']}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            seen.extend(line for line in text.splitlines()
+                        if line.startswith("perf_live_rate_per_s{") and 'scenario="scale@40.0"' in line)
+            time.sleep(0.25)
+
+    try:
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        with pushing(stack["gateway"], dag="perf_scalability_quarterly", run_id="r-live", window_s=2.0, every_s=0.5):
+            r = run_plan_live(_plan(server.url, _journey("/a"), scenario="scale@40.0", rate_per_s=40.0,
+                                    duration_s=4.0))
+        done.set()
+        watcher.join(timeout=10)
+        assert r.requests == 160 and r.errors == 0  # the measurement is the engine's own, unchanged
+        assert seen, "no live window reached the Pushgateway while the plan ran"
+        assert 'run_id="r-live"' in seen[-1] and 'dag="perf_scalability_quarterly"' in seen[-1]
+        assert max(float(line.rsplit(" ", 1)[1]) for line in seen) > 0
+        with urllib.request.urlopen(f"{stack['gateway']}/metrics", timeout=5) as resp:
+            assert 'scenario="scale@40.0"' not in resp.read().decode()  # deleted at the end
+        r2 = run_plan_live(_plan(server.url, _journey("/a"), scenario="quiet", rate_per_s=20.0, duration_s=1.0))
+        assert r2.requests == 20
+        with urllib.request.urlopen(f"{stack['gateway']}/metrics", timeout=5) as resp:
+            assert 'scenario="quiet"' not in resp.read().decode()  # no pushing() block: nothing pushed
+    finally:
+        done.set()
+        server.stop()
