@@ -80,7 +80,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield Store(url, q_pg)
     finally:
         digest = hashlib.sha1(url.encode()).hexdigest()[:12]  # this database's worker slot lock files
-        for lock in Path(tempfile.gettempdir()).glob(f"trading-service-pg-{digest}.w*.lock"):
+        for lock in Path(tempfile.gettempdir()).glob(f"trading-service-pg-{digest}*.lock"):
             lock.unlink()
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
