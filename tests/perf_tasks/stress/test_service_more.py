@@ -85,3 +85,20 @@ def test_reap_gives_up_after_its_timeout_on_a_child_that_keeps_running():
     t0 = time.monotonic()
     reap(proc.pid, timeout_s=5)  # already reaped by wait(): not our child any more, returns at once
     assert time.monotonic() - t0 < 1
+
+
+def test_running_starts_the_service_and_stops_every_handle_even_one_killed_on_purpose(tmp_path):
+    import urllib.request
+
+    from perf_tasks.stress.service import running
+
+    db = str(tmp_path / "orders.db")
+    with running(tmp_path, db, ready_timeout_s=90) as handles:
+        (first,) = handles
+        with urllib.request.urlopen(first.url + "/health", timeout=5) as resp:
+            assert resp.status == 200
+        assert (tmp_path / "service.log").exists()
+        kill9(first)  # a scenario's crash; the list still holds the dead handle
+        extra = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        handles.append(ServiceHandle("http://127.0.0.1:1", extra.pid))  # "the restarted one"
+    assert not alive(first.pid) and extra.wait(5) is not None and not alive(extra.pid)
