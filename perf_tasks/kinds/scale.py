@@ -142,6 +142,8 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
         check_target(opts.replicas_url, allow, source="param 'replicas_url'")
     journey = opts.journey or sc.journey
     resolve_journey(load_journeys(Path(spec.config_dir) / JOURNEYS_FILE), journey, source="param 'journey'")
+    for metric in sc.targets:  # a target that cannot be built fails here, not after every size was swept
+        _target(sc, metric, source=source)
     balancer = opts.balancer or sc.balancer.kind
     if balancer not in ("auto", "haproxy", "multiworker"):
         raise ConfigError(f"param 'balancer': {balancer!r} is not one of auto, haproxy, multiworker")
@@ -226,15 +228,15 @@ def run_size(work: Path, item: Any = None, *, sender: Any = None, channel: str =
     return {"item": item, "knee_status": k.status, "knee_throughput_per_s": k.throughput_per_s}
 
 
-def _target(sc: Any, metric: str) -> Target | None:
+def _target(sc: Any, metric: str, *, source: str = f"config/{CONFIG_FILE}") -> Target | None:
     t = sc.targets.get(metric)
     if t is None:
         return None
     try:
         return Target(max=t.max, min=t.min, warning=t.warning, severity=t.severity,
-                      source=f"config/{CONFIG_FILE} targets.{metric}")
+                      source=f"{source} targets.{metric}")
     except ValueError as exc:
-        raise ConfigError(f"config/{CONFIG_FILE} targets.{metric}: {exc}") from None
+        raise ConfigError(f"{source} targets.{metric}: {exc}") from None
 
 
 def _bench(name: str, description: str, metrics: list[Metric], params: dict[str, Any], info: dict[str, Any],

@@ -100,7 +100,11 @@ def _scenario_for(args: argparse.Namespace) -> LoadScenario:
     if args.duration is not None:
         factor = args.duration / scaled.duration_s
         update["duration_s"] = args.duration
-        update["ramp"] = [s.model_dump() | {"duration_s": s.duration_s * factor} for s in scaled.ramp]
+        ramp = [s.model_dump() | {"duration_s": s.duration_s * factor} for s in scaled.ramp]
+        excess = sum(s["duration_s"] for s in ramp) - args.duration
+        if ramp and excess > 0:  # rounding of a ramp that fills the whole duration: trim it off the last stage
+            ramp[-1]["duration_s"] -= excess
+        update["ramp"] = ramp
     for key in ("model", "arrival", "journey"):
         if getattr(args, key) is not None:
             update[key] = getattr(args, key)

@@ -82,6 +82,8 @@ class ResourceSampler:
         return self
 
     def _take(self) -> Sample:
+        if self._proc.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped: gone, not "using nothing"
+            raise psutil.NoSuchProcess(self._proc.pid, msg="exited (a zombie, not yet reaped)")
         return Sample(
             t_s=time.perf_counter() - self._t0,
             process_cpu_pct=self._proc.cpu_percent(None),

@@ -171,10 +171,7 @@ def start_instances(work: Path, n: int, *, kind: str = "service", cpus: list[tup
                             filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))})
                 url, pid = f"http://127.0.0.1:{port}", proc.pid
                 out.instances.append(Instance(i, url, port, pid, log_path=log_path))  # stopped on failure
-                try:
-                    wait_ready(url, proc=proc, log_path=log_path, timeout_s=ready_timeout_s)
-                except ServiceError:
-                    raise
+                wait_ready(url, proc=proc, log_path=log_path, timeout_s=ready_timeout_s)
                 out.instances.pop()
             if cpus[i]:
                 pin(pid, cpus[i])

@@ -60,9 +60,6 @@ def test_a_bad_alerts_file_is_exit_2_naming_the_file_and_the_rule(tmp_path: Path
     assert not out.exists()  # refused before any request
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --duration rescales ramp stages by duration/scenario_duration and "
-                                       "re-validates; when the ramp fills the whole duration, rounding makes the "
-                                       "ramp 1 ulp longer than the new duration and the run is refused")
 def test_duration_override_of_a_scenario_that_is_all_ramp_is_accepted(tmp_path: Path, capsys):
     scenarios = {"schema_version": 1, "scenarios": {"climb": {
         "users": 5, "requests_per_minute": 60, "duration_s": 100, "p95_target_ms": 500, "max_error_rate_pct": 5,
@@ -71,5 +68,5 @@ def test_duration_override_of_a_scenario_that_is_all_ramp_is_accepted(tmp_path: 
     path.write_text(yaml.safe_dump(scenarios))
     args = cli.add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
         ["--scenario", "climb", "--scenarios", str(path), "--profile", "full", "--duration", "7"])
-    scenario = cli._scenario_for(args)  # today: ConfigError "ramp stages last 7 s, longer than duration_s 7"
+    scenario = cli._scenario_for(args)  # was: ConfigError "ramp stages last 7 s, longer than duration_s 7"
     assert scenario.duration_s == 7 and sum(s.duration_s for s in scenario.ramp) <= 7
