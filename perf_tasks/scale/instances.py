@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 from perf_tasks.errors import UserError
-from perf_tasks.sut import ServiceError, ServiceHandle, free_port, start_service, stop_service, wait_ready
+from perf_tasks.sut import ServiceHandle, free_port, start_service, stop_service, wait_ready
 
 log = logging.getLogger(__name__)
 CGROUP2_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
