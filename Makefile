@@ -54,7 +54,7 @@ run-cli: $(STAMP)
 # (services stopped at session end save on SIGTERM) leave .coverage.* files, and a plain combine
 # would replace .coverage with just those (the all-0 % report seen once while the Airflow stack
 # tests ran).
-COVERAGE_FLOOR ?= 90
+COVERAGE_FLOOR ?= 95
 test: $(STAMP)
 	@rm -f .coverage .coverage.*
 	$(PY) -m pytest -q tests --cov --cov-config=.coveragerc --cov-report= ; rc=$$?; \
