@@ -2,6 +2,8 @@
 SVG), from the Jinja2 template ``templates/report.html``. Pure: data in, HTML out."""
 from __future__ import annotations
 
+import math
+
 from html import escape
 from typing import Any
 
@@ -318,7 +320,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
         ok = {"pass": "pass", "critical": "fail", "warning": "warn", "invalid": "warn"}[v.status]
         rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
                           escape(format_value(v.value, v.unit)), f"{v.samples:,}" if v.samples is not None else "-",
-                          f"{v.margin:,.1f}x", v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
+                          f"{v.margin:,.1f}x" if math.isfinite(v.margin) else "∞", v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
     targets = ("<h2 id='targets'>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
                "for lower bounds: above 1 passes.</p>"
                + _table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
@@ -413,6 +415,8 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
                        + (f"; p50 {s.median * 1e3:.4g} ms, p95 {s.p95 * 1e3:.4g} ms, p99 {s.p99 * 1e3:.4g} ms, "
                           f"{s.ci_level:.0%} CI of the median {s.ci_low * 1e3:.4g}–{s.ci_high * 1e3:.4g} ms"
                           if s else ""))
+            if not b.observation_s:  # a scenario (stress, scalability), not timed calls: say what it was
+                caption = b.callable if " " in b.callable else f"{b.calls:,} operations measured"
             rows = []
             for m in b.metrics:
                 v = verdicts.get(m.name)
@@ -421,7 +425,8 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
                 rows.append({"metric": m.name, "value": format_value(v.value, v.unit),
                              "target": f"{v.op} {format_value(v.threshold, v.unit)}",
                              "samples": f"{v.samples:,}" if v.samples is not None else "-",
-                             "margin": f"{v.margin:,.2f}x", "verdict": v.status.upper(),
+                             "margin": f"{v.margin:,.2f}x" if math.isfinite(v.margin) else "∞",
+                             "verdict": v.status.upper(),
                              "css": {"pass": "pass", "critical": "fail"}.get(v.status, "warn")})
             dist, trends = "", []
             if charts:

@@ -46,7 +46,7 @@ def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) 
     rows = [("metric", "target", "measured", "n", "margin", "verdict")]
     for v in evaluation.verdicts:
         rows.append((v.metric, f"{v.op} {format_value(v.threshold, v.unit)}", format_value(v.value, v.unit),
-                     f"{v.samples:,}" if v.samples is not None else "-", f"{v.margin:,.1f}x", v.status.upper()))
+                     f"{v.samples:,}" if v.samples is not None else "-", _margin(v.margin), v.status.upper()))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
@@ -83,5 +83,12 @@ def markdown_table(evaluation: Evaluation, fingerprint: dict, run_id: str) -> st
              "| metric | target | measured | samples | margin | verdict |", "|---|---|---|---|---|---|"]
     for v in evaluation.verdicts:
         lines.append(f"| `{v.metric}` | {v.op} {format_value(v.threshold, v.unit)} | {format_value(v.value, v.unit)} | "
-                     f"{f'{v.samples:,}' if v.samples is not None else '-'} | {v.margin:,.1f}x | {v.status.upper()} |")
+                     f"{f'{v.samples:,}' if v.samples is not None else '-'} | {_margin(v.margin)} | {v.status.upper()} |")
     return "\n".join(lines)
+
+
+def _margin(margin: float) -> str:
+    """``12.3x``; ``inf`` when the measured value is 0 against a maximum (ASCII: terminals, CI logs)."""
+    import math
+
+    return f"{margin:,.1f}x" if math.isfinite(margin) else "inf"
