@@ -26,7 +26,8 @@ from pathlib import Path
 from trading_agent.trading.model import Fill, OrderRecord, OrderUpdate, StartOfDay
 
 from trading_agent.trading.store_base import (  # noqa: F401 - re-exported: the interface lives there
-    FILL_COLUMNS, ORDER_COLUMNS, OrderStore, SEEDED_WITH_KEY, SNAPSHOT_DDL, _INSERT_FILL, _INSERT_ORDER, _OrderQueries, _RESTING_SQL, _SQLITE_DDL, _UPDATE_ORDER, fill_from_row, fill_row, order_row, record_from_row, update_row)
+    FILL_COLUMNS, ORDER_COLUMNS, SEEDED_WITH_KEY, SNAPSHOT_DDL, _INSERT_FILL, _INSERT_ORDER, _RESTING_SQL, _SQLITE_DDL,
+    _UPDATE_ORDER, OrderStore, _OrderQueries, fill_from_row, fill_row, order_row, record_from_row, update_row)
 
 
 class SqliteOrderStore(_OrderQueries):
@@ -99,24 +100,6 @@ class SqliteOrderStore(_OrderQueries):
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
-
-    def get_order(self, order_id: int) -> OrderRecord | None:
-        row = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = ?",
-                                 (order_id,)).fetchone()
-        return None if row is None else record_from_row(row)
-
-    def orders(self) -> list[OrderRecord]:
-        rows = self._conn.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_id")
-        return [record_from_row(r) for r in rows]
-
-    def fills(self, order_id: int | None = None) -> list[Fill]:
-        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
-        if order_id is None:
-            rows = self._conn.execute(sql + " ORDER BY fill_id")
-        else:
-            rows = self._conn.execute(sql + " WHERE buy_order_id = ? OR sell_order_id = ? ORDER BY fill_id",
-                                      (order_id, order_id))
-        return [fill_from_row(r) for r in rows]
 
     def abort(self) -> None:
         """Interrupt a statement running on this connection, from any thread (it raises)."""
