@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
+from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
-                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
-                            VerdictOperator)
+from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
-from perf_operators.site import PublishSiteOperator
+from perf_operators.tail import shared_tail
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
 SUITES = ["risk", "market_data", "trading", "trading_postgres", "models", "data"]
@@ -50,15 +48,6 @@ with DAG(
                                       max_active_tis_per_dagrun=1,
                                       map_index_template="{{ task.item }}")  # the UI names each by suite
              .expand(item=setup.output))
-    validate = ValidateResultsOperator(task_id="validate")
-    evaluate = EvaluateOperator(task_id="evaluate")
-    compare = CompareBaselineOperator(task_id="compare_to_baseline")
-    report = BuildReportOperator(task_id="build_report")
-    persist = PersistArtifactsOperator(task_id="persist_artifacts")
-    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
-    verdict = VerdictOperator(task_id="verdict")  # fails the run on a critical violation (alerts.yaml run_state)
-    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
-    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
-    setup >> bench >> validate >> evaluate >> compare >> report >> persist >> notify >> verdict
-    notify >> site
+    first, _notify = shared_tail()  # validate ... notify -> verdict, publish_site
+    setup >> bench >> first

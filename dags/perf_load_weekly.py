@@ -11,11 +11,9 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
-                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
-                            VerdictOperator)
+from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
-from perf_operators.site import PublishSiteOperator
+from perf_operators.tail import shared_tail
 
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
 SCENARIOS = ["normal", "peak", "stress", "burst"]
@@ -70,17 +68,8 @@ with DAG(
     stop = KindTaskOperator(task_id="stop_service", kind="load", call="stop_service_step",
                             trigger_rule=TriggerRule.ALL_DONE)
     merge = KindTaskOperator(task_id="merge_shards", kind="load", call="merge_shards")
-    validate = ValidateResultsOperator(task_id="validate")
-    evaluate = EvaluateOperator(task_id="evaluate")
-    compare = CompareBaselineOperator(task_id="compare_to_baseline")
-    report = BuildReportOperator(task_id="build_report")
-    persist = PersistArtifactsOperator(task_id="persist_artifacts")
-    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
-    verdict = VerdictOperator(task_id="verdict")
-    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
-    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
-    setup >> service >> shards >> merge >> validate >> evaluate >> compare >> report >> persist >> notify
+    first, notify = shared_tail()  # validate ... notify -> verdict, publish_site
+
+    setup >> service >> shards >> merge >> first
     [service, shards] >> stop >> notify
-    notify >> verdict
-    notify >> site

@@ -13,11 +13,9 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
-                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
-                            VerdictOperator)
+from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
-from perf_operators.site import PublishSiteOperator
+from perf_operators.tail import shared_tail
 
 with DAG(
     dag_id="perf_scalability_quarterly",
@@ -79,17 +77,8 @@ with DAG(
              .expand(item=setup.output))
     fit = KindTaskOperator(task_id="fit_model", kind="scale", call="fit_model", trigger_rule=TriggerRule.ALL_DONE)
     teardown = KindTaskOperator(task_id="teardown", kind="scale", call="teardown", trigger_rule=TriggerRule.ALL_DONE)
-    validate = ValidateResultsOperator(task_id="validate")
-    evaluate = EvaluateOperator(task_id="evaluate")
-    compare = CompareBaselineOperator(task_id="compare_to_baseline")
-    report = BuildReportOperator(task_id="build_report")
-    persist = PersistArtifactsOperator(task_id="persist_artifacts")
-    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
-    verdict = VerdictOperator(task_id="verdict")
-    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
-    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
-    setup >> sizes >> fit >> validate >> evaluate >> compare >> report >> persist >> notify
+    first, notify = shared_tail()  # validate ... notify -> verdict, publish_site
+
+    setup >> sizes >> fit >> first
     sizes >> teardown >> notify
-    notify >> verdict
-    notify >> site

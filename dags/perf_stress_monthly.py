@@ -12,11 +12,9 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
 
-from perf_operators import (BuildReportOperator, CompareBaselineOperator, EvaluateOperator, KindSetupOperator,
-                            KindTaskOperator, NotifyOperator, PersistArtifactsOperator, ValidateResultsOperator,
-                            VerdictOperator)
+from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
-from perf_operators.site import PublishSiteOperator
+from perf_operators.tail import shared_tail
 
 from perf_tasks.stress.failures import FAILURES  # light: names only, the scenarios import when they run
 
@@ -65,17 +63,8 @@ with DAG(
                  .expand(item=setup.output))
     collect = KindTaskOperator(task_id="collect_stress", kind="stress", call="collect_stress")
     teardown = KindTaskOperator(task_id="teardown", kind="stress", call="teardown", trigger_rule=TriggerRule.ALL_DONE)
-    validate = ValidateResultsOperator(task_id="validate")
-    evaluate = EvaluateOperator(task_id="evaluate")
-    compare = CompareBaselineOperator(task_id="compare_to_baseline")
-    report = BuildReportOperator(task_id="build_report")
-    persist = PersistArtifactsOperator(task_id="persist_artifacts")
-    notify = NotifyOperator(task_id="notify", trigger_rule=TriggerRule.ALL_DONE)
-    verdict = VerdictOperator(task_id="verdict")
-    # the DAG's history site in the store (<dag>/_site/index.html), rebuilt with this run; best effort
-    site = PublishSiteOperator(task_id="publish_site", trigger_rule=TriggerRule.ALL_DONE)
 
-    setup >> scenarios >> collect >> validate >> evaluate >> compare >> report >> persist >> notify
+    first, notify = shared_tail()  # validate ... notify -> verdict, publish_site
+
+    setup >> scenarios >> collect >> first
     scenarios >> teardown >> notify
-    notify >> verdict
-    notify >> site
