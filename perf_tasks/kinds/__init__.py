@@ -21,6 +21,7 @@ A kind module exposes:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 from typing import Any
 
