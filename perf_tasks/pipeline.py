@@ -580,18 +580,27 @@ def run_verdict(work: Path, *, worst: int = 5, report_base: str | None = None) -
     return RunVerdict(verdict, tuple(lines), fails, report)
 
 
-def clean_work(work: Path) -> None:
+def clean_work(work: Path, root: Path | None = None) -> None:
     """Delete a run's work folder (a retried setup starts clean); refuses anything that is not a
-    ``<dag>/<run>`` folder inside the work root (never the root, never a DAG's folder)."""
+    ``<dag>/<run>`` folder inside the work root (``root``, default :func:`default_work_root`:
+    $PERF_WORK_DIR or ./.perf-work): never the root, never a DAG's folder, never a folder outside
+    the root, symlinks resolved (a link out of the root is outside it), never a run folder that is
+    itself a link."""
     resolved = work.resolve()
     if len(resolved.parts) < 3:
         raise UserError(f"refusing to delete {work}: not a run's work folder")
-    root = default_work_root().resolve()
+    base = root if root is not None else default_work_root()
+    root = base.resolve()
     if root in resolved.parents and resolved.parent == root:
         raise UserError(f"refusing to delete {work}: a DAG folder, not a run's work folder")
     if resolved == root or resolved in root.parents:
         raise UserError(f"refusing to delete {work}: it is (or holds) the work root {root}")
-    shutil.rmtree(work, ignore_errors=True)
+    if resolved.parent.parent != root:
+        raise UserError(f"refusing to delete {work} (resolved: {resolved}): not a <dag>/<run> folder inside the "
+                        f"work root {root}")
+    if work.is_symlink():
+        raise UserError(f"refusing to delete {work}: a symlink (to {resolved}), not a run's work folder")
+    shutil.rmtree(resolved, ignore_errors=True)
 
 
 # --- publish_site -----------------------------------------------------------------------------
