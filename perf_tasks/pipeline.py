@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -605,18 +605,27 @@ def clean_work(work: Path, root: Path | None = None) -> None:
 
 # --- publish_site -----------------------------------------------------------------------------
 
-def publish_site(work: Path, store: ArtifactStore) -> str:
+def publish_site(work: Path, store: ArtifactStore | Callable[[str], ArtifactStore]) -> str:
     """Rebuild the DAG's history site in the store (``<dag>/_site/index.html``) once the run is
-    sealed, so it lists this run. Best effort: a store or config failure is logged and returns "",
-    never failing a run whose measurement and report already stand."""
+    sealed, so it lists this run. ``store`` is the store, or a function of the run's artifacts URL
+    that opens it (the DAG task's, so that opening it is inside the best effort too). Best effort:
+    a run without a spec (its setup failed), a store that cannot be opened or written, or a config
+    failure is logged and returns "", never failing a run whose measurement and report stand."""
     from perf_tasks.report.site import publish_from_config  # noqa: PLC0415 - matplotlib and Jinja2: only here
 
-    spec = load_spec(work)
+    try:
+        spec = load_spec(work)
+    except (PipelineError, OSError, ValueError) as exc:  # no (or an unreadable) run.json: setup failed
+        log.warning("history site of %s not published: the run has no spec (%s)", work.parent.name, exc)
+        return ""
     try:
         with step(work, "publish_site"):
+            if not isinstance(store, ArtifactStore):
+                store = store(spec.artifacts_url)
             out = publish_from_config(spec.dag_id, artifacts_url=spec.artifacts_url, config_dir=spec.config_dir,
                                       store=store)
-    except (StoreError, ConfigError, OSError, ValueError) as exc:
-        log.warning("history site of %s not published: %s", spec.dag_id, exc)
+    except Exception as exc:  # noqa: BLE001 - best effort by contract (also a missing Airflow connection); logged
+        log.warning("history site of %s not published: %s: %s", spec.dag_id, type(exc).__name__, exc,
+                    exc_info=not isinstance(exc, (StoreError, ConfigError, OSError, ValueError)))
         return ""
     return out.index_uri

@@ -27,5 +27,6 @@ class PublishSiteOperator(PerfStepOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from perf_tasks import pipeline
 
-        work = self.work(context)
-        return {"site": pipeline.publish_site(work, self.store(self.spec_url(context)))}
+        # the store is opened inside publish_site's best effort: after a failed setup there is no
+        # run.json to read its URL from (spec_url would raise here)
+        return {"site": pipeline.publish_site(self.work(context), self.store)}
