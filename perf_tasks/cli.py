@@ -8,8 +8,10 @@
     python -m perf_tasks baseline list|promote perf_daily [--run-id ID]
     python -m perf_tasks seal perf_daily --run-id ID [--artifacts URL]   (a run whose upload failed)
     python -m perf_tasks load --target URL --scenario NAME --profile P --out FILE [--rate --users --duration]
-    python -m perf_tasks regress --history FILE.csv [--metric NAME] [--direction lower|higher]
-                                 [--method history|whole|online|otava]
+    python -m perf_tasks regress --history FILE.csv [--metric COLUMN] [--direction [COLUMN=]lower|higher ...]
+                                 [--columns timestamp=NAME,commit=NAME] [--method history|whole|online|otava]
+                                 [--fail-on never|regression] [--json]   (text summary; exit 1: a regression
+                                 with --fail-on regression; see perf_tasks/regress/cli.py)
 
 Exit codes: 0 no critical violation and every step succeeded (warnings are reported; INVALID
 targets, whose measurement cannot carry a verdict, are listed loudly but do not change 0 on their
@@ -143,17 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     from perf_tasks.stress import cli as stress_cli  # light: argparse only until it runs
     stress_cli.add_parser(sub)
 
-    reg = sub.add_parser("regress", help="find level changes in a metric history (CSV) and print them as JSON")
-    reg.add_argument("--history", type=Path, required=True,
-                     help="CSV: timestamp,value[,commit] or timestamp[,commit],<metric>,<metric>...")
-    reg.add_argument("--metric", default=None, help="one metric column (default: every numeric column)")
-    reg.add_argument("--direction", choices=["lower", "higher"], default="lower",
-                     help="which way is better (latency: lower; throughput: higher)")
-    reg.add_argument("--method", choices=["history", "whole", "online", "otava"], default="history",
-                     help="history: the whole-history pass replayed one run at a time, each change at the run "
-                          "that first found it, as the DAG alerts (default); whole: that pass once, over the "
-                          "history as it stands; online: the previous detector (robust band + Mann-Whitney U); "
-                          "otava: Apache Otava's E-divisive means (tuned)")
+    from perf_tasks.regress import cli as regress_cli  # light: argparse only until it runs
+    regress_cli.add_parser(sub)
     return p
 
 
@@ -203,17 +196,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
-    from perf_tasks.config import HistoryConfig
-    from perf_tasks.regress.history import detect_changes, read_history_csv
+    from perf_tasks.regress import cli as regress_cli
 
-    level, online = pipeline.history_detector(HistoryConfig())  # the DAG's defaults (alerts.yaml regression.history)
-    out = {}
-    for history in read_history_csv(args.history, metric=args.metric):
-        changes = detect_changes(history, direction=args.direction, method=args.method, level=level, online=online)
-        out[history.metric] = {"runs": len(history.values), "method": args.method,
-                               "changes": [{**to_dict(c), "commit_range": c.commit_range} for c in changes]}
-    print(json.dumps(out, indent=2))
-    return 0
+    return regress_cli.run(args)
 
 
 def _sender() -> tuple[object, str]:

@@ -1,14 +1,18 @@
 """A metric's history of runs, and the changes found in it (with the runs and commits to blame).
 
-Sources: a CSV file (the ``regress`` CLI) or the artifact store's run index, whose entries carry
-each finished run's metric values, git SHA and comparison key (only runs of one key make a history).
+Sources: a CSV file (the ``regress`` CLI: :func:`load_history_csv`, with each metric's better
+direction read from its name by :func:`infer_direction`) or the artifact store's run index, whose
+entries carry each finished run's metric values, git SHA and comparison key (only runs of one key
+make a history).
 """
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,14 +84,233 @@ class ChangeReport:
         return self.commit
 
 
-_TIME_COLUMNS = ("timestamp", "time", "date", "run_id", "run")
+# --- a history from a CSV file (the regress CLI) -----------------------------------------------
+
+Direction = Literal["lower", "higher"]
+#: columns found by name when --columns does not say: a time (parsed strictly), a run label
+#: (ordered by when every label is a number or a time, else kept in file order), the commit
+_TIME_COLUMNS = ("timestamp", "time", "date", "datetime")
+_LABEL_COLUMNS = ("run_id", "run")
 _COMMIT_COLUMNS = ("commit", "git_sha", "sha")
+ROLES = ("timestamp", "commit")  # what --columns ROLE=COLUMN can map
+
+# Direction from a metric's name, by its words (split on anything not a letter or digit), in
+# this order: what counts failures is lower whatever it is per (errors_per_s); then rates of work
+# and success are higher; then costs (times, sizes, resources) are lower.
+_FAILURE_WORDS = frozenset("error errors err fail failed failure failures timeout timeouts miss misses missed drop "
+                           "drops dropped loss lost reject rejected rejections retry retries crash crashes oom "
+                           "violations".split())
+_RATE_UNITS = frozenset("s sec second seconds min minute h hour".split())
+_HIGHER_WORDS = frozenset("throughput goodput ops rps qps tps iops bandwidth speedup hit hits success successes "
+                          "availability uptime accuracy".split())
+_LOWER_WORDS = frozenset("latency duration elapsed time runtime wait delay lag jitter downtime recover recovery "
+                         "p50 p75 p90 p95 p99 p999 ms s us ns sec secs seconds bytes kb mb gb kib mib gib memory mem "
+                         "rss heap cpu size overhead".split())
+_ID_LAST_WORDS = frozenset("id ids number num no seq idx index".split())
+_ID_NAMES = frozenset("run job pipeline iteration attempt".split())
 
 
-def read_history_csv(path: str | Path, *, metric: str | None = None) -> list[History]:
-    """``timestamp,value[,commit]`` or ``timestamp[,commit],<metric>,<metric>...``; rows oldest
-    first. Empty cells are skipped for that metric; anything else non-numeric is an error."""
+@dataclass(frozen=True)
+class DirectionGuess:
+    """Which way is better for a metric, and the part of its name that says so (``clue`` None:
+    the name says neither, ``direction`` is the assumed ``lower``)."""
+
+    direction: Direction
+    clue: str | None
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+
+
+def infer_direction(name: str) -> DirectionGuess:
+    """``throughput_per_s``, ``requests_rps``, ``cache_hit_rate``: higher; ``latency_p95_ms``,
+    ``recover_s``, ``rss_max_bytes``, ``error_rate_pct``, ``errors_per_s``: lower; ``value``:
+    lower, assumed (``clue`` None)."""
+    words = _words(name)
+    for w in words:
+        if w in _FAILURE_WORDS:
+            return DirectionGuess("lower", w)
+    for a, b in zip(words, words[1:]):
+        if a == "per" and b in _RATE_UNITS:
+            return DirectionGuess("higher", f"per_{b}")
+    for w in words:
+        if w in _HIGHER_WORDS:
+            return DirectionGuess("higher", w)
+    for w in words:
+        if w in _LOWER_WORDS:
+            return DirectionGuess("lower", w)
+    return DirectionGuess("lower", None)
+
+
+def id_like_name(name: str) -> bool:
+    """``build``, ``build_number``, ``run_id``, ``job``, ``seq``: a name for ids, not measurements."""
+    words = _words(name)
+    return bool(words) and (words[-1] in _ID_LAST_WORDS or words[0].startswith("build") or name.lower() in _ID_NAMES)
+
+
+@dataclass(frozen=True)
+class SkippedColumn:
+    """A column of the CSV that was not analysed, and why (one sentence)."""
+
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CsvHistories:
+    """What a history CSV held: a :class:`History` per metric column analysed (oldest run first),
+    the columns left out with the reason, and ``warnings`` (rows that were out of time order and
+    were sorted). ``time_column`` gives the labels; ``ordered_by_time`` False: the labels are not
+    times or numbers, and the rows are in file order."""
+
+    path: str
+    columns: tuple[str, ...]  # the header, as written
+    time_column: str
+    commit_column: str | None
+    rows: int
+    ordered_by_time: bool
+    histories: tuple[History, ...]
+    skipped: tuple[SkippedColumn, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+_TIME_FORM = ("ISO 8601 (2026-01-31T02:00:00Z, 2026-01-31 02:00, 2026-01-31) or a number (epoch seconds, "
+              "a run number)")
+
+
+def _time_key(cell: str) -> tuple[str, float] | None:
+    """(kind, sort key) of a time cell: ``number``, ``aware`` or ``naive`` datetime; None: neither."""
+    try:
+        x = float(cell)
+    except ValueError:
+        pass
+    else:
+        return ("number", x) if math.isfinite(x) else None
+    try:
+        dt = datetime.fromisoformat(cell)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return "naive", dt.replace(tzinfo=timezone.utc).timestamp()
+    return "aware", dt.timestamp()
+
+
+def _order(path: Path, rows: list[dict[str, str]], col: str, *, strict: bool,
+           source: str) -> tuple[list[int], bool, str | None]:
+    """Row order oldest first (indices into ``rows``), whether it is by time, and a warning when
+    the file was out of order. ``strict``: every cell must be a time or a number, one kind."""
+    keys: list[float] = []
+    first_kind: tuple[str, int, str] | None = None
+    for i, row in enumerate(rows):
+        line, cell = i + 2, (row.get(col) or "").strip()
+        if not cell:
+            raise ConfigError(f"{path}: line {line}, column {col!r}{source}: empty; every row needs its time "
+                              "(or run label) to be placed in the history")
+        parsed = _time_key(cell)
+        problem = None
+        if parsed is None:
+            problem = f"{cell!r} is not a timestamp (expected {_TIME_FORM})"
+        elif first_kind is not None and parsed[0] != first_kind[0]:
+            what = {"number": "a number", "aware": "a time with a UTC offset", "naive": "a time without a UTC offset"}
+            problem = (f"{cell!r} is {what[parsed[0]]} but line {first_kind[1]} ({first_kind[2]!r}) is "
+                       f"{what[first_kind[0]]}: one column, one form")
+        if problem is not None:
+            if strict:
+                raise ConfigError(f"{path}: line {line}, column {col!r}{source}: {problem}")
+            return list(range(len(rows))), False, None  # run labels: file order
+        assert parsed is not None
+        if first_kind is None:
+            first_kind = (parsed[0], line, cell)
+        keys.append(parsed[1])
+    order = sorted(range(len(rows)), key=lambda i: keys[i])  # stable: equal times keep file order
+    late = next((i for i in range(1, len(keys)) if keys[i] < keys[i - 1]), None)
+    if late is None:
+        return order, True, None
+    moved = sum(1 for pos, i in enumerate(order) if pos != i)
+    return order, True, (f"{path}: rows are not in time order (line {late + 2}, {rows[late][col].strip()!r}, comes "
+                         f"after line {late + 1}, {rows[late - 1][col].strip()!r}); sorted oldest first by column "
+                         f"{col!r} ({moved} of {len(rows)} rows moved)")
+
+
+def _numbers(path: Path, rows: list[dict[str, str]], order: list[int],
+             col: str) -> tuple[list[tuple[int, float]], list[tuple[int, str]]]:
+    """(line, value) of the numeric cells of ``col`` in run order, and (line, cell) of the others;
+    empty cells are missing runs and are in neither."""
+    good, bad = [], []
+    for i in order:
+        cell = (rows[i].get(col) or "").strip()
+        if not cell:
+            continue
+        try:
+            good.append((i + 2, float(cell)))
+        except ValueError:
+            bad.append((i + 2, cell))
+    return good, bad
+
+
+def _strict_values(path: Path, col: str, good: list[tuple[int, float]], bad: list[tuple[int, str]],
+                   rows: list[dict[str, str]]) -> None:
+    if bad:
+        line, cell = min(bad)
+        raise ConfigError(f"{path}: line {line}, column {col!r}: {cell!r} is not a number (leave the cell empty "
+                          "for a run without this metric)")
+    for line, value in good:
+        if not math.isfinite(value) or value <= 0:
+            cell = rows[line - 2][col].strip()
+            raise ConfigError(f"{path}: line {line}, column {col!r}: {cell!r} must be a positive number (the "
+                              "detector compares ratios)")
+    if not good:
+        raise ConfigError(f"{path}: column {col!r} has no values")
+
+
+def _why_skip(col: str, good: list[tuple[int, float]], bad: list[tuple[int, str]],
+              rows: list[dict[str, str]]) -> str | None:
+    """Why a column (not named by --metric) is left out, or None: analyse it."""
+    if not good and not bad:
+        return "empty"
+    if not good:
+        line, cell = bad[0]
+        return f"not numeric ({cell!r} at line {line})"
+    if id_like_name(col):
+        return "an id or build number by its name, not a measurement"
+    values = [v for _, v in good]
+    if (len(values) >= 3 and infer_direction(col).clue is None and all(v.is_integer() for v in values)
+            and all(b > a for a, b in zip(values, values[1:]))):
+        return "integers that increase at every run (an id or a counter, not a measurement)"
+    low = next(((line, v) for line, v in good if not math.isfinite(v) or v <= 0), None)
+    if low is not None:
+        return (f"{rows[low[0] - 2][col].strip()!r} at line {low[0]}: the detector needs positive numbers "
+                "(it compares ratios)")
+    return None
+
+
+def _pick(path: Path, columns: list[str], mapped: str | None, role: str, names: tuple[str, ...]) -> str | None:
+    if mapped is not None:
+        if mapped not in columns:
+            raise ConfigError(f"{path}: --columns {role}={mapped}: no column {mapped!r}; its columns are {columns}")
+        return mapped
+    return next((c for c in columns if c and c.strip().lower() in names), None)
+
+
+def load_history_csv(path: str | Path, *, metric: str | None = None,
+                     columns: Mapping[str, str] | None = None) -> CsvHistories:
+    """Read a history CSV: a time column (``timestamp``/``time``/``date``/``datetime``, else
+    ``run_id``/``run``; or ``columns["timestamp"]``), optionally a commit column
+    (``commit``/``git_sha``/``sha``; or ``columns["commit"]``), and metric columns.
+
+    Times must be ISO 8601 or numbers, all of one form, else a ConfigError names the line
+    (``run``/``run_id`` labels that are neither keep the file's order). Rows out of time order
+    are sorted, with a warning. ``metric`` names the one column to analyse (it must be one);
+    else every column is, except those that are empty, not numeric, id-like (by name, or
+    integers increasing at every run under a name that says nothing of a measurement) or not
+    positive, each skipped with the reason. A column that is analysed must hold positive
+    numbers; empty cells are runs without it. One metric column alone counts as named."""
     path = Path(path)
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(ROLES))
+    if unknown:
+        raise ConfigError(f"--columns {unknown[0]}=...: unknown role {unknown[0]!r}; roles are {list(ROLES)}")
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
@@ -97,41 +320,61 @@ def read_history_csv(path: str | Path, *, metric: str | None = None) -> list[His
         raise ConfigError(f"{path}: cannot read the history file: {exc}") from None
     if not rows:
         raise ConfigError(f"{path}: no rows")
-    columns = list(rows[0].keys())
-    time_col = next((c for c in columns if c and c.strip().lower() in _TIME_COLUMNS), None)
-    if time_col is None:
-        raise ConfigError(f"{path}: needs a timestamp column (one of {_TIME_COLUMNS}); found {columns}")
-    commit_col = next((c for c in columns if c and c.strip().lower() in _COMMIT_COLUMNS), None)
+    header = list(rows[0].keys())
     ragged = next((i for i, row in enumerate(rows, start=2) if None in row), None)  # cells beyond the header
     if ragged is not None:
-        raise ConfigError(f"{path}: line {ragged} has more cells than the header ({len(columns)} columns)")
-    metric_cols = [c for c in columns if c not in (time_col, commit_col)]
-    if not metric_cols:
+        raise ConfigError(f"{path}: line {ragged} has more cells than the header ({len(header)} columns)")
+    time_col = _pick(path, header, columns.get("timestamp"), "timestamp", _TIME_COLUMNS)
+    strict = time_col is not None
+    if time_col is None:
+        time_col = _pick(path, header, None, "timestamp", _LABEL_COLUMNS)
+    if time_col is None:
+        raise ConfigError(f"{path}: needs a timestamp column (one of {_TIME_COLUMNS + _LABEL_COLUMNS}, or say which "
+                          f"with --columns timestamp=NAME); its columns are {header}")
+    commit_col = _pick(path, header, columns.get("commit"), "commit", _COMMIT_COLUMNS)
+    if commit_col == time_col:
+        raise ConfigError(f"{path}: column {time_col!r} cannot be both the timestamp and the commit")
+    source = f" (--columns timestamp={time_col})" if "timestamp" in columns else ""
+    order, by_time, warning = _order(path, rows, time_col, strict=strict, source=source)
+    candidates = [c for c in header if c not in (time_col, commit_col)]
+    if metric is not None and metric not in candidates:
+        role = " (the timestamp column)" if metric == time_col else " (the commit column)" if metric == commit_col else ""
+        raise ConfigError(f"{path}: --metric {metric!r}{role} is not a metric column of this file; its metric "
+                          f"columns are {candidates}")
+    if not candidates:
         raise ConfigError(f"{path}: no metric column besides {time_col!r}" + (f" and {commit_col!r}" if commit_col else ""))
-    if metric is not None and metric not in metric_cols:
-        if metric_cols != ["value"]:
-            raise ConfigError(f"{path}: no column {metric!r}; metric columns are {metric_cols}")
-    elif metric is not None:
-        metric_cols = [metric]
-    out = []
-    for col in metric_cols:
-        labels, values, commits = [], [], []
-        for lineno, row in enumerate(rows, start=2):
-            cell = (row.get(col) or "").strip()
-            if not cell:
+    named = [metric] if metric is not None else candidates if len(candidates) == 1 else None
+    histories, skipped = [], []
+    for col in named or candidates:
+        good, bad = _numbers(path, rows, order, col)
+        if named:
+            _strict_values(path, col, good, bad, rows)
+        else:
+            if not col.strip():
+                skipped.append(SkippedColumn(col, "has no name in the header"))
                 continue
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ConfigError(f"{path}: line {lineno}, column {col!r}: {cell!r} is not a number") from None
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{path}: line {lineno}, column {col!r}: {cell!r} must be a positive number")
-            labels.append(row[time_col])
-            values.append(value)
-            commits.append((row.get(commit_col) or None) if commit_col else None)
-        name = metric if (metric is not None and col == "value") else col
-        out.append(History(name, tuple(labels), tuple(values), tuple(commits)))
-    return out
+            if bad and good:  # numbers with a stray value: a mistake in the data, not a text column
+                _strict_values(path, col, good, bad, rows)
+            why = _why_skip(col, good, bad, rows)
+            if why is not None:
+                skipped.append(SkippedColumn(col, why))
+                continue
+        lines = [line for line, _ in good]
+        histories.append(History(col, tuple(rows[line - 2][time_col].strip() for line in lines),
+                                 tuple(v for _, v in good),
+                                 tuple(((rows[line - 2].get(commit_col) or "").strip() or None) if commit_col else None
+                                       for line in lines)))
+    if not histories:
+        raise ConfigError(f"{path}: no metric column to analyse: " + "; ".join(
+            f"{s.column!r}: {s.reason}" for s in skipped) + " (name one with --metric to analyse it anyway)")
+    return CsvHistories(str(path), tuple(header), time_col, commit_col, len(rows), by_time, tuple(histories),
+                        tuple(skipped), (warning,) if warning else ())
+
+
+def read_history_csv(path: str | Path, *, metric: str | None = None,
+                     columns: Mapping[str, str] | None = None) -> list[History]:
+    """The histories of :func:`load_history_csv` (without its notes)."""
+    return list(load_history_csv(path, metric=metric, columns=columns).histories)
 
 
 def history_from_index(entries: Sequence[dict[str, Any]], metric: str, *, key: dict[str, str],

@@ -82,7 +82,7 @@ def test_regress_finds_a_level_change_in_a_csv_history(tmp_path: Path, capsys):
     csv = tmp_path / "history.csv"
     csv.write_text("timestamp,value,commit\n" + "".join(
         f"2026-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z,{v:.3f},c{i:03d}\n" for i, v in enumerate(values)))
-    assert cli.main(["regress", "--history", str(csv), "--method", "whole"]) == 0
+    assert cli.main(["regress", "--history", str(csv), "--method", "whole", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (metric,) = doc
     assert doc[metric]["runs"] == 60 and doc[metric]["method"] == "whole"
@@ -90,7 +90,7 @@ def test_regress_finds_a_level_change_in_a_csv_history(tmp_path: Path, capsys):
     assert len(level) == 1 and level[0]["kind"] == "regression"
     assert 98 < level[0]["before"] < 102 and 128 < level[0]["after"] < 132
     assert "c030" in level[0]["commit_range"]
-    assert cli.main(["regress", "--history", str(csv), "--method", "whole", "--direction", "higher"]) == 0
+    assert cli.main(["regress", "--history", str(csv), "--method", "whole", "--direction", "higher", "--json"]) == 0
     (change,) = [c for c in json.loads(capsys.readouterr().out)[metric]["changes"] if c["kind"] != "noise"]
     assert change["kind"] == "improvement"
 

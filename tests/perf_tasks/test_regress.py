@@ -219,8 +219,10 @@ def test_history_from_index_is_oldest_first_and_skips_failed_runs():
 def test_csv_formats_and_errors(tmp_path):
     one = tmp_path / "one.csv"
     one.write_text("timestamp,value,commit\n2026-01-01,10,abc\n2026-01-02,11,def\n")
-    (h,) = read_history_csv(one, metric="api.latency")
-    assert h.metric == "api.latency" and h.values == (10.0, 11.0) and h.commits == ("abc", "def")
+    (h,) = read_history_csv(one, metric="value")
+    assert h.metric == "value" and h.values == (10.0, 11.0) and h.commits == ("abc", "def")
+    with pytest.raises(ConfigError, match=r"one.csv: --metric 'api.latency' is not a metric column .* \['value'\]"):
+        read_history_csv(one, metric="api.latency")  # --metric names a column, it does not rename one
     wide = tmp_path / "wide.csv"
     wide.write_text("timestamp,a,b\n1,10,\n2,11,5\n")
     got = {x.metric: x.values for x in read_history_csv(wide)}
@@ -251,8 +253,8 @@ def test_regress_cli_defaults_to_the_dags_detector_and_prints_json(tmp_path):
     y = _series(np.random.default_rng(6), n=80)
     y[40:] += np.log(1.2)
     path = tmp_path / "h.csv"
-    path.write_text("timestamp,commit,api_p95\n" + "".join(f"t{i},c{i},{v}\n" for i, v in enumerate(_values(y))))
-    out = _cli("--history", str(path))
+    path.write_text("run,commit,api_p95\n" + "".join(f"t{i},c{i},{v}\n" for i, v in enumerate(_values(y))))
+    out = _cli("--history", str(path), "--json")  # run labels, not times: file order
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)["api_p95"]
     (change,) = doc["changes"]
