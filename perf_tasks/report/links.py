@@ -50,3 +50,67 @@ def report_link(artifacts_url: str, dag_id: str, run_id: str, *, base: str | Non
     if base:
         return f"{base.rstrip('/')}/{key}"
     return stored_link(store or open_store(artifacts_url, source="artifacts URL"), key, expiry_h=expiry_h)
+
+
+# --- signed links (the /perf-reports route) ------------------------------------------------------
+#
+# A Slack message is read by people who may not be signed in to Airflow. The API server's
+# /perf-reports route accepts, beside an Airflow login, a link signed for ONE run folder:
+#
+#     <base>/perf-reports/~link/<expires>.<signature>/<dag>/<run>/report.html
+#
+# ``expires``: Unix seconds; ``signature``: HMAC-SHA256 over "<dag>/<run>/<expires>" with the
+# deployment's link secret (urlsafe base64, no padding). The token sits in the path, not in a
+# query, so that pipeline.report_url's "<base>/<dag>/<run>/report.html" shape stays as it is and
+# the report's relative links inside the run folder keep the signature. Pure functions: the secret
+# and the clock come in as arguments.
+
+#: the path segment that introduces a signed link under the reports route
+SIGNED_PREFIX = "~link"
+#: environment variable holding the secret (any string; 32+ random bytes recommended)
+LINK_SECRET_ENV = "PERF_REPORTS_LINK_SECRET"
+
+
+def link_signature(secret: str, dag_id: str, run_id: str, expires: int) -> str:
+    """HMAC-SHA256 of ``<dag>/<run>/<expires>`` (the store's safe ids) under ``secret``."""
+    import base64
+    import hashlib
+    import hmac
+
+    if not secret:
+        raise ValueError("a signed report link needs a non-empty secret")
+    msg = f"perf-reports-link:v1:{dag_id}/{run_id}/{int(expires)}".encode()
+    digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def link_token(secret: str, dag_id: str, run_id: str, *, now_s: float, ttl_s: float) -> str:
+    """``<expires>.<signature>`` for the run folder ``<dag>/<run>`` (safe ids), valid ``ttl_s``
+    seconds from ``now_s`` (at least 1 s, at most 7 days)."""
+    expires = int(now_s + min(MAX_PRESIGN_S, max(1.0, ttl_s)))
+    return f"{expires}.{link_signature(secret, dag_id, run_id, expires)}"
+
+
+def check_link_token(secret: str, token: str, dag_id: str, run_id: str, *, now_s: float) -> str:
+    """'' when ``token`` grants the run folder ``<dag>/<run>`` at ``now_s``; else why not
+    ("malformed", "expired", "bad signature"). Constant-time comparison."""
+    import hmac
+
+    if not secret:
+        return "signed links are not enabled (no link secret)"
+    expires_s, sep, sig = token.partition(".")
+    if not sep or not expires_s.isdigit() or not sig:
+        return "malformed"
+    if int(expires_s) < now_s:
+        return "expired"
+    if not hmac.compare_digest(sig, link_signature(secret, dag_id, run_id, int(expires_s))):
+        return "bad signature"
+    return ""
+
+
+def signed_base(base: str, secret: str, dag_id: str, run_id: str, *, now_s: float, ttl_s: float) -> str:
+    """``<base>/~link/<token>``: a report base (the ``/perf-reports`` route) whose
+    ``<base>/<dag>/<run>/<file>`` links open without an Airflow login until the token expires."""
+    token = link_token(secret, safe_id(dag_id, what="DAG id"), safe_id(run_id, what="run id"), now_s=now_s,
+                       ttl_s=ttl_s)
+    return f"{base.rstrip('/')}/{SIGNED_PREFIX}/{token}"

@@ -17,13 +17,20 @@ log = logging.getLogger(__name__)
 
 
 def _api_base() -> str:
+    """``[api] base_url`` without its trailing ``/``; "" when unset: links are then root-relative
+    (``/perf-reports/...``), so they work from whatever host name the browser used."""
     from airflow.configuration import conf
 
-    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
 
 
 def _run_url(context: Context) -> str:
     return f"{_api_base()}/dags/{context['dag'].dag_id}/runs/{quote(context['run_id'], safe='')}"
+
+
+def _absolute(url: str) -> str | None:
+    """``url`` when it is absolute (http/https), else None: Slack cannot open a root-relative link."""
+    return url if url.startswith(("http://", "https://")) else None
 
 
 #: the API server's route that serves stored reports (perf_reports_plugin.py)
@@ -31,14 +38,59 @@ REPORTS_ROUTE = "/perf-reports"
 
 
 def report_base() -> str:
-    """http base of report links: $PERF_REPORT_BASE_URL, else this Airflow's ``/perf-reports``."""
+    """http base of report links: $PERF_REPORT_BASE_URL, else this Airflow's ``/perf-reports``
+    (``[api] base_url`` + the route; root-relative ``/perf-reports`` when base_url is unset)."""
     import os
 
     return os.environ.get("PERF_REPORT_BASE_URL") or f"{_api_base()}{REPORTS_ROUTE}"
 
 
+def link_secret() -> str:
+    """The secret that signs report links for Slack (perf_tasks.report.links): $PERF_REPORTS_LINK_SECRET,
+    else one derived from ``[api] secret_key`` (which every Airflow process of a deployment shares);
+    "" when neither is set (no signed links)."""
+    import hashlib
+    import hmac
+    import os
+
+    from airflow.configuration import conf
+
+    from perf_tasks.report.links import LINK_SECRET_ENV
+
+    if secret := os.environ.get(LINK_SECRET_ENV, ""):
+        return secret
+    key = conf.get("api", "secret_key", fallback="") or ""
+    return hmac.new(key.encode(), b"perf-reports-link-secret", hashlib.sha256).hexdigest() if key else ""
+
+
+def slack_report_base(dag_id: str, run_id: str, *, expiry_h: float = 168.0) -> str | None:
+    """The report base for links that leave Airflow (Slack): absolute, and signed for this run
+    (``/perf-reports/~link/<token>``, valid ``expiry_h`` hours) when it is this Airflow's route and a
+    link secret is set; None when there is no absolute base (the pipeline then links a presigned S3
+    URL or the stored file's URI)."""
+    import time
+
+    from perf_tasks.report.links import signed_base
+
+    base = _absolute(report_base())
+    if base and base.rstrip("/").endswith(REPORTS_ROUTE) and (secret := link_secret()):
+        return signed_base(base, secret, dag_id, run_id, now_s=time.time(), ttl_s=expiry_h * 3600)
+    return base
+
+
+def _link_expiry_h(work: Path) -> float:
+    """alerts.yaml ``slack.report_link_expiry_h`` of the run (168 h when it cannot be read)."""
+    from perf_tasks import pipeline
+
+    try:
+        return float(pipeline.run_config(pipeline.load_spec(work)).alerts.slack.report_link_expiry_h)
+    except Exception:  # noqa: BLE001 - a broken config is reported by the steps that need it
+        return 168.0
+
+
 class ReportLink(BaseOperatorLink):
-    """"Report" button on the run's tasks: the run's report over http (the same link Slack gets)."""
+    """"Report" button on the run's tasks: the run's report on the /perf-reports route (``[api] base_url`` + route,
+    else root-relative: the host the browser used). Slack gets the same route, absolute and signed."""
 
     name = "Report"
 
@@ -253,8 +305,10 @@ class NotifyOperator(PerfStepOperator):
                 conn_id = None
         sender, channel = self.sender(conn_id or self._default_conn_id)
         url = self.spec_url(context) if (work / "run.json").exists() else pipeline.default_artifacts_url()
-        outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_run_url(context),
-                                  report_base=report_base())
+        # Slack is read outside Airflow: absolute links only, the report's signed for this run
+        outcome = pipeline.notify(work, self.store(url), sender, channel=channel, run_url=_absolute(_run_url(context)),
+                                  report_base=slack_report_base(context["dag"].dag_id, context["run_id"],
+                                                                expiry_h=_link_expiry_h(work)))
         return {"delivery": outcome.delivery.status, "channel": outcome.delivery.channel,
                 "manifest": outcome.sealed_at}
 
