@@ -38,12 +38,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--scenarios", default="",
                    help="comma-separated scenario names (default: config/stress.yaml's default_scenarios)")
-    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--list", action="store_true",
+                   help="list every scenario (what it does, what it needs) and exit")
     p.add_argument("--intensity", type=_intensity, default=1.0, help="0 < x <= 1: stressor strength (default 1)")
     p.add_argument("--profile", default="smoke", choices=PROFILE_NAMES, help="default: smoke")
     p.add_argument("--target", default="", help="an existing service (allowlisted); default: start the bundled one")
     p.add_argument("--allow", action="append", default=[], metavar="HOST",
-                   help="also allow this host, IP or CIDR for --target (loopback always; repeatable)")
+                   help="narrow the deployment's allowlist for --target to loopback and this host, IP or CIDR "
+                        "(repeatable); it cannot widen it: set $PERF_LOAD_ALLOWLIST or config/safety.yaml")
     p.add_argument("--window-s", type=float, default=None,
                    help="resource stressors: seconds per load window (default: the profile's)")
     p.add_argument("--artifacts", default=None, help="file:///path or s3://bucket/prefix")
@@ -78,13 +80,10 @@ def run_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``stress`` command; returns the exit code."""
-    if args.list:
-        from perf_tasks.kinds.stress import registry
-        from perf_tasks.stress.stressors import STRESSORS
+    if args.list:  # one line each: name, kind, what it does, what it needs (from each scenario's docstring)
+        from perf_tasks.stress.catalog import format_list, scenarios
 
-        for name, fn in registry().items():
-            kind = "stressor" if name in STRESSORS else "failure"
-            print(f"{name:<24} {kind:<9} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+        print(format_list(scenarios()))
         return 0
     from perf_tasks.cli import cmd_run
 

@@ -406,7 +406,10 @@ def _nothing(url: str) -> Iterator[str]:
 
 
 def cpu_saturation(ctx: StressContext) -> BenchmarkResult:
-    """CPU workers on every core at a duty cycle: host CPU at target_pct (90 % x intensity)."""
+    """CPU workers on every core at a duty cycle: host CPU at target_pct (90 % x intensity).
+
+    Needs: a service to load (the bundled one, or --target)
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["cpu_saturation"])
     target = p["target_pct"] * x
     stress = _ProcessStress(lambda: CpuStressor(target, max_duration_s=p["duration_s"] + p["settle_s"] + 30))
@@ -414,7 +417,10 @@ def cpu_saturation(ctx: StressContext) -> BenchmarkResult:
 
 
 def memory_pressure(ctx: StressContext) -> BenchmarkResult:
-    """One process holding share x RAM (capped, a margin kept free), written so it is resident."""
+    """One process holding share x RAM (capped, a margin kept free), written so it is resident.
+
+    Needs: a service to load (the bundled one, or --target); free RAM above margin_mib
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["memory_pressure"])
     share = p["share"] * x
     stress = _ProcessStress(lambda: MemoryStressor(share, cap_bytes=int(p["cap_mib"]) * MiB,
@@ -425,7 +431,10 @@ def memory_pressure(ctx: StressContext) -> BenchmarkResult:
 
 
 def disk_io(ctx: StressContext) -> BenchmarkResult:
-    """fsync after every 64 KiB write at rate_mib_s into a size-capped temp file."""
+    """fsync after every 64 KiB write at rate_mib_s into a size-capped temp file.
+
+    Needs: a service to load (the bundled one, or --target); max_mib of disk in the work folder
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["disk_io"])
     rate = p["rate_mib_s"] * x
     stress = _ProcessStress(lambda: DiskStressor(rate, max_bytes=int(p["max_mib"]) * MiB, parent_dir=ctx.work,
@@ -435,7 +444,10 @@ def disk_io(ctx: StressContext) -> BenchmarkResult:
 
 
 def net_latency(ctx: StressContext) -> BenchmarkResult:
-    """Fault proxy between load and service: +latency_ms each way, with jitter."""
+    """Fault proxy between load and service: +latency_ms each way, with jitter.
+
+    Needs: a service to load (the bundled one, or --target)
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["net_latency"])
     faults = Faults(latency_ms=p["latency_ms"] * x, jitter_ms=p["jitter_ms"] * x)
     return _degrade(ctx, _LatencyStress(faults, ctx.seed), {**p, "latency_ms": faults.latency_ms,
@@ -444,7 +456,10 @@ def net_latency(ctx: StressContext) -> BenchmarkResult:
 
 
 def net_bandwidth(ctx: StressContext) -> BenchmarkResult:
-    """Fault proxy: the link limited below the unstressed window's bytes/s."""
+    """Fault proxy: the link limited below the unstressed window's bytes/s.
+
+    Needs: a service to load (the bundled one, or --target)
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["net_bandwidth"])
     cut = min(0.95, p["cut"] * x)
     return _degrade(ctx, _BandwidthStress(cut, ctx.seed), {**p, "cut": cut},
@@ -452,7 +467,10 @@ def net_bandwidth(ctx: StressContext) -> BenchmarkResult:
 
 
 def net_resets(ctx: StressContext) -> BenchmarkResult:
-    """Fault proxy: reset_pct of requests answered by a TCP reset."""
+    """Fault proxy: reset_pct of requests answered by a TCP reset.
+
+    Needs: a service to load (the bundled one, or --target)
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["net_resets"])
     faults = Faults(reset_pct=min(100.0, p["reset_pct"] * x))
     return _degrade(ctx, _ResetStress(faults, ctx.seed), {**p, "reset_pct": faults.reset_pct},
@@ -460,7 +478,10 @@ def net_resets(ctx: StressContext) -> BenchmarkResult:
 
 
 def net_blackhole(ctx: StressContext) -> BenchmarkResult:
-    """Fault proxy: nothing forwarded for blackhole_s mid-window, then restored."""
+    """Fault proxy: nothing forwarded for blackhole_s mid-window, then restored.
+
+    Needs: a service to load (the bundled one, or --target)
+    """
     x, p = _check_intensity(ctx), params_for(ctx, DEFAULTS["net_blackhole"])
     hole = min(p["blackhole_s"] * x, p["duration_s"] / 2)
     return _degrade(ctx, _BlackholeStress(hole, p["duration_s"], ctx.seed), {**p, "blackhole_s": hole},
