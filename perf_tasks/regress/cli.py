@@ -198,6 +198,11 @@ def change_line(h: History, c: ChangeReport) -> str:
             f"{commits}{found}")
 
 
+def _notes(table: CsvHistories, notes: list[str]) -> list[str]:
+    return ([f"warning: {w}" for w in table.warnings] + [f"note: column {s.column!r} skipped: {s.reason}"
+                                                          for s in table.skipped] + [f"note: {n}" for n in notes])
+
+
 def text_summary(table: CsvHistories, method: str, found: dict[str, list[ChangeReport]],
                  directions: dict[str, Resolved], notes: list[str], fail_on: str) -> str:
     """The readable summary: the file, notes and warnings, then each metric and its changes."""
@@ -205,9 +210,7 @@ def text_summary(table: CsvHistories, method: str, found: dict[str, list[ChangeR
              else f"in file order ({table.time_column!r} holds labels, not times)")
     commit = f", commits from {table.commit_column!r}" if table.commit_column else ", no commit column"
     lines = [f"{table.path}: {table.rows} rows, {order}{commit}; method {method}"]
-    lines += [f"warning: {w}" for w in table.warnings]
-    lines += [f"note: column {s.column!r} skipped: {s.reason}" for s in table.skipped]
-    lines += [f"note: {n}" for n in notes]
+    lines += _notes(table, notes)
     regressions = []
     for h in table.histories:
         changes = found[h.metric]
@@ -252,8 +255,7 @@ def run(args: argparse.Namespace) -> int:
                                       method=args.method, level=level, online=online)
              for h in table.histories}
     if args.json:
-        for line in [f"warning: {w}" for w in table.warnings] + [
-                f"note: column {s.column!r} skipped: {s.reason}" for s in table.skipped] + [f"note: {n}" for n in notes]:
+        for line in _notes(table, notes):
             print(line, file=sys.stderr)
         print(json.dumps(json_document(table, args.method, found, directions), indent=2))
     else:

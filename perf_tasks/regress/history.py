@@ -146,7 +146,8 @@ def infer_direction(name: str) -> DirectionGuess:
 def id_like_name(name: str) -> bool:
     """``build``, ``build_number``, ``run_id``, ``job``, ``seq``: a name for ids, not measurements."""
     words = _words(name)
-    return bool(words) and (words[-1] in _ID_LAST_WORDS or words[0].startswith("build") or name.lower() in _ID_NAMES)
+    return bool(words) and (words[-1] in _ID_LAST_WORDS or name.lower() in _ID_NAMES
+                            or re.fullmatch(r"builds?(num|no|id|number)?", words[0]) is not None)
 
 
 @dataclass(frozen=True)
@@ -338,11 +339,12 @@ def load_history_csv(path: str | Path, *, metric: str | None = None,
     order, by_time, warning = _order(path, rows, time_col, strict=strict, source=source)
     candidates = [c for c in header if c not in (time_col, commit_col)]
     if metric is not None and metric not in candidates:
-        role = " (the timestamp column)" if metric == time_col else " (the commit column)" if metric == commit_col else ""
+        role = {time_col: " (the timestamp column)", commit_col: " (the commit column)"}.get(metric, "")
         raise ConfigError(f"{path}: --metric {metric!r}{role} is not a metric column of this file; its metric "
                           f"columns are {candidates}")
     if not candidates:
-        raise ConfigError(f"{path}: no metric column besides {time_col!r}" + (f" and {commit_col!r}" if commit_col else ""))
+        raise ConfigError(f"{path}: no metric column besides {time_col!r}"
+                          + (f" and {commit_col!r}" if commit_col else ""))
     named = [metric] if metric is not None else candidates if len(candidates) == 1 else None
     histories, skipped = [], []
     for col in named or candidates:
