@@ -399,16 +399,35 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
 
 # --- persist_artifacts ------------------------------------------------------------------------
 
+#: what persist_artifacts uploaded, and where (``{"store": <run URI>, "artifacts": {path: sha256}}``),
+#: so that the seal uploads only what is new or changed since; kept in the work folder, never uploaded
+#: (like ``status/``, and outside it: every ``status/*.json`` is a step's record)
+UPLOADED = ".uploaded.json"
+LOCAL_ONLY = ("status", UPLOADED)
+
+
+def uploaded_artifacts(work: Path, run: RunArtifacts) -> dict[str, str]:
+    """path -> sha256 of what persist_artifacts uploaded to ``run``'s store ({} when it did not,
+    or uploaded to another store)."""
+    try:
+        doc = json.loads((work / UPLOADED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return dict(doc.get("artifacts") or {}) if doc.get("store") == run.uri() else {}
+
+
 def persist_artifacts(work: Path, store: ArtifactStore) -> list[ManifestEntry]:
-    """Upload the work folder to ``<root>/<dag_id>/<run_id>/``. A store failure raises a
-    StoreError naming the store; the work folder keeps every file."""
+    """Upload the work folder to ``<root>/<dag_id>/<run_id>/`` and record what was uploaded
+    (:data:`UPLOADED`). A store failure raises a StoreError naming the store; the work folder
+    keeps every file. A retried task uploads everything again (idempotent)."""
     with step(work, "persist_artifacts"):
         spec = load_spec(work)
         run = RunArtifacts(store, spec.dag_id, spec.run_id)
         try:
-            entries = run.upload_dir(work, exclude=("status",))
+            entries = run.upload_dir(work, exclude=LOCAL_ONLY)
         except StoreError as exc:
             raise StoreError(f"{exc}\nNothing is lost: every artifact of this run is still in {work}") from exc
+        write_text(work / UPLOADED, json.dumps({"store": run.uri(), "artifacts": {e.path: e.sha256 for e in entries}}))
     return entries
 
 
@@ -509,13 +528,15 @@ def push_monitoring(work: Path, spec: RunSpec, evaluation: Evaluation | None) ->
 
 def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status: str,
              failed: dict[str, str]) -> str:
-    """Upload the work folder and write the manifest (and the index entry) last; promote when
-    asked. Returns the manifest's URI; raises StoreError (every artifact stays in ``work``).
-    ``notify`` calls it; ``python -m perf_tasks seal`` calls it again for a run whose upload failed."""
+    """Upload what persist_artifacts did not (files new or changed since, e.g. ``alerts/``;
+    everything when persist failed or wrote to another store) and write the manifest (and the
+    index entry) last; promote when asked. Returns the manifest's URI; raises StoreError (every
+    artifact stays in ``work``). ``notify`` calls it; ``python -m perf_tasks seal`` calls it again
+    for a run whose upload failed."""
     evaluation = read_optional(work, Evaluation, "evaluation.json")
     comparison = read_optional(work, Comparison, "comparison.json")
     run = RunArtifacts(store, spec.dag_id, spec.run_id)
-    entries = run.upload_dir(work, exclude=("status",))
+    entries = run.upload_dir(work, exclude=LOCAL_ONLY, stored=uploaded_artifacts(work, run))
     summary = {"targets": len(evaluation.verdicts) if evaluation else 0,
                "targets_missed": sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
                if evaluation else None,

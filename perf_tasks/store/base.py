@@ -106,23 +106,31 @@ class RunArtifacts:
     def is_sealed(self) -> bool:
         return self.store.exists(self.key(MANIFEST))
 
-    def upload_dir(self, local_dir: Path, *, exclude: tuple[str, ...] = ()) -> list[ManifestEntry]:
-        """Upload every file under ``local_dir``; refuses when the run is sealed.
+    def upload_dir(self, local_dir: Path, *, exclude: tuple[str, ...] = (),
+                   stored: dict[str, str] | None = None) -> list[ManifestEntry]:
+        """Upload every file under ``local_dir``, except those ``stored`` (path -> sha256 of what
+        this run already uploaded to this store) maps to their current digest; refuses when the
+        run is sealed. Returns an entry for every file, skipped or not (the manifest lists all).
 
         Re-uploading after a retried task writes the same keys again (idempotent).
         """
         if self.is_sealed():
             raise RunSealedError(f"run {self.run_id!r} is already finished at {self.uri(MANIFEST)}; "
                                  f"its artifacts are never overwritten")
-        entries = []
+        entries, skipped = [], 0
         for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(local_dir).as_posix()
             if rel == MANIFEST or rel.split("/")[0] in exclude:
                 continue
             data = path.read_bytes()
-            self.store.put_bytes(self.key(rel), data)
-            entries.append(ManifestEntry(rel, len(data), sha256_bytes(data)))
-        log.info("uploaded %d artifacts to %s", len(entries), self.uri())
+            entry = ManifestEntry(rel, len(data), sha256_bytes(data))
+            if stored is not None and stored.get(rel) == entry.sha256:
+                skipped += 1
+            else:
+                self.store.put_bytes(self.key(rel), data)
+            entries.append(entry)
+        log.info("uploaded %d artifacts to %s (%d already there, unchanged)", len(entries) - skipped, self.uri(),
+                 skipped)
         return entries
 
     def seal(self, entries: list[ManifestEntry], *, status: str, summary: dict[str, Any],
