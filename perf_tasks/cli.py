@@ -13,10 +13,12 @@
                                  [--fail-on never|regression] [--json]   (text summary; exit 1: a regression
                                  with --fail-on regression; see perf_tasks/regress/cli.py)
 
-Exit codes: 0 no critical violation and every step succeeded (warnings are reported; INVALID
-targets, whose measurement cannot carry a verdict, are listed loudly but do not change 0 on their
-own); 1 a critical violation, a failed step, or the run could not be sealed in the store; 2 bad
-usage or config (nothing was measured).
+The verdict (PASS / WARNING / INVALID / CRITICAL, perf_tasks.verdict) is printed last, after the
+findings, worst first. Exit codes: 1 when the run fails as the DAG's ``verdict`` task would fail it
+(a failed step; a CRITICAL verdict with alerts.yaml ``run_state.fail_on: critical``, the default;
+``never`` keeps 0), or when the run could not be sealed in the store; 0 otherwise (WARNING and
+INVALID are reported loudly, an INVALID that would have missed its target as a finding, but do not
+change 0 on their own); 2 bad usage or config (nothing was measured).
 
 ``run --json FILE --junit FILE`` writes both files however the run ends, exit 2 included (then
 ``evaluation`` is null and ``error`` says what was wrong). The JSON carries the exit code, run id,
@@ -43,9 +45,10 @@ from perf_tasks import pipeline
 from perf_tasks.alerts.slack import webhook_sender
 from perf_tasks.errors import ConfigError, PerfError, UserError
 from perf_tasks.kinds import KINDS, get_kind
-from perf_tasks.report.text import markdown_table, overall_verdict, summary_table, verdict_line
+from perf_tasks.report.text import markdown_table, summary_table, verdict_block
 from perf_tasks.results import Comparison, Evaluation, from_json, to_dict
 from perf_tasks.store import RunArtifacts, open_store, run_index
+from perf_tasks.verdict import judge_run
 
 log = logging.getLogger("perf_tasks.cli")
 DAILY_DAG_ID = "perf_daily"
@@ -103,10 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline once, without Airflow",
-                         epilog="exit codes: 0 no critical violation, every step succeeded (INVALID targets are "
-                                "listed but do not change 0 on their own); 1 a critical violation or a failed "
-                                "step (the store included); 2 bad usage or config, nothing measured. --json and "
-                                "--junit are written in all three cases.")
+                         epilog="exit codes: 1 the run fails as its DAG's verdict task would (a failed step, the "
+                                "store included; CRITICAL with alerts.yaml run_state.fail_on: critical); 0 "
+                                "otherwise (WARNING and INVALID are reported, not failed); 2 bad usage or config, "
+                                "nothing measured. --json and --junit are written in all three cases.")
     run.add_argument("pipeline", choices=list(KINDS), metavar="KIND",
                      help=f"what to run: {', '.join(KINDS)} (the DAG's own steps, in this process)")
     add_run_arguments(run)
@@ -262,6 +265,7 @@ def run_document(outcome: RunOutcome) -> dict[str, Any]:
     failed = pipeline.failed_steps(work, spec) if work.exists() else {"setup_environment": "did not run"}
     evaluation = _optional(work, Evaluation, "evaluation.json")
     comparison = _optional(work, Comparison, "comparison.json")
+    judged = pipeline.judge(work, spec, failed=failed)
     delivery = None
     if (work / "alerts" / "delivery.json").exists():
         try:
@@ -274,8 +278,13 @@ def run_document(outcome: RunOutcome) -> dict[str, Any]:
                                                             else "failed"),
         "error": outcome.error,
         "measured": (work / "results.json").exists(),
-        "verdict": overall_verdict(evaluation) if evaluation is not None else None,
-        "invalid": [{"metric": v.metric, "reason": v.reason} for v in evaluation.invalid] if evaluation else [],
+        "verdict": judged.verdict,
+        "verdict_line": judged.line,
+        "fails_run": judged.fails_run,
+        "findings": [{"kind": f.kind, "label": f.label, "metric": f.metric, "detail": f.detail, "note": f.note,
+                      "alerts": f.alerts} for f in judged.findings],
+        "invalid": [{"metric": v.metric, "reason": v.reason, "would_have": v.would_have}
+                    for v in evaluation.invalid] if evaluation else [],
         "failed_steps": failed,
         "steps": step_states(work, failed),
         "work_dir": str(work),
@@ -294,6 +303,9 @@ def junit_tree(doc: dict[str, Any]) -> ET.Element:
     testcase per step: an error for a failed step, skipped for one that never ran)."""
     dag_id = doc.get("dag_id") or DAILY_DAG_ID
     root = ET.Element("testsuites", name=dag_id)
+    props = ET.SubElement(ET.SubElement(root, "testsuite", name="perf_verdict"), "properties")
+    for key in ("verdict", "verdict_line", "fails_run"):  # the run's one verdict, as every surface states it
+        ET.SubElement(props, "property", name=key, value=str(doc.get(key)))
     evaluation = doc["evaluation"]
 
     def suite(name: str) -> ET.Element:
@@ -308,7 +320,9 @@ def junit_tree(doc: dict[str, Any]) -> ET.Element:
             ET.SubElement(case, "failure", message=f"{v['status'].upper()}: {bound}"
                           + (f" ({v['reason']})" if v.get("reason") else ""), type=v["severity"])
         elif v["status"] == "invalid":
-            ET.SubElement(case, "skipped", message=f"INVALID: {v['reason']}")
+            would = v.get("would_have") or ""
+            ET.SubElement(case, "skipped", message=f"INVALID: {v['reason']}" if would not in ("warning", "critical")
+                          else f"INVALID, would have been {would.upper()}: {bound}; not judged: {v['reason']}")
     alerts = suite("perf_alerts")
     for v in (evaluation or {}).get("violations", []):
         if str(v["source"]).startswith("target"):
@@ -399,13 +413,15 @@ def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
     evaluation = _optional(work, Evaluation, "evaluation.json")
     comparison = _optional(work, Comparison, "comparison.json")
+    judged = pipeline.judge(work)
     if evaluation is not None:
         print(summary_table(evaluation, comparison))
-        print(verdict_line(evaluation))
+        print()
+    print(verdict_block(judged))
     doc = run_document(outcome)
     report = doc["report"]
     if report["stored"]:
-        print(f"\nreport: {report['stored']}")
+        print(f"\nreport: {_local_path(report['stored'])}")
     elif report["local"]:
         print(f"\nreport: {report['local']} (not stored: see the failed steps)")
     delivery = doc["alert"]
@@ -415,7 +431,9 @@ def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
     failed = doc["failed_steps"]
     for name, why in failed.items():
         print(f"step {name}: {why}", file=sys.stderr)
-    return 1 if failed or outcome.error or evaluation is None or evaluation.critical else 0
+    # the run's state as the DAG's verdict task decides it (a failed step, or CRITICAL with
+    # alerts.yaml run_state.fail_on "critical"), or a run that could not finish or be sealed
+    return 1 if judged.fails_run or failed or outcome.error or evaluation is None else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -454,13 +472,29 @@ def cmd_show(args: argparse.Namespace) -> int:
         env = store.get_json(run.key("environment.json"))["fingerprint"]
         print(markdown_table(evaluation, env, run_id))
         return 0
-    print(f"{args.dag_id} run {run_id}: {manifest['status']} at {manifest['finished_at']}, "
+    summary = manifest.get("summary") or {}
+    failed = summary.get("failed_steps") or {}
+    judged = judge_run(evaluation, comparison, failed_steps=failed, fail_on=summary.get("fail_on", "critical"),
+                       alert_on=summary.get("alert_on", "promoted"),
+                       alert_min_processes=summary.get("alert_min_processes", 5))
+    steps = "every step succeeded" if manifest["status"] == "success" else f"FAILED steps: {', '.join(failed) or '?'}"
+    print(f"{args.dag_id} run {run_id}: sealed at {manifest['finished_at']}, {steps}, "
           f"{len(manifest['artifacts'])} artifacts (sha256 verified)\n")
     print(summary_table(evaluation, comparison))
-    print(f"\nreport: {run.uri('report.html')}")
-    delivery = manifest["summary"].get("delivery")
-    print(f"alert: {delivery}")
-    return 1 if manifest["status"] != "success" or evaluation.critical else 0
+    print()
+    print(verdict_block(judged))
+    print(f"\nreport: {_local_path(run.uri('report.html'))}")
+    print(f"alert: {summary.get('delivery')}")
+    return 1 if manifest["status"] != "success" or judged.fails_run else 0
+
+
+def _local_path(uri: str) -> str:
+    """A ``file://`` URI as the path a terminal opens (``xdg-open PATH``, a click in most terminals);
+    other URIs as they are."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
 
 
 def _load(args: argparse.Namespace) -> int:

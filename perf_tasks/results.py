@@ -26,6 +26,8 @@ from typing import Any, Literal
 #                   (a round of ``loops`` calls becomes one observation of that many calls).
 #   3, additive (2026-11-29): HistoryChange gains the kinds transient / noise and optional fields (the
 #                   commit range, the levels' intervals, the runs behind them); older documents read.
+#   3, additive (2026-12-07): Verdict gains ``would_have`` (an invalid verdict's status had the
+#                   measurement been trusted: pass/warning/critical; "" unknown); older documents read.
 SCHEMA_VERSION = 3
 MIN_READABLE_VERSION = 1
 
@@ -265,6 +267,9 @@ class Verdict:
     status: VerdictStatus = "pass"
     reason: str = ""
     samples: int | None = None
+    # invalid only: what the verdict would have been had the measurement been trusted (pass,
+    # warning, critical; "" when nothing was measured). A would-be miss is a finding, never silent.
+    would_have: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct:
                                      f"({t.severity}) but not the warning bound {t.op} {t.warning:g}")
     else:
         status, reason = "pass", ""
+    # what the value says, trusted or not (an invalid verdict carries it: a would-be miss is a finding)
+    measured = metric.samples != 0 and math.isfinite(metric.value) and not metric.no_data_reason
+    hypothetical = ("" if not measured else t.severity if not met
+                    else "warning" if not t.warning_met_by(metric.value) else "pass")
     if status in ("warning", "critical") and metric.invalid_if_missed:
         status, reason = "invalid", f"{metric.invalid_if_missed}; would have been {status}: {reason}"
     elif (status in ("warning", "critical") and other_cpu_pct is not None and busy_limit_pct is not None
@@ -59,7 +63,8 @@ def judge(metric: Metric, *, other_cpu_pct: float | None = None, busy_limit_pct:
                                      f"ran (limit {busy_limit_pct:g} %); would have been {status}: {reason}")
     return Verdict(metric=metric.name, value=metric.value, unit=metric.unit, threshold=threshold, op=t.op,
                    margin=t.margin(metric.value, threshold), passed=status == "pass", severity=severity,
-                   source=t.source, status=status, reason=reason, samples=metric.samples)  # type: ignore[arg-type]
+                   source=t.source, status=status, reason=reason, samples=metric.samples,  # type: ignore[arg-type]
+                   would_have=hypothetical if status == "invalid" else "")
 
 
 def check_rule(rule: AlertRule, metric: Metric) -> Violation | None:

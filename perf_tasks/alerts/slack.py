@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from perf_tasks.errors import DeliveryError
+from perf_tasks.fmt import format_value  # noqa: F401 - re-exported: callers import it from here
 from perf_tasks.results import GENERATOR_SATURATED, Comparison, Evaluation, Violation
 
 log = logging.getLogger(__name__)
@@ -59,18 +60,6 @@ class RunInfo:
     profile: str
     report_url: str | None = None
     run_url: str | None = None  # the Airflow UI page of the run
-
-
-def format_value(value: float, unit: str) -> str:
-    if unit == "bytes":
-        return f"{value / 2**20:,.1f} MiB"
-    if abs(value) >= 100:
-        text = f"{value:,.0f}"
-    elif abs(value) >= 1:
-        text = f"{value:,.2f}"
-    else:
-        text = f"{value:.4g}"
-    return f"{text} {unit}" if unit not in ("%",) else f"{text}%"
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -127,7 +116,8 @@ def _sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
 def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Comparison | None = None,
                   failed_steps: dict[str, str] | None = None, *,
                   alert_on: str = "promoted", alert_min_processes: int = 5,
-                  resolved: list[str] | None = None, ongoing: list[str] | None = None) -> dict[str, Any] | None:
+                  resolved: list[str] | None = None, ongoing: list[str] | None = None,
+                  verdict: str | None = None) -> dict[str, Any] | None:
     """One message for the run, violations grouped by severity, or None when there is nothing
     to alert on. Per-run regressions count against a promoted baseline; against the previous run
     only with ``alert_on`` "any", or "processes" when both sides had >= ``alert_min_processes``
@@ -135,34 +125,39 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
 
     With alert dedup (perf_tasks.alerts.state) the caller passes only what to send now;
     ``resolved`` lines (alerts sent before that cleared) make a message on their own, ``ongoing``
-    lines (open alerts not repeated) are only counted at the end of one."""
+    lines (open alerts not repeated) are only counted at the end of one. ``verdict``: the run's
+    verdict (perf_tasks.verdict.judge_run on the whole run), first in the headline; by default the
+    verdict of what is passed. Targets that would have been missed but could not be judged
+    (INVALID) alert on their own, right after the critical ones, with the reason and the factor."""
+    from perf_tasks.verdict import alerting_invalid, judge_run, regression_quiet_reason  # noqa: PLC0415
     resolved, ongoing = list(resolved or []), list(ongoing or [])
     failed_steps = failed_steps or {}
     violations = list(evaluation.violations) if evaluation else []
     critical = [v for v in violations if v.severity == "critical"]
     warning = [v for v in violations if v.severity == "warning"]
-    def counts(c: Any) -> bool:
-        if comparison is None:
-            return False
-        if alert_on == "any" or comparison.baseline_kind == "promoted":
-            return True
-        return (alert_on == "processes" and c.processes_baseline is not None and c.processes_current is not None
-                and min(c.processes_baseline, c.processes_current) >= alert_min_processes)
+    def counts(c: Any) -> bool:  # the one rule (perf_tasks.verdict), as the dedup items use it
+        return comparison is not None and not regression_quiet_reason(c, comparison, alert_on, alert_min_processes)
 
-    # the same rule as perf_tasks.alerts.state.alerting_regressions (the dedup items)
     regressions = [c for c in comparison.regressions if counts(c)] if comparison else []
     improvements = [c for c in comparison.improvements if counts(c)] if comparison else []
     level = [c for c in comparison.history_changes if c.new] if comparison else []
     level_regressions = [c for c in level if c.kind == "regression"]
-    saturated = [v for v in (evaluation.invalid if evaluation else ()) if v.reason.startswith(GENERATOR_SATURATED)]
-    if not (violations or regressions or level_regressions or failed_steps or saturated or resolved):
+    loud_invalid = alerting_invalid(evaluation)
+    saturated = [v for v in loud_invalid if v.reason.startswith(GENERATOR_SATURATED)]
+    would_miss = [v for v in loud_invalid if v not in saturated]
+    if not (violations or regressions or level_regressions or failed_steps or loud_invalid or resolved):
         return None  # improvements alone are good news for the report, not an alert
+    judged = judge_run(evaluation, comparison, failed_steps=failed_steps, alert_on=alert_on,
+                       alert_min_processes=alert_min_processes)
+    by_metric = {f.metric: f for f in judged.findings if f.kind == "would_miss"}
 
-    parts = []
+    parts = [verdict or judged.verdict]
     if failed_steps:
         parts.append("run FAILED")
     if critical:
         parts.append(f"{len(critical)} critical")
+    if would_miss:
+        parts.append(f"{len(would_miss)} would have missed (INVALID)")
     if warning:
         parts.append(f"{len(warning)} warning")
     n_reg = len(regressions) + len(level_regressions)
@@ -172,7 +167,7 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         parts.append(f"{len(saturated)} invalid: {GENERATOR_SATURATED}")
     if resolved:
         parts.append(f"{len(resolved)} resolved")
-    headline = f"{run.dag_id}: {', '.join(parts)}"
+    headline = f"{run.dag_id}: {parts[0]}" + (f" — {', '.join(parts[1:])}" if parts[1:] else "")
     text = f"{headline} (run {run.run_id}, profile {run.profile})"
 
     blocks: list[dict[str, Any]] = [
@@ -184,12 +179,16 @@ def build_message(run: RunInfo, evaluation: Evaluation | None, comparison: Compa
         blocks += _sections(":x: Failed steps", [f"• `{step}`: {err}" for step, err in failed_steps.items()])
     if critical:
         blocks += _sections(":rotating_light: Critical", [_violation_line(v) for v in critical])
+    if would_miss:
+        blocks += _sections(":grey_exclamation: Would have missed: INVALID, not judged (the measurement cannot "
+                            "carry a verdict; rerun it as it says)",
+                            [f"• `{v.metric}` = *{by_metric[v.metric].detail}* — {v.reason}" for v in would_miss])
     if warning:
         blocks += _sections(":warning: Warning", [_violation_line(v) for v in warning])
-    invalid = list(evaluation.invalid) if evaluation else []
-    if invalid:  # shown with any alert; alone they send one only when the load generator was saturated
+    rest = [v for v in (evaluation.invalid if evaluation else ()) if v not in would_miss]
+    if rest:  # shown with any alert; alone they send one only when the load generator was saturated
         blocks += _sections(":grey_question: Invalid: not judged (the measurement cannot carry a verdict)",
-                            [f"• `{v.metric}`: {v.reason}" for v in invalid])
+                            [f"• `{v.metric}`: {v.reason}" for v in rest])
     history_link = f" (<{run.report_url}#history|history chart>)" if run.report_url and run.report_url.startswith("http") else ""
     if comparison is not None and (regressions or improvements):
         def line(c: Any) -> str:

@@ -31,8 +31,9 @@ from datetime import datetime
 from typing import Any
 
 from perf_tasks.errors import StoreError
-from perf_tasks.results import GENERATOR_SATURATED, Comparison, Evaluation, MetricChange
+from perf_tasks.results import Comparison, Evaluation, MetricChange
 from perf_tasks.store import ArtifactStore, safe_id
+from perf_tasks.verdict import alerting_invalid, regression_quiet_reason
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,8 @@ def alerting_regressions(comparison: Comparison | None, *, alert_on: str = "prom
     worker processes."""
     if comparison is None:
         return []
-
-    def counts(c: MetricChange) -> bool:
-        if alert_on == "any" or comparison.baseline_kind == "promoted":
-            return True
-        return (alert_on == "processes" and c.processes_baseline is not None and c.processes_current is not None
-                and min(c.processes_baseline, c.processes_current) >= alert_min_processes)
-
-    return [c for c in comparison.regressions if counts(c)]
+    return [c for c in comparison.regressions
+            if not regression_quiet_reason(c, comparison, alert_on, alert_min_processes)]
 
 
 def violation_key(v: Any) -> str:
@@ -121,9 +116,8 @@ def alert_items(evaluation: Evaluation | None, comparison: Comparison | None, *,
         items.append(AlertItem(violation_key(v), "violation", v.metric, v.severity, v.value, v.unit, v.op))
     for c in alerting_regressions(comparison, alert_on=alert_on, alert_min_processes=alert_min_processes):
         items.append(AlertItem(f"regression:{c.metric}", "regression", c.metric, "regression", c.change_pct, "%"))
-    for v in evaluation.invalid if evaluation else ():
-        if v.reason.startswith(GENERATOR_SATURATED):
-            items.append(AlertItem(f"invalid:{v.metric}", "invalid", v.metric, "invalid", v.value, v.unit, v.op))
+    for v in alerting_invalid(evaluation):  # a saturated generator, a target that would have been missed
+        items.append(AlertItem(f"invalid:{v.metric}", "invalid", v.metric, "invalid", v.value, v.unit, v.op))
     return items
 
 
@@ -211,13 +205,13 @@ def filter_for_message(evaluation: Evaluation | None, comparison: Comparison | N
     """The evaluation and comparison with only the items to send now (the message builder then
     words them as usual); everything else stays in the report."""
     keys = decision.send_keys
+    alerting = set(alerting_invalid(evaluation))
     if evaluation is not None:
         evaluation = dataclasses.replace(
             evaluation,
             violations=tuple(v for v in evaluation.violations if violation_key(v) in keys),
             verdicts=tuple(v for v in evaluation.verdicts if not (
-                v.status == "invalid" and v.reason.startswith(GENERATOR_SATURATED)
-                and f"invalid:{v.metric}" not in keys)))
+                v in alerting and f"invalid:{v.metric}" not in keys)))
     if comparison is not None:
         comparison = dataclasses.replace(comparison, changes=tuple(
             c for c in comparison.changes if c.status != "regression" or f"regression:{c.metric}" in keys))
@@ -285,16 +279,18 @@ class PlannedAlert:
 def plan_message(run: Any, store: ArtifactStore | None, evaluation: Evaluation | None,
                  comparison: Comparison | None, failed_steps: dict[str, str] | None, *, now: datetime,
                  measured: Iterable[str] = (), repeat_after_h: float = 24.0, worsen_pct: float = 10.0,
-                 resolved: bool = True, alert_on: str = "promoted", alert_min_processes: int = 5) -> PlannedAlert:
+                 resolved: bool = True, alert_on: str = "promoted", alert_min_processes: int = 5,
+                 verdict: str | None = None) -> PlannedAlert:
     """Decide what this run sends (``run``: a :class:`perf_tasks.alerts.slack.RunInfo`) from the
     state in ``store`` and build the message. ``measured``: the run's metric names (see
-    :func:`judged_keys`). A run without an evaluation (it failed before) resolves nothing."""
+    :func:`judged_keys`). A run without an evaluation (it failed before) resolves nothing.
+    ``verdict``: the whole run's (perf_tasks.verdict), for the headline."""
     from perf_tasks.alerts.slack import build_message  # noqa: PLC0415 - slack's module is the heavier one
 
     state = load_state(store, run.dag_id, run.profile) if store is not None else None
     if state is None:
         message = build_message(run, evaluation, comparison, failed_steps, alert_on=alert_on,
-                                alert_min_processes=alert_min_processes)
+                                alert_min_processes=alert_min_processes, verdict=verdict)
         return PlannedAlert(message, None, run.dag_id, run.profile)
     items = alert_items(evaluation, comparison, alert_on=alert_on, alert_min_processes=alert_min_processes)
     decision = decide(state, items, judged_keys(evaluation, comparison, measured), now=now, run_id=run.run_id,
@@ -302,7 +298,7 @@ def plan_message(run: Any, store: ArtifactStore | None, evaluation: Evaluation |
     ev, cmp = filter_for_message(evaluation, comparison, decision)
     message = build_message(run, ev, cmp, failed_steps, alert_on=alert_on, alert_min_processes=alert_min_processes,
                             resolved=[r.line() for r in decision.resolved] if resolved else [],
-                            ongoing=[f"`{o.metric}`" for o in decision.ongoing])
+                            ongoing=[f"`{o.metric}`" for o in decision.ongoing], verdict=verdict)
     if message is not None and decision.why:
         message["dedup"] = {"sent": decision.why, "ongoing": [o.key for o in decision.ongoing],
                             "resolved": [r.key for r in decision.resolved]}

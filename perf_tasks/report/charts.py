@@ -14,9 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from perf_tasks.fmt import format_value
+
 BLUE, RED, GREEN, GREY, DARK = "#1a5fb4", "#b00020", "#2e7d32", "#888888", "#222222"
 _RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "axes.spines.top": False,
-       "axes.spines.right": False, "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6}
+       "axes.spines.right": False, "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6,
+       # plain tick labels: no "1e3" exponent or "+1.037e3" offset above an axis
+       "axes.formatter.limits": (-7, 9), "axes.formatter.useoffset": False}
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def trend_chart(labels: Sequence[str], values: Sequence[float], *, unit: str, ti
                             bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
         if target is not None and math.isfinite(target):
             ax.axhline(target, color=RED, linewidth=1.0)
-            ax.annotate(f"target {target:g}", (0, target), xytext=(2, 2), textcoords="offset points", color=RED,
+            ax.annotate(f"target {format_value(target, unit)}", (0, target), xytext=(2, 2), textcoords="offset points", color=RED,
                         fontsize=7)
         if highlight is not None and 0 <= highlight < len(values):
             ax.plot([highlight], [values[highlight]], marker="o", markersize=7, markerfacecolor="none",
@@ -165,9 +169,9 @@ def distribution_chart(values_ms: Sequence[float], *, title: str = "", target_ms
         ax.hist([v for v in xs if v <= hi], bins=bins, color=BLUE, alpha=0.85, histtype="stepfilled")
         for i, (name, v) in enumerate((percentiles or {}).items()):
             if v <= hi * 1.05:
-                ax.axvline(v, color=DARK, linewidth=0.9, linestyle=("-", "--", ":")[i % 3], label=f"{name} {v:.3g}")
+                ax.axvline(v, color=DARK, linewidth=0.9, linestyle=("-", "--", ":")[i % 3], label=f"{name} {format_value(v, 'ms')}")
         if target_ms is not None and target_ms <= hi * 1.5:
-            ax.axvline(target_ms, color=RED, linewidth=1.2, label=f"target {target_ms:g}")
+            ax.axvline(target_ms, color=RED, linewidth=1.2, label=f"target {format_value(target_ms, 'ms')}")
         if percentiles or target_ms is not None:
             ax.legend(fontsize=6, frameon=False, loc="upper right")
         ax.set_xlabel("ms" + (f" ({beyond} beyond the 99.5th percentile not shown)" if beyond else ""))

@@ -7,9 +7,9 @@ import math
 from html import escape
 from typing import Any
 
-from perf_tasks.alerts.slack import format_value
-from perf_tasks.report.text import overall_verdict
+from perf_tasks.fmt import format_margin, format_number, format_value
 from perf_tasks.results import Comparison, Evaluation, RunResults
+from perf_tasks.verdict import RunJudgement, judge_run, measured_text
 
 
 def _row(cells: list[str], cls: list[str] | None = None) -> str:
@@ -134,12 +134,10 @@ def _history_section(comparison: Comparison | None, history: dict[str, dict[str,
     return parts + [_table(["metric", "last 100 runs", "this run", "level changes"], rows)]
 
 
-_AREA_VERDICT_ORDER = ("FAIL", "INVALID", "WARNING", "PASS")
-
-
 def _area_verdict(statuses: list[str]) -> str:
+    """An area's (suite's) verdict from its targets' statuses, by the run verdict's order."""
     if "critical" in statuses:
-        return "FAIL"
+        return "CRITICAL"
     if "invalid" in statuses:
         return "INVALID"
     return "WARNING" if "warning" in statuses else "PASS"
@@ -182,9 +180,39 @@ def recommendations(results: RunResults, evaluation: Evaluation, load: dict[str,
     return out[:8]
 
 
+_CAVEATS = {"observations;": "too few observations for the percentile", "host busy": "a busy host",
+            "load generator saturated": "the load generator was the limit",
+            "did not run at the same time": "load shards did not run together", "no data": "nothing was measured"}
+
+
+def _finding_html(f: Any) -> str:
+    css = {"critical": "fail", "failed_step": "fail", "regression": "fail" if f.alerts else "warn"}.get(f.kind, "warn")
+    note = f" <span class='muted'>({escape(f.note)})</span>" if f.note else ""
+    return (f"<b class='{css}'>{escape(f.label)}</b> <code>{escape(f.metric)}</code>: {escape(f.detail)}{note}")
+
+
 def executive_summary(results: RunResults, evaluation: Evaluation, comparison: Comparison | None,
-                      load: dict[str, Any] | None = None) -> list[str]:
-    """The first screen: one verdict per area (suite), the worst findings, caveats and advice."""
+                      load: dict[str, Any] | None = None, judgement: RunJudgement | None = None) -> list[str]:
+    """The first screen: the findings (perf_tasks.verdict, worst first: a target that would have
+    been missed but could not be judged is one, right after the critical ones), one verdict per
+    area (suite), the caveats (targets not judged) and advice."""
+    judgement = judgement or judge_run(evaluation, comparison)
+    findings = judgement.headline
+    parts = ["<h2 id='summary'>Summary</h2>"]
+    if findings:
+        parts.append(f"<p><b>Findings</b> ({len(findings)}, worst first):</p><ol class='findings'>"
+                     + "".join(f"<li>{_finding_html(f)}</li>" for f in findings[:12]) + "</ol>"
+                     + (f"<p class='muted'>... and {len(findings) - 12} more below.</p>" if len(findings) > 12 else ""))
+    elif judgement.targets and judgement.invalid == judgement.targets:
+        parts.append(f"<p><b>Findings:</b> none, but no target could be judged: all {judgement.targets} are "
+                     "INVALID (see why below). This run shows nothing about the system.</p>")
+    elif judgement.invalid:
+        parts.append(f"<p><b>Findings:</b> none: every judged target met ({judgement.passed} of {judgement.targets}; "
+                     f"{judgement.invalid} not judged, below), no regression.</p>")
+    elif judgement.targets:
+        parts.append("<p><b>Findings:</b> none: every target met, no regression.</p>")
+    else:
+        parts.append("<p><b>Findings:</b> none; this run has no targets to judge.</p>")
     areas: dict[str, list[str]] = {}
     for v in evaluation.verdicts:
         areas.setdefault(v.metric.split(".", 1)[0], []).append(v.status)
@@ -196,31 +224,21 @@ def executive_summary(results: RunResults, evaluation: Evaluation, comparison: C
     rows = []
     for area, statuses in areas.items():
         verdict = _area_verdict(statuses)
-        css = {"FAIL": "fail", "PASS": "pass"}.get(verdict, "warn")
+        css = {"CRITICAL": "fail", "PASS": "pass"}.get(verdict, "warn")
         counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "warning", "critical", "invalid")
                            if statuses.count(s))
-        rows.append(_row([escape(area), verdict, escape(counts or "no targets")], ["", css, ""]))
-    parts = ["<h2 id='summary'>Summary</h2>", _table(["area", "verdict", "targets"], rows)]
-    findings = [f"<b>{v.severity.upper()}</b> <code>{escape(v.metric)}</code> = "
-                f"{escape(format_value(v.value, v.unit))} (threshold {escape(v.op)} "
-                f"{escape(format_value(v.threshold, v.unit))})" for v in evaluation.violations[:5]]
-    if comparison is not None:
-        findings += [f"<b>REGRESSION</b> <code>{escape(c.metric)}</code> {c.change_pct:+.1f} % vs "
-                     f"{escape(comparison.baseline_kind)} baseline" for c in comparison.regressions[:5]]
-        findings += [f"<b>LEVEL CHANGE</b> <code>{escape(c.metric)}</code> {c.change_pct:+.1f} % from run "
-                     f"{escape(c.run)}" for c in comparison.history_changes if c.new][:5]
-    parts.append("<p><b>Findings:</b></p><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>"
-                 if findings else "<p><b>Findings:</b> none: every judged target met, no regression.</p>")
-    kinds = {"observations;": "too few observations for the percentile", "host busy": "a busy host",
-             "load generator saturated": "the load generator was the limit",
-             "did not run at the same time": "load shards did not run together"}
-    caveats: dict[str, int] = {}
+        rows.append(_row([escape(area), verdict if statuses else "-", escape(counts or "no targets")],
+                         ["", css if statuses else "", ""]))
+    parts.append(_table(["area", "verdict", "targets"], rows))
+    caveats: dict[str, list[str]] = {}
     for v in evaluation.invalid:
-        kind = next((k for needle, k in kinds.items() if needle in v.reason), v.reason.split(";", 1)[0][:80])
-        caveats[kind] = caveats.get(kind, 0) + 1
+        kind = next((k for needle, k in _CAVEATS.items() if needle in v.reason), v.reason.split(";", 1)[0][:80])
+        caveats.setdefault(kind, []).append(v.metric)
     if caveats:
-        parts.append("<p><b>Not judged</b> (" + str(len(evaluation.invalid)) + " targets, never counted as passes): "
-                     + escape("; ".join(f"{n} because of {k}" for k, n in caveats.items())) + ".</p>")
+        n = len(evaluation.invalid)
+        parts.append(f"<p><b>Not judged:</b> {n} target{'s' if n > 1 else ''} INVALID, never counted as "
+                     "passes: " + escape("; ".join(f"{len(m)} because of {k} (e.g. {m[0]})" for k, m in caveats.items()))
+                     + ".</p>")
     advice = recommendations(results, evaluation, load)
     if advice:
         parts.append("<p><b>Recommendations:</b></p><ul>" + "".join(f"<li>{escape(a)}</li>" for a in advice)
@@ -296,7 +314,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
                   *, links: dict[str, str] | None = None, failed_steps: dict[str, str] | None = None,
                   history: dict[str, dict[str, Any]] | None = None, load: dict[str, Any] | None = None,
                   sections: list[dict[str, Any]] | None = None, charts: bool = True, trend_runs: int = 50,
-                  generated_at: str = "") -> str:
+                  generated_at: str = "", judgement: RunJudgement | None = None) -> str:
     """The page (Jinja2 template ``templates/report.html``): the verdict and executive summary
     first, then one card per benchmark (distribution, judged metrics, trend with change points),
     the load section, a kind's own ``sections`` (stress, scalability: see :func:`render_section`),
@@ -308,8 +326,9 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
 
     n_missed = sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
     critical = len(evaluation.critical)
-    verdict = "FAIL" if failed_steps else overall_verdict(evaluation)  # INVALID is never shown as PASS
-    css = {"FAIL": "fail", "PASS": "pass"}.get(verdict, "warn")
+    judgement = judgement or judge_run(evaluation, comparison, failed_steps=failed_steps)
+    verdict = judgement.verdict  # the one verdict (perf_tasks.verdict): INVALID is never shown as PASS
+    css = {"CRITICAL": "fail", "PASS": "pass"}.get(verdict, "warn")
     headline = (f"run <code>{escape(results.run_id)}</code> · profile <code>{escape(results.profile)}</code> · "
                 f"started {escape(results.started_at)} · {len(evaluation.verdicts)} targets, {n_missed} missed, "
                 f"{len(evaluation.invalid)} invalid · "
@@ -319,8 +338,9 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     for v in evaluation.verdicts:
         ok = {"pass": "pass", "critical": "fail", "warning": "warn", "invalid": "warn"}[v.status]
         rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
-                          escape(format_value(v.value, v.unit)), f"{v.samples:,}" if v.samples is not None else "-",
-                          f"{v.margin:,.1f}x" if math.isfinite(v.margin) else "∞", v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
+                          escape(measured_text(v)), f"{v.samples:,}" if v.samples is not None else "-",
+                          "no data" if measured_text(v) == "no data" else format_margin(v.margin, ascii_only=False),
+                          v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
     targets = ("<h2 id='targets'>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
                "for lower bounds: above 1 passes.</p>"
                + _table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
@@ -341,7 +361,7 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     return _environment().get_template("report.html").render(
         dag_id=results.dag_id, run_id=results.run_id, verdict=verdict, verdict_css=css, headline=headline,
         links=list((links or {}).items()), failed_steps=list((failed_steps or {}).items()),
-        summary="\n".join(executive_summary(results, evaluation, comparison, load)),
+        summary="\n".join(executive_summary(results, evaluation, comparison, load, judgement)),
         cards=cards, trend_runs=trend_runs, load="\n".join(load_section(load, charts=charts)) if load else "",
         sections=[render_section(sec, index=i) for i, sec in enumerate(sections or [])],
         targets=targets, alerts=alerts, comparison="\n".join(_comparison_section(comparison)),
@@ -412,9 +432,9 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
             s = b.latency_s
             per = "call" if b.calls_per_observation == 1 else f"batch of {b.calls_per_observation} calls"
             caption = (f"{len(b.observation_s):,} observations (one {per} each) in {b.processes} worker process(es)"
-                       + (f"; p50 {s.median * 1e3:.4g} ms, p95 {s.p95 * 1e3:.4g} ms, p99 {s.p99 * 1e3:.4g} ms, "
-                          f"{s.ci_level:.0%} CI of the median {s.ci_low * 1e3:.4g}–{s.ci_high * 1e3:.4g} ms"
-                          if s else ""))
+                       + (f"; p50 {format_value(s.median * 1e3, 'ms')}, p95 {format_value(s.p95 * 1e3, 'ms')}, "
+                          f"p99 {format_value(s.p99 * 1e3, 'ms')}, {s.ci_level:.0%} CI of the median "
+                          f"{format_number(s.ci_low * 1e3)}–{format_value(s.ci_high * 1e3, 'ms')}" if s else ""))
             if not b.observation_s:  # a scenario (stress, scalability), not timed calls: say what it was
                 caption = b.callable if " " in b.callable else f"{b.calls:,} operations measured"
             rows = []
@@ -422,10 +442,11 @@ def benchmark_cards(results: RunResults, evaluation: Evaluation, comparison: Com
                 v = verdicts.get(m.name)
                 if v is None:
                     continue
-                rows.append({"metric": m.name, "value": format_value(v.value, v.unit),
+                rows.append({"metric": m.name, "value": measured_text(v),
                              "target": f"{v.op} {format_value(v.threshold, v.unit)}",
                              "samples": f"{v.samples:,}" if v.samples is not None else "-",
-                             "margin": f"{v.margin:,.2f}x" if math.isfinite(v.margin) else "∞",
+                             "margin": "no data" if measured_text(v) == "no data"
+                             else format_margin(v.margin, ascii_only=False),
                              "verdict": v.status.upper(),
                              "css": {"pass": "pass", "critical": "fail"}.get(v.status, "warn")})
             dist, trends = "", []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from perf_tasks.fmt import format_number
 from perf_tasks.report.html import _row, _table
 
 
@@ -29,14 +30,20 @@ def line_chart(t_s: list[float], series: dict[str, list[float]], *, unit: str, w
         legend.append(f'<tspan fill="{colours[k % 3]}">{escape(name)}</tspan>')
     return (f'<svg width="{width}" height="{height}" role="img" font-size="11">'
             f'<rect width="100%" height="100%" fill="#fafafa"/>'
-            f'<text x="2" y="12">{hi:.4g} {escape(unit)}</text><text x="2" y="{height - bottom}">0</text>'
+            f'<text x="2" y="12">{_axis(hi)} {escape(unit)}</text><text x="2" y="{height - bottom}">0</text>'
             f'<text x="{left}" y="{height - 4}">0 s</text>'
             f'<text x="{width - 60}" y="{height - 4}">{t_s[-1]:.0f} s</text>'
             f'<text x="{left + 60}" y="12">{" · ".join(legend)}</text>' + "".join(lines) + "</svg>")
 
 
+def _axis(value: float) -> str:
+    """An axis label in plain digits: ``1,037``, ``10``, ``0.25`` (never ``1.04e+03``)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
 def _ms(lat: Any) -> list[str]:
-    return [f"{lat.p50_ms:.4g}", f"{lat.p95_ms:.4g}", f"{lat.p99_ms:.4g}"] if lat is not None else ["-", "-", "-"]
+    return [format_number(lat.p50_ms), format_number(lat.p95_ms), format_number(lat.p99_ms)] if lat is not None \
+        else ["-", "-", "-"]
 
 
 def load_section(load: dict[str, Any], *, charts: bool = False) -> list[str]:

@@ -25,6 +25,7 @@ from perf_tasks.errors import StoreError
 from perf_tasks.regress.history import History, detect_changes
 from perf_tasks.regress.levels import LevelConfig
 from perf_tasks.store import ArtifactStore, S3Store, run_index, safe_id
+from perf_tasks.verdict import verdict_of_summary
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class SiteRun:
     run_id: str
     finished_at: str
     status: str
-    verdict: str  # PASS, WARNING, INVALID, FAIL, UNKNOWN (no manifest summary)
+    verdict: str  # PASS, WARNING, INVALID, CRITICAL (perf_tasks.verdict, kept in the manifest), UNKNOWN
     profile: str
     git_sha: str | None
     metrics: dict[str, float]
@@ -56,18 +57,6 @@ class SiteOutcome:
     pages: int
     runs: int
     metrics: int
-
-
-def verdict_of(status: str, summary: dict[str, Any] | None) -> str:
-    """A run's verdict from its manifest summary: FAIL (failed steps or a critical violation),
-    INVALID (targets not judged), WARNING (other alerts), PASS; UNKNOWN without a summary."""
-    if not summary:
-        return "FAIL" if status == "failed" else "UNKNOWN"
-    if summary.get("failed_steps") or status == "failed" or (summary.get("critical") or 0) > 0:
-        return "FAIL"
-    if (summary.get("targets_invalid") or 0) > 0:
-        return "INVALID"
-    return "WARNING" if (summary.get("alerts") or 0) > 0 else "PASS"
 
 
 def _env(key: dict[str, Any] | None) -> str:
@@ -88,7 +77,7 @@ def collect_runs(store: ArtifactStore, dag_id: str, *, max_runs: int = 500) -> l
                 log.warning("site: manifest of run %s unreadable (%s): verdict UNKNOWN", entry.get("run_id"), exc)
         key = entry.get("key") or {}
         out.append(SiteRun(run_id=entry["run_id"], finished_at=entry.get("finished_at", ""),
-                           status=entry.get("status", "?"), verdict=verdict_of(entry.get("status", "?"), summary),
+                           status=entry.get("status", "?"), verdict=verdict_of_summary(entry.get("status", "?"), summary),
                            profile=str(key.get("profile") or "?"), git_sha=entry.get("git_sha"),
                            metrics={k: float(v) for k, v in (entry.get("metrics") or {}).items()},
                            env=_env(key), summary=summary))

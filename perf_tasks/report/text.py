@@ -1,60 +1,38 @@
-"""Plain-text summary table for terminals and logs. Pure."""
+"""Plain text for terminals and logs: the targets table and the verdict block. Pure."""
 from __future__ import annotations
 
-from perf_tasks.alerts.slack import format_value
+from perf_tasks.fmt import format_margin, format_value
 from perf_tasks.results import Comparison, Evaluation
-
-
-def overall_verdict(evaluation: Evaluation) -> str:
-    """FAIL (a critical violation), INVALID (no critical one, but a target could not be judged),
-    WARNING (only warnings), or PASS. An invalid target never reads as a pass."""
-    if evaluation.critical:
-        return "FAIL"
-    if evaluation.invalid:
-        return "INVALID"
-    return "WARNING" if evaluation.violations else "PASS"
-
-
-def verdict_line(evaluation: Evaluation) -> str:
-    """``verdict: <overall> (counts)``: one line for a terminal or a log."""
-    n = len(evaluation.verdicts)
-    counts = [f"{n} target{'' if n == 1 else 's'}"]
-    warnings = len(evaluation.violations) - len(evaluation.critical)
-    for n, what in ((len(evaluation.critical), "critical"), (warnings, "warning"),
-                    (len(evaluation.invalid), "INVALID: could not be judged")):
-        if n:
-            counts.append(f"{n} {what}")
-    return f"verdict: {overall_verdict(evaluation)} ({', '.join(counts)})"
+from perf_tasks.verdict import RunJudgement, judge_run, measured_text
 
 
 def verdict_lines(evaluation: Evaluation) -> list[str]:
-    """One line per target verdict, then the alert-rule violations, then :func:`verdict_line`."""
+    """One line per target verdict, then the alert-rule violations, then the verdict line
+    (perf_tasks.verdict)."""
     lines = []
     for v in evaluation.verdicts:
-        line = (f"{v.status.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
+        line = (f"{v.status.upper():8} {v.metric} = {measured_text(v)} "
                 f"(target {v.op} {format_value(v.threshold, v.unit)}"
                 + (f", n={v.samples:,}" if v.samples is not None else "") + ")")
         lines.append(line + (f": {v.reason}" if v.reason else ""))
     lines += [f"{v.severity.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
               f"(threshold {v.op} {format_value(v.threshold, v.unit)}; {v.source})"
               for v in evaluation.violations if not v.source.startswith("target")]
-    lines.append(verdict_line(evaluation))
+    lines.append(judge_run(evaluation).line)
     return lines
 
 
 def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) -> str:
     rows = [("metric", "target", "measured", "n", "margin", "verdict")]
     for v in evaluation.verdicts:
-        rows.append((v.metric, f"{v.op} {format_value(v.threshold, v.unit)}", format_value(v.value, v.unit),
-                     f"{v.samples:,}" if v.samples is not None else "-", _margin(v.margin), v.status.upper()))
+        shown = measured_text(v)
+        rows.append((v.metric, f"{v.op} {format_value(v.threshold, v.unit)}", shown,
+                     f"{v.samples:,}" if v.samples is not None else "-",
+                     "no data" if shown == "no data" else format_margin(v.margin), v.status.upper()))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if evaluation.invalid:
-        lines.append("")
-        lines.append("invalid (the measurement cannot carry a verdict):")
-        lines += [f"  {v.metric}: {v.reason}" for v in evaluation.invalid]
     other = [v for v in evaluation.violations if not v.source.startswith("target")]
     if other:
         lines.append("")
@@ -68,9 +46,25 @@ def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) 
         else:
             lines.append(f"baseline {comparison.baseline_run_id}: {len(comparison.regressions)} regressions, "
                          f"{len(comparison.improvements)} improvements (threshold {comparison.threshold_pct:g} %)"
-                         + (f"; {comparison.note}" if comparison.note else ""))
-            lines += [f"  REGRESSION {c.metric}: {format_value(c.baseline, c.unit)} -> "
-                      f"{format_value(c.current, c.unit)} ({c.change_pct:+.1f} %)" for c in comparison.regressions]
+                         + (f"; {comparison.note}" if comparison.note else "") + " (each one below, among the findings)")
+    return "\n".join(lines)
+
+
+def verdict_block(judgement: RunJudgement) -> str:
+    """The run's findings, worst first (one line each, with why a regression does not alert), the
+    targets not judged, then the verdict line last, where a terminal's reader looks."""
+    lines = []
+    if judgement.headline:
+        lines.append(f"findings ({len(judgement.headline)}, worst first):")
+        lines += [f"  {i}. {f.text}" for i, f in enumerate(judgement.headline, 1)]
+    elif judgement.evaluated:
+        lines.append("findings: none" + (": every target met, no regression" if not judgement.invalid
+                                         else f": every judged target met ({judgement.invalid} not judged)"))
+    if judgement.not_judged:
+        lines.append("not judged (INVALID: the measurement cannot carry a verdict; never a pass):")
+        lines += [f"  {f.metric}: {f.note}" for f in judgement.not_judged]
+    lines.append(judgement.line + ("; the run FAILS (alerts.yaml run_state.fail_on: "
+                                   f"{judgement.fail_on})" if judgement.fails_run else ""))
     return "\n".join(lines)
 
 
@@ -82,13 +76,7 @@ def markdown_table(evaluation: Evaluation, fingerprint: dict, run_id: str) -> st
              f"`{(fingerprint.get('git_sha') or '-')[:12]}`.", "",
              "| metric | target | measured | samples | margin | verdict |", "|---|---|---|---|---|---|"]
     for v in evaluation.verdicts:
-        lines.append(f"| `{v.metric}` | {v.op} {format_value(v.threshold, v.unit)} | {format_value(v.value, v.unit)} | "
-                     f"{f'{v.samples:,}' if v.samples is not None else '-'} | {_margin(v.margin)} | {v.status.upper()} |")
+        lines.append(f"| `{v.metric}` | {v.op} {format_value(v.threshold, v.unit)} | {measured_text(v)} | "
+                     f"{f'{v.samples:,}' if v.samples is not None else '-'} | "
+                     f"{'no data' if measured_text(v) == 'no data' else format_margin(v.margin)} | {v.status.upper()} |")
     return "\n".join(lines)
-
-
-def _margin(margin: float) -> str:
-    """``12.3x``; ``inf`` when the measured value is 0 against a maximum (ASCII: terminals, CI logs)."""
-    import math
-
-    return f"{margin:,.1f}x" if math.isfinite(margin) else "inf"

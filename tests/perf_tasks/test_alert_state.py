@@ -55,7 +55,7 @@ def test_the_same_violation_is_sent_once_again_when_worse_or_due_and_resolved_on
     assert len(slack.messages) == 3
 
     p, d = _notify(store, slack, "r5", 4000, at=T0 + timedelta(hours=28))  # met: resolved, once
-    assert d.status == "sent" and slack.messages[-1]["text"].startswith("perf_daily: 1 resolved")
+    assert d.status == "sent" and slack.messages[-1]["text"].startswith("perf_daily: PASS — 1 resolved")
     body = json.dumps(slack.messages[-1]["blocks"])
     assert "Resolved" in body and METRIC in body and "last sent 7000 ms at run `r4`" in body
     p, d = _notify(store, slack, "r6", 4000, at=T0 + timedelta(hours=29))
@@ -156,4 +156,5 @@ def test_the_notify_step_sends_a_violation_once_then_its_resolution(slack, tmp_p
                               sleep=lambda s: None)
         statuses.append(out.delivery.status)
     assert statuses == ["sent", "nothing_to_send", "sent", "nothing_to_send"]
-    assert [m["text"].split(" (run")[0] for m in slack.messages] == ["perf_daily: 1 critical", "perf_daily: 1 resolved"]
+    assert [m["text"].split(" (run")[0] for m in slack.messages] == ["perf_daily: CRITICAL — 1 critical",
+                                                                     "perf_daily: PASS — 1 resolved"]

@@ -62,7 +62,7 @@ def test_message_groups_violations_by_severity_with_value_threshold_and_links():
         _violation("risk.a.latency_p95_ms"), _violation("risk.b.latency_p95_ms", "warning")))
     msg = build_message(RUN, ev)
     text = json.dumps(msg["blocks"])
-    assert msg["text"].startswith("perf_daily: 1 critical, 1 warning")
+    assert msg["text"].startswith("perf_daily: CRITICAL — 1 critical, 1 warning")
     crit = next(b for b in msg["blocks"] if "Critical" in b.get("text", {}).get("text", ""))
     assert "risk.a.latency_p95_ms" in crit["text"]["text"] and "risk.b" not in crit["text"]["text"]
     assert "12.50 ms" in text and "<= 10.00 ms" in text

@@ -49,7 +49,7 @@ def test_a_regression_message_also_lists_improvements_the_environment_and_histor
                               _change("risk.mc.latency_p50_ms", "improvement", 20.0, 15.0)),
                      fingerprint_mismatch=("cpu_model: EPYC 7763 vs Xeon 8375C",), history_changes=(history,))
     msg = build_message(RUN, None, cmp, ongoing=[f"alert-{i}" for i in range(12)])
-    assert msg["text"].startswith("perf_daily: 2 regressions")  # the per-run one and the history's level change
+    assert msg["text"].startswith("perf_daily: INVALID — 2 regressions")  # the per-run one and the history's level change
     text = _texts(msg)
     assert "Improvements vs promoted baseline `b7`" in text and "*15.00 ms*" in text and "-25.0 %" in text
     assert "99 % CI" in text
@@ -78,4 +78,4 @@ def test_a_message_over_slacks_block_limit_is_cut_and_says_so():
     assert len(msg["blocks"]) == MAX_BLOCKS
     assert msg["blocks"][-1] == {"type": "context", "elements": [
         {"type": "mrkdwn", "text": "message truncated: see the report"}]}
-    assert msg["text"].startswith("perf_daily: run FAILED, 40 critical")
+    assert msg["text"].startswith("perf_daily: CRITICAL — run FAILED, 40 critical")

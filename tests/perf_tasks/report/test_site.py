@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from perf_tasks.report.site import build_pages, collect_runs, publish_site, verdict_of
+from perf_tasks.report.site import build_pages, collect_runs, publish_site
+from perf_tasks.verdict import verdict_of_summary as verdict_of
 from perf_tasks.store import FileStore, RunArtifacts, S3Store
 
 KEY = {"dag_id": "perf_daily", "cpu_model": "CPU A", "cpu_count_logical": "2"}
@@ -46,7 +47,7 @@ def test_the_site_indexes_runs_with_verdicts_and_marks_the_change_point_with_run
     site = tmp_path / "store" / "perf_daily" / "_site"
     assert out.index_uri == (site / "index.html").as_uri() and out.runs == 28
     index = (site / "index.html").read_text()
-    assert '<td class="FAIL">FAIL</td>' in index and '<td class="INVALID">INVALID</td>' in index
+    assert '<td class="CRITICAL">CRITICAL</td>' in index and '<td class="INVALID">INVALID</td>' in index
     assert '<td class="PASS">PASS</td>' in index and 'href="../std23/report.html"' in index
     assert '<option>risk</option>' in index and '<option>smoke</option>' in index and "<svg" in index
     page = (site / "metrics" / "risk.mc.latency_p50_ms--standard.html").read_text()
@@ -74,7 +75,9 @@ def test_verdicts_come_from_the_manifest_summary():
     assert verdict_of("success", {"critical": 0, "targets_invalid": 0, "alerts": 0, "failed_steps": {}}) == "PASS"
     assert verdict_of("success", {"critical": 0, "targets_invalid": 0, "alerts": 2}) == "WARNING"
     assert verdict_of("success", {"critical": 0, "targets_invalid": 1, "alerts": 2}) == "INVALID"
-    assert verdict_of("failed", {"failed_steps": {"x": "y"}}) == "FAIL" and verdict_of("success", {}) == "UNKNOWN"
+    assert verdict_of("failed", {"failed_steps": {"x": "y"}}) == "CRITICAL" and verdict_of("success", {}) == "UNKNOWN"
+    # a run sealed with its verdict: the site states that one, never a recount
+    assert verdict_of("success", {"critical": 0, "targets_invalid": 1, "verdict": "WARNING"}) == "WARNING"
 
 
 def test_the_site_is_published_to_s3_as_html_pages(s3_client, bucket):

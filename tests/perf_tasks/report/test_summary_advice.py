@@ -54,8 +54,11 @@ def test_the_summary_marks_an_area_with_a_failed_benchmark_and_counts_the_caveat
         violations=(), failed_benchmarks=(failed.key,))
     html = "".join(executive_summary(_run(failed), ev, None))
     # a failed benchmark fails its area even without a target of its own
-    assert '<tr><td>risk</td><td class="fail">FAIL</td><td>1 critical</td></tr>' in html
+    assert '<tr><td>risk</td><td class="fail">CRITICAL</td><td>1 critical</td></tr>' in html
     assert '<tr><td>trading</td><td class="warn">INVALID</td><td>3 invalid</td></tr>' in html
-    assert "Findings:</b> none" in html
-    assert ("Not judged</b> (3 targets, never counted as passes): 2 because of too few observations for the "
-            "percentile; 1 because of load shards did not run together.") in html
+    # nothing judged is not "every judged target met": it says that no target could be judged
+    assert "Findings:</b> none, but no target could be judged: all 3 are INVALID" in html
+    assert "every judged target met" not in html
+    assert ("Not judged:</b> 3 targets INVALID, never counted as passes: 2 because of too few observations for the "
+            "percentile (e.g. trading.order.latency_p95_ms); 1 because of load shards did not run together "
+            "(e.g. trading.x.error_rate_pct).") in html

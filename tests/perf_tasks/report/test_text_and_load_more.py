@@ -6,8 +6,9 @@ import dataclasses
 import re
 
 from perf_tasks.report.load import line_chart, load_section
-from perf_tasks.report.text import markdown_table, overall_verdict, summary_table, verdict_line, verdict_lines
+from perf_tasks.report.text import markdown_table, summary_table, verdict_block, verdict_lines
 from perf_tasks.results import Comparison, Evaluation, MetricChange, Verdict, Violation
+from perf_tasks.verdict import judge_run
 from tests.perf_tasks.report.sample import load_result
 
 P95 = "risk.var.latency_p95_ms"
@@ -35,7 +36,7 @@ def _change(metric: str, status: str, baseline: float, current: float) -> Metric
                         change_pct=100.0 * (current - baseline) / baseline, status=status)  # type: ignore[arg-type]
 
 
-def test_summary_table_lists_invalid_targets_alert_rules_and_the_baselines_regressions():
+def test_summary_table_lists_targets_alert_rules_and_the_baseline_and_the_block_the_findings():
     comparison = Comparison(run_id="r2", baseline_run_id="r1", threshold_pct=5.0, note="fingerprints differ: cpu",
                             changes=(_change(P95, "regression", 10.0, 12.5), _change("a.b.c_ms", "improvement", 2.0,
                                                                                       1.0)))
@@ -48,12 +49,19 @@ def test_summary_table_lists_invalid_targets_alert_rules_and_the_baselines_regre
     p99 = next(line for line in lines if line.startswith("risk.var.latency_p99_ms"))
     assert " - " in p99 and p99.rstrip().endswith("PASS")  # no sample count
     text = "\n".join(lines)
-    assert "invalid (the measurement cannot carry a verdict):\n  load.normal.latency_p95_ms: p95 from 150 " \
-           "requests (< 200)" in text
     assert "alerts:\n  WARNING  host.cpu_pct = 95.00% (threshold <= 90.00%; rule host_cpu)" in text
     assert P95 + " = 12.50" not in text.split("alerts:")[1]  # a target's violation is its row, not an alert
-    assert ("baseline r1: 1 regressions, 1 improvements (threshold 5 %); fingerprints differ: cpu\n"
-            f"  REGRESSION {P95}: 10.00 ms -> 12.50 ms (+25.0 %)") in text
+    assert "baseline r1: 1 regressions, 1 improvements (threshold 5 %); fingerprints differ: cpu" in text
+    block = verdict_block(judge_run(_evaluation(), comparison)).splitlines()
+    assert block[0] == "findings (3, worst first):"
+    assert block[1] == f"  1. CRITICAL {P95}: 12.50 ms against target <= 10.00 ms, 1.25x the target"
+    assert block[2] == "  2. WARNING host.cpu_pct: 95.00%, threshold <= 90.00% (rule host_cpu)"
+    assert block[3].startswith(f"  3. REGRESSION {P95}: 10.00 ms -> 12.50 ms (+25.0 %) vs the previous run (r1) "
+                               "(not alerted: compared with the previous run, not a promoted baseline")
+    assert block[4] == "not judged (INVALID: the measurement cannot carry a verdict; never a pass):"
+    assert block[5] == "  load.normal.latency_p95_ms: p95 from 150 requests (< 200)"
+    assert block[-1] == ("verdict: CRITICAL (3 targets: 1 pass, 1 critical, 1 INVALID); the run FAILS "
+                         "(alerts.yaml run_state.fail_on: critical)")
 
 
 def test_summary_table_without_a_baseline_says_why():
@@ -64,17 +72,17 @@ def test_summary_table_without_a_baseline_says_why():
     assert "invalid" not in text and "alerts:" not in text
 
 
-def test_verdicts_read_fail_before_invalid_before_warning_before_pass():
+def test_verdicts_read_critical_before_invalid_before_warning_before_pass():
     e = _evaluation()
-    assert overall_verdict(e) == "FAIL"
+    assert judge_run(e).verdict == "CRITICAL"
     no_critical = dataclasses.replace(e, violations=e.violations[1:])
-    assert overall_verdict(no_critical) == "INVALID"
+    assert judge_run(no_critical).verdict == "INVALID"
     only_warning = dataclasses.replace(no_critical, verdicts=e.verdicts[:2])
-    assert overall_verdict(only_warning) == "WARNING"
-    assert overall_verdict(dataclasses.replace(only_warning, violations=())) == "PASS"
-    assert verdict_line(e) == "verdict: FAIL (3 targets, 1 critical, 1 warning, 1 INVALID: could not be judged)"
-    assert verdict_line(dataclasses.replace(e, verdicts=e.verdicts[1:2], violations=())) == \
-        "verdict: PASS (1 target)"
+    assert judge_run(only_warning).verdict == "WARNING"
+    assert judge_run(dataclasses.replace(only_warning, violations=())).verdict == "PASS"
+    assert judge_run(e).line == "verdict: CRITICAL (3 targets: 1 pass, 1 critical, 1 INVALID)"
+    assert judge_run(dataclasses.replace(e, verdicts=e.verdicts[1:2], violations=())).line == \
+        "verdict: PASS (1 target: 1 pass)"
 
 
 def test_verdict_lines_give_one_line_per_target_then_rules_then_the_verdict():
@@ -83,7 +91,7 @@ def test_verdict_lines_give_one_line_per_target_then_rules_then_the_verdict():
     assert lines[1] == "PASS     risk.var.latency_p99_ms = 9.00 ms (target <= 10.00 ms)"
     assert lines[2].endswith("n=150): p95 from 150 requests (< 200)") and lines[2].startswith("INVALID ")
     assert lines[3] == "WARNING  host.cpu_pct = 95.00% (threshold <= 90.00%; rule host_cpu)"
-    assert lines[4].startswith("verdict: FAIL") and len(lines) == 5
+    assert lines[4].startswith("verdict: CRITICAL") and len(lines) == 5
 
 
 def test_markdown_table_names_the_machine_and_every_target():
