@@ -47,6 +47,7 @@ from perf_tasks.report.html import render_report
 from perf_tasks.results import (Comparison, Evaluation, HistoryChange, Metric, RunResults, SuiteResult, from_json,
                                 to_dict, to_json)
 from perf_tasks.store import ArtifactStore, ManifestEntry, RunArtifacts, run_index, safe_id
+from perf_tasks.verdict import RunJudgement, judge_run
 
 log = logging.getLogger(__name__)
 
@@ -391,8 +392,10 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
         from perf_tasks.kinds import get_kind
         extras_of = getattr(get_kind(spec.kind), "report_extras", None)
         extras = extras_of(work, spec) if extras_of else {}  # the kind's own report sections
+        # the steps still to come (persist, notify) cannot have failed yet: judge what is measured
+        judged = judge(work, spec, failed={})
         path = write_text(work / "report.html", render_report(results, evaluation, comparison, links=links,
-                                                               history=history, **extras))
+                                                               history=history, judgement=judged, **extras))
         log.info("report written: %s (will be stored at %s)", path, links["stored at"])
     return path
 
@@ -429,6 +432,26 @@ def persist_artifacts(work: Path, store: ArtifactStore) -> list[ManifestEntry]:
             raise StoreError(f"{exc}\nNothing is lost: every artifact of this run is still in {work}") from exc
         write_text(work / UPLOADED, json.dumps({"store": run.uri(), "artifacts": {e.path: e.sha256 for e in entries}}))
     return entries
+
+
+# --- the verdict --------------------------------------------------------------------------------
+
+def judge(work: Path, spec: RunSpec | None = None, *, failed: dict[str, str] | None = None) -> RunJudgement:
+    """The run's one verdict (perf_tasks.verdict.judge_run) from its work folder: the evaluation,
+    the comparison, the failed steps and alerts.yaml's ``run_state.fail_on`` and
+    ``regression.alert_on``. Every surface takes the verdict from here."""
+    if spec is None and (work / "run.json").exists():
+        spec = load_spec(work)
+    failed = failed_steps(work, spec) if failed is None else failed
+    fail_on, alert_on, min_processes = "critical", "promoted", 5
+    if spec is not None:
+        with contextlib.suppress(ConfigError):  # a broken config fails setup; judge with the defaults
+            alerts = run_config(spec).alerts
+            fail_on, alert_on = alerts.run_state.fail_on, alerts.regression.alert_on
+            min_processes = alerts.regression.alert_min_processes
+    return judge_run(read_optional(work, Evaluation, "evaluation.json"),
+                     read_optional(work, Comparison, "comparison.json"), failed_steps=failed,
+                     fail_on=fail_on, alert_on=alert_on, alert_min_processes=min_processes)
 
 
 # --- notify -----------------------------------------------------------------------------------
@@ -483,7 +506,8 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
                            worsen_pct=cfg_slack.worsen_pct if cfg_slack else 10.0,
                            resolved=cfg_slack.resolved if cfg_slack else True,
                            alert_on=reg.alert_on if reg else "promoted",
-                           alert_min_processes=reg.alert_min_processes if reg else 5)
+                           alert_min_processes=reg.alert_min_processes if reg else 5,
+                           verdict=judge(work, spec, failed=failed).verdict)
     message = planned.message
     if message is not None:
         write_text(work / "alerts" / "message.json", json.dumps(message, indent=2))
@@ -517,13 +541,12 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
 def push_monitoring(work: Path, spec: RunSpec, evaluation: Evaluation | None) -> str:
     """Push the run's metrics and verdicts to the Pushgateway, when one is configured (best effort)."""
     from perf_tasks.monitor.prom import gateway_url, push_run
-    from perf_tasks.report.text import overall_verdict
 
     url = gateway_url(run_config(spec).alerts.monitoring.pushgateway_url)
     if not url:
         return ""
     results = from_json(RunResults, (work / "results.json").read_text(), source=str(work / "results.json"))
-    return push_run(url, results, evaluation, verdict=overall_verdict(evaluation) if evaluation else "")
+    return push_run(url, results, evaluation, verdict=judge(work, spec).verdict)
 
 
 def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status: str,
@@ -544,7 +567,8 @@ def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status
                "critical": len(evaluation.critical) if evaluation else None,
                "alerts": len(evaluation.violations) if evaluation else None,
                "regressions": len(comparison.regressions) if comparison else None,
-               "delivery": delivery_status, "failed_steps": failed}
+               "delivery": delivery_status, "failed_steps": failed,
+               **judge(work, spec, failed=failed).summary()}  # the verdict, as every surface states it
     results_path = work / "results.json"
     extra: dict[str, Any] = {}
     if results_path.exists():
@@ -564,9 +588,9 @@ def seal_run(work: Path, store: ArtifactStore, spec: RunSpec, *, delivery_status
 
 @dataclasses.dataclass(frozen=True)
 class RunVerdict:
-    verdict: str  # PASS, WARNING, INVALID, FAIL (a critical violation or a failed step), or UNKNOWN
-    lines: tuple[str, ...]  # the verdict line, then the worst violations and invalid targets
-    fails_run: bool  # per alerts.yaml run_state.fail_on
+    verdict: str  # PASS, WARNING, INVALID, CRITICAL (perf_tasks.verdict)
+    lines: tuple[str, ...]  # the verdict line, then the findings, worst first
+    fails_run: bool  # per alerts.yaml run_state.fail_on (a failed step always)
     report: str  # where the report is stored ("" when unknown)
 
     @property
@@ -579,26 +603,16 @@ class RunVerdict:
 
 
 def run_verdict(work: Path, *, worst: int = 5, report_base: str | None = None) -> RunVerdict:
-    """The run's verdict for its last task: the verdict line, the worst ``worst`` violations (and
-    invalid targets), whether it fails the run (alerts.yaml ``run_state.fail_on``), the report."""
-    from perf_tasks.report.text import overall_verdict, verdict_line
-
+    """The run's verdict for its last task (:func:`judge`): the verdict line, the ``worst`` first
+    findings (worst first: failed steps, critical, would-have-missed INVALID, warnings, regressions
+    with why they do not alert), whether it fails the run, the report."""
     spec = load_spec(work) if (work / "run.json").exists() else None
-    evaluation = read_optional(work, Evaluation, "evaluation.json")
-    failed = failed_steps(work, spec)
-    fail_on = run_config(spec).alerts.run_state.fail_on if spec else "critical"
+    judged = judge(work, spec)
     report = report_url(spec, report_base) if spec and (work / "report.html").exists() else ""
-    if evaluation is None:
-        lines = ("verdict: UNKNOWN (the run was not evaluated)", *(f"step {k} failed: {v}" for k, v in failed.items()))
-        return RunVerdict("FAIL" if failed else "UNKNOWN", lines, bool(failed), report)
-    verdict = "FAIL" if failed else overall_verdict(evaluation)
-    lines = [verdict_line(evaluation) + (f"; {len(failed)} step(s) failed" if failed else "")]
-    lines += [f"{v.severity.upper()} {v.metric} = {v.value:.6g} {v.unit} (threshold {v.op} {v.threshold:g}; "
-              f"{v.source})" for v in evaluation.violations[:worst]]
-    lines += [f"INVALID {v.metric}: {v.reason}" for v in evaluation.invalid[:worst]]
-    lines += [f"step {k} failed: {v}" for k, v in failed.items()]
-    fails = bool(failed) or (fail_on == "critical" and bool(evaluation.critical))
-    return RunVerdict(verdict, tuple(lines), fails, report)
+    lines = [judged.line, *(f.text for f in judged.headline[:worst])]
+    if len(judged.headline) > worst:
+        lines.append(f"... and {len(judged.headline) - worst} more finding(s): see the report")
+    return RunVerdict(judged.verdict, tuple(lines), judged.fails_run, report)
 
 
 def clean_work(work: Path, root: Path | None = None) -> None:
