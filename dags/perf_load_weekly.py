@@ -15,6 +15,8 @@ from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
 from perf_operators.tail import shared_tail
 
+from perf_tasks.load.safety import ALLOW_PARAM_HELP  # light: a string
+
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
 SCENARIOS = ["normal", "peak", "stress", "burst"]
 
@@ -55,8 +57,8 @@ with DAG(
                                 description="URL shards use to reach the bundled service, e.g. "
                                             "http://10.0.0.5:{port}; empty: its loopback URL."),
         "allow": Param(None, type=["null", "array"], items={"type": "string"},
-                       description="Load-test allowlist beyond loopback: hosts or CIDR networks of the test "
-                                   "network (never resolved: names must be listed)."),
+                       description="Hosts or CIDR networks this run may hit besides loopback. "
+                                   + ALLOW_PARAM_HELP),
         **run_params(),
     },
 ) as dag:

@@ -17,6 +17,8 @@ from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
 from perf_operators.tail import shared_tail
 
+from perf_tasks.load.safety import ALLOW_PARAM_HELP  # light: a string
+
 with DAG(
     dag_id="perf_scalability_quarterly",
     description="Scalability sweep (instances behind HAProxy, cores) and the USL capacity model",
@@ -44,7 +46,8 @@ with DAG(
                       description="sut=urls: base URLs (round robin by a local HAProxy), e.g. a Kubernetes "
                                   "Service; every host must be in the allowlist."),
         "allow": Param(None, type=["null", "array"], items={"type": "string"},
-                       description="Allowlist beyond loopback: hosts or CIDR networks of the test network."),
+                       description="Hosts or CIDR networks urls/replicas_url may name besides loopback. "
+                                   + ALLOW_PARAM_HELP),
         "replicas_url": Param(None, type=["null", "string"],
                               description="A URL answering the replica count (JSON number, {replicas: n}, a "
                                           "Kubernetes scale object or a Prometheus query), read at every point."),

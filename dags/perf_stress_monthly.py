@@ -16,6 +16,7 @@ from perf_operators import KindSetupOperator, KindTaskOperator
 from perf_operators.params import profile_param, run_params
 from perf_operators.tail import shared_tail
 
+from perf_tasks.load.safety import ALLOW_PARAM_HELP  # light: a string
 from perf_tasks.stress.failures import FAILURES  # light: names only, the scenarios import when they run
 
 #: Scenarios offered in the trigger form: the resource stressors (must match perf_tasks.stress.stressors.STRESSORS,
@@ -51,7 +52,7 @@ with DAG(
                             description="Existing service to test (must be in the allowlist: loopback by "
                                         "default); empty: each scenario starts the bundled service."),
         "allow": Param(None, type=["null", "array"], items={"type": "string"},
-                       description="Allowlist beyond loopback for target_url: hosts or CIDR networks."),
+                       description="Hosts or CIDR networks target_url may name besides loopback. " + ALLOW_PARAM_HELP),
         "window_s": Param(None, type=["null", "number"], minimum=0, maximum=3600,
                           description="Resource stressors: seconds per load window (empty: the profile's)."),
         **run_params(),

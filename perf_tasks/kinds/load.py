@@ -56,7 +56,9 @@ class LoadOptions:
     shard_mode: str = "auto"
     service_host: str = "127.0.0.1"  # the bundled service's bind address
     advertised_url: str = ""  # the URL shards use for the bundled service (other machines: not loopback)
-    allow: tuple[str, ...] = ()  # load-test allowlist beyond loopback (hosts or CIDR networks of the test net)
+    # the hosts this run may hit besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
+    # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
+    allow: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, options: dict[str, Any]) -> LoadOptions:
@@ -112,7 +114,7 @@ def resolve_shard_mode(mode: str, executor: str = "") -> str:
 def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> pipeline.RunSpec:
     """Validate scenarios, journeys, shards and target (allowlist) before any request."""
     from perf_tasks.load.journey import resolve_journey
-    from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries, check_target
+    from perf_tasks.load.safety import check_target, run_allowlist
     from perf_tasks.load.scenario import get_scenario
 
     opts = options_of(spec)
@@ -128,7 +130,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     too_few = [sc.name for sc in chosen if sc.users < opts.shards]
     if too_few:
         raise ConfigError(f"param 'shards': {opts.shards} shards but scenario(s) {too_few} have fewer users")
-    allow = (*DEFAULT_ALLOWLIST, *check_allowlist_entries(opts.allow, source="param 'allow'"))
+    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
     if opts.target_url:
         check_target(opts.target_url, allow, source="param 'target_url'")
     if opts.advertised_url:
@@ -136,7 +138,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     mode = resolve_shard_mode(opts.shard_mode, executor)
     if opts.service_workers < 1:
         raise ConfigError(f"param 'service_workers': expected >= 1, got {opts.service_workers!r}")
-    opts = dataclasses.replace(opts, scenarios=tuple(names), shard_mode=mode)
+    opts = dataclasses.replace(opts, scenarios=tuple(names), shard_mode=mode, allow=allow)
     log.info("load: scenarios %s, %d shard(s) as %s, target %s", names, opts.shards, mode,
              opts.target_url or "the bundled service")
     return dataclasses.replace(spec, suites=(SUITE,), options=dataclasses.asdict(opts),
@@ -252,7 +254,7 @@ def run_shard(work: Path, shard: Any = 0, *, seed: int = 20261127, sender: Any =
                               f"{opts.shard_mode})")
         handle = ServiceHandle.from_json(pipeline.read_text(work, "service.json", f"run_shard.{shard}"))
         scenarios, journeys = _scenarios(spec), _journeys(spec)
-        allow = (*DEFAULT_ALLOWLIST, *opts.allow)
+        allow = opts.allow or DEFAULT_ALLOWLIST  # resolved by prepare(): the deployment's list or a narrower one
         live_cfg = pipeline.run_config(spec).alerts.live
         done = []
         for i, name in enumerate(opts.scenarios):

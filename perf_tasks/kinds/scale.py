@@ -52,7 +52,9 @@ class ScaleOptions:
     cores: tuple[int, ...] = ()  # sizes of the cores axis
     sut: str = ""  # service | testserver | urls (empty: config's)
     urls: tuple[str, ...] = ()  # sut=urls: base URLs of running instances (round robin), or one Service URL
-    allow: tuple[str, ...] = ()  # allowlist beyond loopback (hosts or CIDR networks)
+    # hosts urls/replicas_url may name besides loopback: a subset of the deployment's allowlist
+    # (config/safety.yaml, $PERF_LOAD_ALLOWLIST), never wider; empty: its whole list (resolved by prepare)
+    allow: tuple[str, ...] = ()
     base_rate_per_s: float = 0.0  # per unit of size (0: the profile's)
     multipliers: tuple[float, ...] = ()
     point_duration_s: float = 0.0
@@ -106,7 +108,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     """Resolve every option against config/scalability.yaml and the profile; check the journey,
     the sizes against this host, and every URL against the allowlist, before anything starts."""
     from perf_tasks.load.journey import load_journeys, resolve_journey
-    from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries, check_target
+    from perf_tasks.load.safety import check_target, run_allowlist
 
     opts = options_of(spec)
     sc = _config(spec)
@@ -129,7 +131,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     sut = opts.sut or sc.sut
     if sut not in ("service", "testserver", "urls"):
         raise ConfigError(f"param 'sut': {sut!r} is not one of service, testserver, urls")
-    allow = (*DEFAULT_ALLOWLIST, *check_allowlist_entries(opts.allow, source="param 'allow'"))
+    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
     if sut == "urls":
         if not opts.urls:
             raise ConfigError("param 'urls': sut 'urls' needs at least one base URL")
@@ -163,7 +165,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
         raise ConfigError(f"param 'memory_limit_mb': expected >= 0, got {opts.memory_limit_mb}")
     resolved = ScaleOptions(
         axes=tuple(axes), instances=sizes["instances"], cores=sizes["cores"], sut=sut, urls=opts.urls,
-        allow=tuple(opts.allow), base_rate_per_s=opts.base_rate_per_s or prof.base_rate_per_s,
+        allow=allow, base_rate_per_s=opts.base_rate_per_s or prof.base_rate_per_s,
         multipliers=tuple(sorted(opts.multipliers)) or tuple(prof.multipliers),
         point_duration_s=opts.point_duration_s or prof.point_duration_s, p99_ms=opts.p99_ms or sc.knee.p99_ms,
         error_rate_pct=opts.error_rate_pct or sc.knee.error_rate_pct, journey=journey,
@@ -196,7 +198,7 @@ def sweep_config(spec: pipeline.RunSpec) -> Any:
         journey=journey, journey_name=opts.journey, targets=SweepTargets(opts.p99_ms, opts.error_rate_pct),
         base_rate_per_s=opts.base_rate_per_s, multipliers=opts.multipliers, point_duration_s=opts.point_duration_s,
         users=sc.users, arrival=sc.arrival, timeout_s=sc.timeout_s, max_refine=prof.max_refine, sut=opts.sut,
-        urls=opts.urls, allow=(*DEFAULT_ALLOWLIST, *opts.allow), balancer=opts.balancer,
+        urls=opts.urls, allow=opts.allow or DEFAULT_ALLOWLIST, balancer=opts.balancer,
         check_inter_ms=sc.balancer.check_inter_ms, cores_per_instance=sc.cores_per_instance,
         memory_limit_bytes=opts.memory_limit_mb * 2**20 or None, replicas_url=opts.replicas_url,
         generator_shards=opts.generator_shards, seed=opts.seed)

@@ -55,7 +55,9 @@ class StressOptions:
     scenarios: tuple[str, ...] = ()  # empty: config/stress.yaml's default_scenarios
     intensity: float = 1.0  # 0 < x <= 1: scales stressor strength, shock size, load
     target_url: str = ""  # empty: each scenario starts (and stops) the bundled service
-    allow: tuple[str, ...] = ()  # allowlist beyond loopback for target_url
+    # hosts target_url may name besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
+    # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
+    allow: tuple[str, ...] = ()
     window_s: float = 0.0  # resource stressors: length of each load window (0: the profile's)
     seed: int = 20261127
 
@@ -113,7 +115,7 @@ def load_stress_config(config_dir: str | Path) -> dict[str, Any]:
 
 def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> pipeline.RunSpec:
     """Validate scenarios, intensity and target (allowlist) before anything runs."""
-    from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries, check_target
+    from perf_tasks.load.safety import check_target, run_allowlist
 
     opts = options_of(spec)
     conf = load_stress_config(spec.config_dir)
@@ -131,9 +133,9 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
         raise ConfigError(f"param 'intensity': expected a number in (0, 1], got {opts.intensity!r}")
     if not (math.isfinite(opts.window_s) and 0 <= opts.window_s <= 3600):
         raise ConfigError(f"param 'window_s': expected 0 (the profile's) or seconds up to 3600, got {opts.window_s!r}")
-    allow = check_allowlist_entries(opts.allow, source="param 'allow'")
+    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
     if opts.target_url:
-        check_target(opts.target_url, (*DEFAULT_ALLOWLIST, *allow), source="param 'target_url'")
+        check_target(opts.target_url, allow, source="param 'target_url'")
     opts = dataclasses.replace(opts, scenarios=tuple(names), allow=tuple(allow))
     log.info("stress: scenarios %s at intensity %g, target %s", names, opts.intensity,
              opts.target_url or "the bundled service (one per scenario)")

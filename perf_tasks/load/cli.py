@@ -10,6 +10,12 @@ Verdicts come from the one verdict engine (perf_tasks.alerts.rules.evaluate, wit
 A target whose measurement cannot carry a verdict (a p95 from fewer than 200 requests) is INVALID:
 printed loudly, never a pass, and on its own it leaves the exit code at 0.
 
+Allowlist: the target's host must be in the deployment's allowlist: loopback, plus ``allowlist`` in
+config/safety.yaml, plus ``$PERF_LOAD_ALLOWLIST`` (comma-separated hosts, IPs, CIDRs). ``--allow``
+only NARROWS it, as a DAG's ``allow`` param does; on your own machine you are the deployment, so
+widen for one command with ``PERF_LOAD_ALLOWLIST=10.0.0.5 python -m perf_tasks load ...``. One rule
+everywhere: a wrapper or CI job that passes user-chosen arguments through cannot widen it.
+
 Exit codes: 0 no critical target missed (warnings and INVALID targets are printed); 1 a critical
 target was missed; 2 bad usage (malformed URL, host not in the allowlist, unknown scenario or
 journey, bad config).
@@ -71,7 +77,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("open", "closed"), default=None)
     p.add_argument("--arrival", choices=("constant", "poisson"), default=None)
     p.add_argument("--allow", action="append", default=[], metavar="HOST",
-                   help="also allow this host, IP or CIDR (loopback is always allowed; repeatable)")
+                   help="narrow the deployment's allowlist to loopback and this host, IP or CIDR (repeatable); "
+                        "it cannot widen it: set $PERF_LOAD_ALLOWLIST or config/safety.yaml for that")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-requests", type=_positive(int), default=None)
     p.add_argument("--timeout", type=_positive(float), default=None, help="per-request timeout, seconds")
@@ -150,7 +157,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_allowlist_entries, check_target
+    from perf_tasks.load.safety import check_target, run_allowlist
 
     if args.out is None:
         raise UserError("--out FILE is required")
@@ -158,7 +165,7 @@ def _execute(args: argparse.Namespace) -> int:
         return _merge(args)
     if not args.target:
         raise UserError("--target URL is required")
-    allow = DEFAULT_ALLOWLIST + check_allowlist_entries(args.allow, source="--allow")
+    allow = run_allowlist(REPO_ROOT / "config", args.allow, source="--allow")  # narrows, never widens
     target = check_target(args.target, allow, source="--target")  # before anything else happens
     scenario = _scenario_for(args)
     rules = _alert_rules(args.alerts)

@@ -1,24 +1,45 @@
-"""Which targets a load run may hit: an allowlist, checked before the first request.
+"""Which targets a load, stress or scalability run may hit: an allowlist, checked before the first
+request.
 
-The default allowlist is loopback only (``127.0.0.1``, ``::1``, ``localhost``). An entry is a host
-name (matched exactly, case-insensitive), an IP address, or a network in CIDR form
-(``10.20.0.0/16``) that an IP-literal target must fall in. Host names are never resolved: a name
-is allowed only when it is listed, so a DNS change cannot point a run somewhere else.
+An entry is a host name (matched exactly, case-insensitive), an IP address, or a network in CIDR
+form (``10.20.0.0/16``) that an IP-literal target must fall in. Host names are never resolved: a
+name is allowed only when it is listed, so a DNS change cannot point a run somewhere else.
+
+The DEPLOYMENT decides the list (:func:`deployment_allowlist`): loopback (``127.0.0.1``, ``::1``,
+``localhost``) always, plus ``allowlist`` in ``<config dir>/safety.yaml``, plus the comma-separated
+entries of ``$PERF_LOAD_ALLOWLIST`` in the environment of the process that sends the load. Both are
+set by whoever runs the machine, not by whoever triggers a run. A trigger param ``allow`` (or a
+CLI's ``--allow``) may only NARROW it (:func:`narrow`): every entry it gives must lie inside the
+deployment's list, else :class:`AllowlistWidenedError` names the entry and where the deployment's
+list came from, before anything is sent.
 """
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from perf_tasks.errors import UserError
 
 DEFAULT_ALLOWLIST: tuple[str, ...] = ("127.0.0.1", "::1", "localhost")
+ENV_VAR = "PERF_LOAD_ALLOWLIST"  # comma-separated hosts, IPs or CIDR networks, added to the deployment's list
+CONFIG_FILE = "safety.yaml"  # in the config folder: schema_version 1, allowlist: [hosts, IPs, CIDRs]
+CONFIG_SCHEMA_VERSION = 1
+#: the trigger forms' help for an ``allow`` param (the DAG files import it: this module is light)
+ALLOW_PARAM_HELP = ("It only NARROWS the deployment's allowlist (loopback + config/safety.yaml + $PERF_LOAD_ALLOWLIST "
+                    "on the workers): every entry must lie inside it, else the run fails before any request. "
+                    "Empty: the deployment's whole list.")
 
 
 class TargetNotAllowedError(UserError):
     """The target host is not in the allowlist (nothing was sent)."""
+
+
+class AllowlistWidenedError(TargetNotAllowedError):
+    """A trigger param or ``--allow`` named an entry outside the deployment's allowlist (nothing was sent)."""
 
 
 class BadTargetError(UserError):
@@ -105,5 +126,107 @@ def check_target(url: str, allow: Iterable[str] = DEFAULT_ALLOWLIST, *, source: 
     if not any(_entry_matches(e, target.host) for e in entries):
         raise TargetNotAllowedError(
             f"{source}: host {target.host!r} (from {url!r}) is not in the load-test allowlist "
-            f"{list(entries)}; add it explicitly (CLI: --allow {target.host}) if you own that system")
+            f"{list(entries)}; if you own that system, the deployment must list it: 'allowlist' in "
+            f"config/{CONFIG_FILE} or ${ENV_VAR} (a trigger param or --allow can only narrow that list)")
     return target
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """The deployment's allowlist and where it came from (``source``, for error messages)."""
+
+    entries: tuple[str, ...]  # loopback first, then the config file's, then the environment's
+    source: str  # e.g. "loopback + config/safety.yaml: allowlist + $PERF_LOAD_ALLOWLIST (unset)"
+    config_file: str = f"config/{CONFIG_FILE}"  # the file a deployment edits to widen the list
+
+
+def _load_config_entries(config_dir: str | Path | None) -> tuple[tuple[str, ...], str]:
+    """``allowlist`` of ``<config_dir>/safety.yaml`` (absent file: none); errors name file and key path."""
+    if config_dir is None:
+        return (), ""
+    path = Path(config_dir) / CONFIG_FILE
+    if not path.exists():
+        return (), ""
+    from perf_tasks.config import load_yaml_mapping
+    from perf_tasks.errors import ConfigError
+
+    data = load_yaml_mapping(path, "safety config")
+    unknown = sorted(set(data) - {"schema_version", "allowlist"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown} (known: schema_version, allowlist)")
+    if data.get("schema_version") != CONFIG_SCHEMA_VERSION:
+        raise ConfigError(f"{path}: schema_version: expected {CONFIG_SCHEMA_VERSION}, got "
+                          f"{data.get('schema_version')!r}")
+    raw = data.get("allowlist")
+    if raw is None:
+        return (), str(path)
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: allowlist: expected a list of hosts, IPs or CIDR networks, got {raw!r}")
+    out = []
+    for i, entry in enumerate(raw):
+        try:
+            out.extend(check_allowlist_entries([entry], source=f"{path}: allowlist[{i}]"))
+        except UserError as exc:
+            raise ConfigError(str(exc)) from None
+    return tuple(out), str(path)
+
+
+def deployment_allowlist(config_dir: str | Path | None,
+                         environ: Mapping[str, str] | None = None) -> Allowlist:
+    """Loopback, plus ``allowlist`` in ``<config_dir>/safety.yaml``, plus ``$PERF_LOAD_ALLOWLIST``
+    (comma-separated; blanks ignored). Read where the load is sent from (the worker's environment)."""
+    env = os.environ if environ is None else environ
+    from_file, path = _load_config_entries(config_dir)
+    text = env.get(ENV_VAR, "")
+    from_env = check_allowlist_entries([e for e in text.split(",") if e.strip()], source=f"${ENV_VAR}")
+    file = str(Path(config_dir) / CONFIG_FILE) if config_dir is not None else f"config/{CONFIG_FILE}"
+    parts = ["loopback", f"{file}: allowlist" if path else f"{file} (absent)"]
+    parts.append(f"${ENV_VAR} ({text.strip()!r})" if text.strip() else f"${ENV_VAR} (unset)")
+    entries = tuple(dict.fromkeys((*DEFAULT_ALLOWLIST, *from_file, *from_env)))
+    return Allowlist(entries=entries, source=" + ".join(parts), config_file=file)
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An IP or CIDR entry as a network (an IP is its /32 or /128); None for a host name."""
+    try:
+        return ipaddress.ip_network(_norm_host(entry), strict=False)
+    except ValueError:
+        return None
+
+
+def _within(entry: str, deployment: Iterable[str]) -> bool:
+    """``entry`` allows nothing that ``deployment`` does not: a name listed by name, an IP or a
+    network inside one of its IPs or networks."""
+    net = _network(entry)
+    for dep in deployment:
+        if net is None:
+            if _norm_host(dep) == _norm_host(entry):
+                return True
+            continue
+        dep_net = _network(dep)
+        if dep_net is not None and dep_net.version == net.version and net.subnet_of(dep_net):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def narrow(deployment: Allowlist, requested: Iterable[str], *, source: str) -> tuple[str, ...]:
+    """The allowlist a run uses: the deployment's whole list when ``requested`` is empty, else
+    loopback plus the ``requested`` entries, every one of which must lie inside the deployment's
+    list (:class:`AllowlistWidenedError` otherwise, naming the entry and where the list came from)."""
+    entries = check_allowlist_entries(requested, source=source)
+    if not entries:
+        return deployment.entries
+    for e in entries:
+        if not _within(e, deployment.entries):
+            raise AllowlistWidenedError(
+                f"{source}: {e!r} is outside the deployment's load-test allowlist {list(deployment.entries)} "
+                f"(from {deployment.source}). A trigger param or --allow may only narrow that list; to widen "
+                f"it, the deployment adds {e!r} to 'allowlist' in {deployment.config_file} or to ${ENV_VAR}. "
+                "Nothing was sent.")
+    return tuple(dict.fromkeys((*DEFAULT_ALLOWLIST, *entries)))
+
+
+def run_allowlist(config_dir: str | Path | None, requested: Iterable[str], *, source: str,
+                  environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """:func:`narrow` of :func:`deployment_allowlist`: what a run's params may hit."""
+    return narrow(deployment_allowlist(config_dir, environ), requested, source=source)

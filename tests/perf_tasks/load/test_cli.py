@@ -152,11 +152,15 @@ def test_bad_option_values_are_usage_errors(files):
     assert exc.value.code == 2
 
 
-def test_allow_adds_a_host_to_the_loopback_default(files):
+def test_allow_cannot_widen_but_the_deployment_environment_can(files, capsys, monkeypatch):
+    monkeypatch.delenv("PERF_LOAD_ALLOWLIST", raising=False)
     other = LoopbackServer(host="127.0.0.2").start()
     try:
         url = f"http://127.0.0.2:{other.port}"
         assert _run(_args(files, url, "quick")) == 2 and other.requests == 0
+        assert _run(_args(files, url, "quick", "--allow", "127.0.0.2")) == 2 and other.requests == 0
+        assert "--allow: '127.0.0.2' is outside the deployment's load-test allowlist" in capsys.readouterr().err
+        monkeypatch.setenv("PERF_LOAD_ALLOWLIST", "127.0.0.0/24")
         assert _run(_args(files, url, "quick", "--allow", "127.0.0.2")) == 0 and other.requests == 50
     finally:
         other.stop()
