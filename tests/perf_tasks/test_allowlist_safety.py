@@ -77,7 +77,8 @@ def test_a_request_that_widens_is_refused_naming_the_entry_and_the_lists_origin(
 
 
 def test_with_nothing_deployed_any_non_loopback_request_is_refused():
-    with pytest.raises(AllowlistWidenedError, match=r"--allow: '127.0.0.2' is outside .*\$PERF_LOAD_ALLOWLIST \(unset\)"):
+    with pytest.raises(AllowlistWidenedError,
+                       match=r"--allow: '127.0.0.2' is outside .*\$PERF_LOAD_ALLOWLIST \(unset\)"):
         run_allowlist(REPO / "config", ["127.0.0.2"], source="--allow", environ={})
 
 
