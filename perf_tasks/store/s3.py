@@ -2,14 +2,15 @@
 
 perf_tasks talks boto3 directly so the CLI works without Airflow; inside Airflow the operator
 passes in the client built by the amazon provider's S3Hook from the ``aws_default`` connection
-(``extra.endpoint_url`` for MinIO). Transient errors are retried with exponential backoff; after
-the last try the error names the endpoint, the key and the cause.
+(``extra.endpoint_url`` for MinIO). Retries are one layer: the client's own, botocore's
+``standard`` mode with :data:`DEFAULT_ATTEMPTS` attempts in all (:func:`client_config`; give the
+S3Hook the same ``config``); the store adds no loop of its own. After the last try the error
+names the endpoint, the key, the attempts and the cause.
 """
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,9 +20,13 @@ from perf_tasks.store.base import ArtifactStore
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: S3 error codes worth retrying (throttling and server side).
+#: S3 error codes botocore retries (throttling and server side): after its last attempt such an
+#: error means "unreachable or failing", any other means "refused the request"
 _RETRY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500",
                 "Throttling", "ThrottlingException", "RequestTimeTooSkewed"}
+
+#: attempts per request, the first included (botocore ``total_max_attempts``)
+DEFAULT_ATTEMPTS = 4
 
 
 def content_type(key: str) -> str:
@@ -35,15 +40,33 @@ def content_type(key: str) -> str:
     return known.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def default_client(endpoint_url: str | None = None) -> Any:
-    """A boto3 S3 client from the environment (``AWS_*`` variables, ``PERF_S3_ENDPOINT_URL``)."""
-    import boto3
+def client_config(attempts: int = DEFAULT_ATTEMPTS) -> Any:
+    """The botocore Config of the store's clients: short timeouts, path addressing, SigV4 (what
+    AWS regions require) and botocore's ``standard`` retry mode with ``attempts`` attempts in all
+    (exponential backoff with jitter; throttling and 5xx retried, other 4xx not)."""
     from botocore.config import Config
 
+    return Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "total_max_attempts": attempts},
+                  s3={"addressing_style": "path"}, signature_version="s3v4")
+
+
+def default_client(endpoint_url: str | None = None, *, attempts: int = DEFAULT_ATTEMPTS) -> Any:
+    """A boto3 S3 client from the environment (``AWS_*`` variables, ``PERF_S3_ENDPOINT_URL``)."""
+    import boto3
+
     endpoint_url = endpoint_url or os.environ.get("PERF_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
-    config = Config(connect_timeout=3, read_timeout=20, retries={"max_attempts": 1, "mode": "standard"},
-                    s3={"addressing_style": "path"}, signature_version="s3v4")  # SigV4: what AWS regions require
-    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+    return boto3.client("s3", endpoint_url=endpoint_url, config=client_config(attempts))
+
+
+def _attempts_made(exc: Exception, client: Any) -> str:
+    """How many attempts the client made: from the response when there is one, else its config."""
+    response = getattr(exc, "response", None)
+    retried = response.get("ResponseMetadata", {}).get("RetryAttempts") if isinstance(response, dict) else None
+    if retried is not None:
+        return str(retried + 1)
+    retries = getattr(getattr(getattr(client, "meta", None), "config", None), "retries", None) or {}
+    total = retries.get("total_max_attempts") or (retries["max_attempts"] + 1 if "max_attempts" in retries else None)
+    return str(total) if total else "?"
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -58,16 +81,15 @@ def _is_transient(exc: Exception) -> bool:
 
 
 class S3Store(ArtifactStore):
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None, attempts: int = 4,
-                 backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None,
+                 attempts: int = DEFAULT_ATTEMPTS) -> None:
+        """``client``: a boto3 S3 client with its own retry config (the S3Hook's); without one, a
+        :func:`default_client` with ``attempts`` attempts per request."""
         if not bucket:
             raise StoreError("S3 store needs a bucket: s3://bucket[/prefix]")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client if client is not None else default_client()
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self._sleep = sleep
+        self.client = client if client is not None else default_client(attempts=attempts)
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
 
     def _key(self, key: str) -> str:
@@ -78,21 +100,13 @@ class S3Store(ArtifactStore):
         return getattr(getattr(self.client, "meta", None), "endpoint_url", "?")
 
     def _call(self, what: str, key: str, fn: Callable[[], _T]) -> _T:
-        delay = self.backoff_s
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised as StoreError
-                transient = _is_transient(exc)
-                if not transient or attempt == self.attempts:
-                    kind = "unreachable or failing" if transient else "refused the request"
-                    raise StoreError(f"S3 {kind}: {what} s3://{self.bucket}/{self._key(key)} at endpoint "
-                                     f"{self.endpoint} failed after {attempt} attempt(s): {exc}") from exc
-                log.warning("S3 %s %s: attempt %d/%d failed (%s); retrying in %.1fs", what, key,
-                            attempt, self.attempts, exc, delay)
-                self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        """One call (the client retries it, per its config), its failure as a StoreError."""
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classified below, re-raised as StoreError
+            kind = "unreachable or failing" if _is_transient(exc) else "refused the request"
+            raise StoreError(f"S3 {kind}: {what} s3://{self.bucket}/{self._key(key)} at endpoint {self.endpoint} "
+                             f"failed after {_attempts_made(exc, self.client)} attempt(s): {exc}") from exc
 
     def preflight(self) -> str:
         """HEAD the bucket once (no retries): a missing bucket or denied access is an error now,

@@ -83,28 +83,7 @@ def test_index_is_newest_first(store):
     assert [e["run_id"] for e in run_index(store, "d")] == ["new", "old"]
 
 
-class FlakyClient:
-    """Wraps a real client; the first ``failures`` put_object calls raise a transient error."""
-
-    def __init__(self, real, failures: int) -> None:
-        self.real, self.failures, self.calls = real, failures, 0
-        self.meta = real.meta
-
-    def put_object(self, **kw):
-        from botocore.exceptions import EndpointConnectionError
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
-        return self.real.put_object(**kw)
-
-
-def test_s3_transient_errors_are_retried_with_backoff(s3_client, bucket):
-    sleeps: list[float] = []
-    flaky = FlakyClient(s3_client, failures=2)
-    store = S3Store(bucket, "p", client=flaky, attempts=4, backoff_s=0.5, sleep=sleeps.append)
-    store.put_bytes("k", b"v")
-    assert flaky.calls == 3 and sleeps == [0.5, 1.0]
-    assert s3_client.get_object(Bucket=bucket, Key="p/k")["Body"].read() == b"v"
+# retries (botocore's standard mode, one layer): tests/perf_tasks/test_reliability_s3.py
 
 
 def test_unreachable_s3_gives_a_clear_error_naming_endpoint_and_key(monkeypatch):
@@ -112,7 +91,7 @@ def test_unreachable_s3_gives_a_clear_error_naming_endpoint_and_key(monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     endpoint = f"http://127.0.0.1:{free_port()}"
-    store = S3Store("b", "p", client=default_client(endpoint), attempts=2, sleep=lambda s: None)
+    store = S3Store("b", "p", client=default_client(endpoint, attempts=2))
     with pytest.raises(StoreError) as err:
         store.put_bytes("run/results.json", b"{}")
     msg = str(err.value)
@@ -120,7 +99,7 @@ def test_unreachable_s3_gives_a_clear_error_naming_endpoint_and_key(monkeypatch)
 
 
 def test_a_refused_request_is_an_error_not_absent_and_not_retried(s3_client):
-    store = S3Store("no-such-bucket-xyz", client=s3_client, attempts=1)
+    store = S3Store("no-such-bucket-xyz", client=s3_client)
     with pytest.raises(StoreError, match="refused"):
         store.get_bytes("k")
 
