@@ -80,7 +80,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="Rows out of time order are sorted oldest first, with a warning; a time that is not ISO 8601 or a "
                "number is refused. Exit codes: 0 done; 1 --fail-on regression and a regression was found; 2 bad "
                "usage or input.")
-    p.add_argument("--history", type=Path, required=True,
+    p.add_argument("--history", type=Path, required=True, metavar="FILE.csv",
                    help="CSV: a time column, optionally a commit column, one column per metric")
     p.add_argument("--metric", default=None, metavar="COLUMN",
                    help="analyse this column only (it must be one); default: every numeric metric column")

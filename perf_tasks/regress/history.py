@@ -313,15 +313,19 @@ def load_history_csv(path: str | Path, *, metric: str | None = None,
     if unknown:
         raise ConfigError(f"--columns {unknown[0]}=...: unknown role {unknown[0]!r}; roles are {list(ROLES)}")
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's byte-order mark
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
     except FileNotFoundError:
         raise ConfigError(f"{path}: history file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read the history file: {exc}") from None
     if not rows:
         raise ConfigError(f"{path}: no rows")
-    header = list(rows[0].keys())
+    twice = next((c for i, c in enumerate(header) if c in header[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"{path}: column {twice!r} appears twice in the header {header}")
     ragged = next((i for i, row in enumerate(rows, start=2) if None in row), None)  # cells beyond the header
     if ragged is not None:
         raise ConfigError(f"{path}: line {ragged} has more cells than the header ({len(header)} columns)")

@@ -82,6 +82,9 @@ def test_the_cli_runs_as_a_subprocess(tmp_path):
 
 @pytest.mark.parametrize("name, direction, clue", [
     ("throughput_per_s", "higher", "per_s"),
+    ("throughput", "higher", "throughput"),
+    ("requests_per_second", "higher", "per_second"),
+    ("orders.ops_per_min", "higher", "per_min"),
     ("requests_rps", "higher", "rps"),
     ("ops", "higher", "ops"),
     ("cache_hit_rate_pct", "higher", "hit"),
@@ -295,6 +298,15 @@ def test_run_labels_that_are_not_times_keep_the_file_order(tmp_path, capsys):
     assert "REGRESSION at run 26 of 40 (nightly-z25)" in out
     table = load_history_csv(path)
     assert not table.ordered_by_time and table.warnings == ()
+
+
+def test_a_header_with_a_byte_order_mark_or_a_column_twice(tmp_path, capsys):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbftimestamp,latency_ms\n2026-01-01,1\n2026-01-02,2\n")
+    assert load_history_csv(path).time_column == "timestamp"
+    path = _write(tmp_path / "twice.csv", "timestamp,latency_ms,latency_ms", ["2026-01-01,1,2"])
+    code, _, err = _regress(capsys, "--history", str(path))
+    assert code == 2 and f"{path}: column 'latency_ms' appears twice in the header" in err
 
 
 def test_numbered_runs_are_ordered_by_number(tmp_path):
