@@ -314,3 +314,17 @@ def test_numbered_runs_are_ordered_by_number(tmp_path):
     table = load_history_csv(path)
     assert table.ordered_by_time and table.histories[0].values == (10.0, 20.0, 30.0)
     assert table.histories[0].labels == ("1", "2", "3") and "rows are not in time order" in table.warnings[0]
+
+
+def test_the_tigerbeetle_history_reads_as_text_transients_and_noise_included(capsys):
+    """Apache Otava's real series: an unnamed ``value`` (assumed lower, said), a text column
+    (skipped), a one-run drop that came back, level changes, a change of noise."""
+    path = REPO / "tests" / "fixtures" / "regress" / "tigerbeetle.csv"
+    code, out, _ = _regress(capsys, "--history", str(path), "--direction", "value=higher")
+    assert code == 0
+    assert f"{path}: 365 rows, oldest first by 'run', no commit column; method history" in out
+    assert "note: column 'expected' skipped: not numeric" in out
+    assert "value: 365 runs, 0 .. 364; higher is better (--direction value=higher)" in out
+    assert "  transient at run 11 of 365 (10): 26,806 -> 15,672 (-41.5 %), then back (left out of every level)" in out
+    assert "  REGRESSION at run 16 of 365 (15): 26,775 -> 23,533 (-12.1 %); found at 18" in out
+    assert "  noise changed at run 350 of 365 (349): spread 1.0 % -> 2.4 %" in out
