@@ -34,7 +34,7 @@ from perf_tasks.alerts.rules import evaluate
 from perf_tasks.alerts.slack import Delivery, RunInfo, Sender, deliver, write_outbox
 from perf_tasks.alerts.state import plan_message, record_delivery
 from perf_tasks.config import HistoryConfig, PerfConfig, RegressionConfig, apply_target_overrides, load_config
-from perf_tasks.errors import ConfigError, PipelineError, StoreError, UserError
+from perf_tasks.errors import ConfigError, PerfError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.compare import compare
 from perf_tasks.regress.baselines import find_baseline as lookup_baseline
@@ -441,7 +441,10 @@ def judge(work: Path, spec: RunSpec | None = None, *, failed: dict[str, str] | N
     the comparison, the failed steps and alerts.yaml's ``run_state.fail_on`` and
     ``regression.alert_on``. Every surface takes the verdict from here."""
     if spec is None and (work / "run.json").exists():
-        spec = load_spec(work)
+        try:
+            spec = load_spec(work)
+        except (PerfError, OSError, ValueError, TypeError) as exc:  # judged with the defaults
+            log.error("verdict: cannot read the run spec in %s: %s", work, exc)
     failed = failed_steps(work, spec) if failed is None else failed
     fail_on, alert_on, min_processes = "critical", "promoted", 5
     if spec is not None:
@@ -449,8 +452,14 @@ def judge(work: Path, spec: RunSpec | None = None, *, failed: dict[str, str] | N
             alerts = run_config(spec).alerts
             fail_on, alert_on = alerts.run_state.fail_on, alerts.regression.alert_on
             min_processes = alerts.regression.alert_min_processes
-    return judge_run(read_optional(work, Evaluation, "evaluation.json"),
-                     read_optional(work, Comparison, "comparison.json"), failed_steps=failed,
+    docs = []
+    for cls, rel in ((Evaluation, "evaluation.json"), (Comparison, "comparison.json")):
+        try:
+            docs.append(read_optional(work, cls, rel))
+        except (OSError, ValueError) as exc:  # unreadable: judged as not there (never as a pass)
+            log.error("verdict: cannot read %s: %s", work / rel, exc)
+            docs.append(None)
+    return judge_run(docs[0], docs[1], failed_steps=failed,
                      fail_on=fail_on, alert_on=alert_on, alert_min_processes=min_processes)
 
 

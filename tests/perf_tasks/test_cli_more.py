@@ -154,7 +154,10 @@ def test_run_document_of_a_work_folder_with_broken_files_says_what_it_could(tmp_
     with caplog.at_level(logging.ERROR, logger="perf_tasks.cli"):
         doc = cli.run_document(outcome)
     assert doc["status"] == "failed" and doc["error"] == "the store was down"
-    assert doc["evaluation"] is None and doc["verdict"] is None and doc["alert"] is None
+    assert doc["evaluation"] is None and doc["alert"] is None
+    # never evaluated, setup never recorded: the one verdict says so (and fails the run), never a pass
+    assert doc["verdict"] == "CRITICAL" and doc["fails_run"] is True
+    assert doc["verdict_line"] == "verdict: CRITICAL (the run was not evaluated: step setup_environment failed)"
     assert doc["measured"] is False and doc["report"] == {"local": None, "stored": None}
     logged = caplog.text
     assert "cannot read the run spec" in logged and "evaluation.json" in logged

@@ -241,6 +241,6 @@ def test_the_run_verdict_fails_the_run_on_a_critical_miss_only_when_configured(t
     impossible = "market_data.tick_handling.latency_p95_ms"
     work = _full_run(tmp_path, cfg_dir, store, "r1", target_overrides={impossible: 0.000001})
     verdict = pipeline.run_verdict(work)
-    assert verdict.verdict == "FAIL" and verdict.fails_run is fails
-    assert verdict.lines[0].startswith("verdict: FAIL") and any(impossible in line for line in verdict.lines[1:])
-    assert verdict.report.endswith("report.html") and "**FAIL**" in verdict.note and "[report](" in verdict.note
+    assert verdict.verdict == "CRITICAL" and verdict.fails_run is fails
+    assert verdict.lines[0].startswith("verdict: CRITICAL") and verdict.lines[1].startswith(f"CRITICAL {impossible}: ")
+    assert verdict.report.endswith("report.html") and "**CRITICAL**" in verdict.note and "[report](" in verdict.note

@@ -64,15 +64,16 @@ def _spec_work(tmp_path: Path) -> Path:
 
 def test_a_run_that_was_never_evaluated_fails_naming_the_steps_that_did_not_run(tmp_path: Path):
     never = pipeline.run_verdict(tmp_path / "nothing")
-    assert never.verdict == "FAIL" and never.lines == ("verdict: UNKNOWN (the run was not evaluated)",
-                                                       "step setup_environment failed: did not run")
+    assert never.verdict == "CRITICAL" and never.lines == (
+        "verdict: CRITICAL (the run was not evaluated: step setup_environment failed)",
+        "STEP FAILED setup_environment: did not run")
     work = _spec_work(tmp_path)
     v = pipeline.run_verdict(work)
-    assert v.verdict == "FAIL" and v.fails_run and v.report == ""
-    assert v.lines[0] == "verdict: UNKNOWN (the run was not evaluated)"
-    assert any(line.startswith("step setup_environment failed") or line.startswith("step run_benchmarks.risk")
+    assert v.verdict == "CRITICAL" and v.fails_run and v.report == ""
+    assert v.lines[0].startswith("verdict: CRITICAL (the run was not evaluated: step ")
+    assert any(line.startswith("STEP FAILED setup_environment") or line.startswith("STEP FAILED run_benchmarks.risk")
                for line in v.lines[1:])
-    assert v.note.startswith("**FAIL** · verdict: UNKNOWN") and "\n- step " in v.note
+    assert v.note.startswith("**CRITICAL** · verdict: CRITICAL") and "\n- STEP FAILED " in v.note
 
 
 def test_the_history_site_is_published_best_effort(tmp_path: Path, caplog):

@@ -99,10 +99,10 @@ def test_a_run_is_pushed_scraped_and_queried_back_with_its_verdicts(stack):
     assert status and status[0]["metric"]["metric"] == "risk.var_historical.latency_p95_ms"
     # the next run replaces the series of its DAG and profile
     results2, evaluation2 = _run("r2", 1500.0)
-    assert push_run(stack["gateway"], results2, evaluation2, verdict="FAIL") == ""
+    assert push_run(stack["gateway"], results2, evaluation2, verdict="CRITICAL") == ""
     crit = _query(stack["prometheus"], 'perf_target_status{dag="perf_daily",status="critical"} == 1')
     assert crit, "the critical verdict of run r2 reached Prometheus"
-    info = _query(stack["prometheus"], 'perf_run_info{dag="perf_daily",run_id="r2",verdict="FAIL"}')
+    info = _query(stack["prometheus"], 'perf_run_info{dag="perf_daily",run_id="r2",verdict="CRITICAL"}')
     assert info
 
 
@@ -132,7 +132,7 @@ def test_the_pipeline_pushes_each_sealed_run_when_a_gateway_is_configured(stack,
     monkeypatch.setenv("PERF_PUSHGATEWAY_URL", stack["gateway"])
     _full_run(tmp_path, small_config(tmp_path), FileStore(tmp_path / "store"), "piped-1")
     got = _query(stack["prometheus"], 'perf_run_info{dag="perf_daily",run_id="piped-1"}')
-    assert got and got[0]["metric"]["verdict"] in ("PASS", "WARNING", "INVALID", "FAIL")
+    assert got and got[0]["metric"]["verdict"] in ("PASS", "WARNING", "INVALID", "CRITICAL")
     tick = _query(stack["prometheus"], 'perf_metric{dag="perf_daily",benchmark="tick_handling",metric="latency_p95_ms"}')
     assert tick and float(tick[0]["value"][1]) > 0
 

@@ -117,7 +117,7 @@ def test_report_has_a_row_per_target_with_margin_and_verdict():
     assert "No baseline" in html and "s3://b/report.html" in html
     failed = render_report(run, Evaluation(run_id="r1", verdicts=(), violations=()), None,
                            failed_steps={"evaluate": "boom <script>"})
-    assert "FAIL" in failed and "&lt;script&gt;" in failed
+    assert "CRITICAL" in failed and "&lt;script&gt;" in failed
 
 
 def test_the_report_opens_with_an_executive_summary_per_area_and_advice():
@@ -138,7 +138,7 @@ def test_the_report_opens_with_an_executive_summary_per_area_and_advice():
             bench("models", "cnn", Metric("models.cnn.latency_p95_ms", 5.0, "ms", "lower", Target(max=50), samples=20)),))))
     ev = evaluate(results, [])
     html = "".join(executive_summary(results, ev, None))
-    assert '<td>risk</td><td class="fail">FAIL</td>' in html and '<td>models</td><td class="warn">INVALID</td>' in html
+    assert '<td>risk</td><td class="fail">CRITICAL</td>' in html and '<td>models</td><td class="warn">INVALID</td>' in html
     assert "risk.mc.latency_p95_ms" in html and "1 because of too few observations" in html
     advice = recommendations(results, ev)
     assert any("standard profile" in a for a in advice) and any("less than 20 % margin" in a and "risk.var" in a

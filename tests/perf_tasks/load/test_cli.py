@@ -79,13 +79,13 @@ def test_nothing_listening_fails_latency_as_no_data_never_pass(files, capsys):
     assert _run(_args(files, f"http://127.0.0.1:{free_port()}", "quick", "--rate", "250")) == 1
     out = capsys.readouterr().out
     assert "CRITICAL load.quick.latency_p95_ms" in out and "no data: no successful request" in out
-    assert "PASS     load.quick.latency_p95_ms" not in out and "verdict: FAIL" in out
+    assert "PASS     load.quick.latency_p95_ms" not in out and "verdict: CRITICAL" in out
 
 
 def test_exit_1_when_the_p95_target_is_missed(server, files, capsys):
     assert _run(_args(files, server.url, "strict")) == 1
     out = capsys.readouterr().out
-    assert "CRITICAL load.strict.latency_p95_ms" in out and "verdict: FAIL" in out
+    assert "CRITICAL load.strict.latency_p95_ms" in out and "verdict: CRITICAL" in out
 
 
 def test_error_rate_between_warning_and_limit_warns_and_the_dag_path_agrees(server, files, tmp_path, capsys):

@@ -31,7 +31,7 @@ def test_error_rate_over_the_limit_and_a_slow_p95_are_critical():
     result = _synthetic([80.0] * 300, errors=18)  # 6 %, p95 80 ms > 50 ms
     ev = evaluate_result(result, _scenario())
     assert _verdicts(result, _scenario()) == {"latency_p95_ms": "critical", "error_rate_pct": "critical"}
-    assert len(ev.critical) == 2 and "verdict: FAIL" in format_summary(result, ev)
+    assert len(ev.critical) == 2 and "verdict: CRITICAL" in format_summary(result, ev)
 
 
 def test_a_p95_from_too_few_requests_is_invalid_and_never_passes():
@@ -69,7 +69,7 @@ def test_all_failed_requests_fail_latency_as_no_data_never_pass():
     ev = evaluate_result(failed, _scenario())
     verdict = next(v for v in ev.verdicts if v.metric.endswith("latency_p95_ms"))
     assert verdict.status == "critical" and verdict.reason.startswith("no data: no successful request")
-    assert "connection 300" in verdict.reason and "verdict: FAIL" in format_summary(failed, ev)
+    assert "connection 300" in verdict.reason and "verdict: CRITICAL" in format_summary(failed, ev)
 
 
 def test_a_saturated_generator_makes_every_target_invalid_not_a_service_failure():
