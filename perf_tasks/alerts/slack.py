@@ -237,16 +237,62 @@ class Delivery:
     outbox_path: str | None = None
 
 
+#: the longest Retry-After (seconds) of a 429 that delivery waits for; a longer one goes to the outbox now
+MAX_RETRY_AFTER_S = 60.0
+#: the status in the Airflow Slack webhook hook's error ("Response body: ..., Status Code: 400. See: ...")
+_HOOK_STATUS = re.compile(r"Status Code: (\d{3})\b")
+
+
+class SlackAnswerError(DeliveryError):
+    """Slack answered an HTTP error: its ``status`` and, for a 429, its ``Retry-After`` in seconds."""
+
+    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = next((v for k, v in dict(headers or {}).items() if k.lower() == "retry-after"), None)
+    value = value[0] if isinstance(value, (list, tuple)) and value else value
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):  # an HTTP date: not worth parsing, the backoff applies
+        return None
+
+
+def retry_wait(exc: Exception, backoff_s: float) -> tuple[float | None, str]:
+    """Seconds to wait before the next attempt after ``exc``, or None (with why) when another
+    attempt cannot help: a 429 waits its Retry-After (up to :data:`MAX_RETRY_AFTER_S`), any other
+    4xx is final (a bad payload or a revoked webhook stays so), a 5xx or a connection error waits
+    ``backoff_s``. The status comes from :class:`SlackAnswerError`, else from the Airflow hook's
+    error text."""
+    if isinstance(exc, SlackAnswerError):
+        status, after = exc.status, exc.retry_after_s
+    else:
+        match = _HOOK_STATUS.search(str(exc))
+        status, after = (int(match.group(1)) if match else None), None
+    if status == 429:
+        if after is not None and after > MAX_RETRY_AFTER_S:
+            return None, f"rate limited: Retry-After {after:g} s is longer than the {MAX_RETRY_AFTER_S:g} s it may wait"
+        return (backoff_s if after is None else after), ""
+    if status is not None and 400 <= status < 500:
+        return None, f"Slack answered {status}: not retried (a client error stays one)"
+    return backoff_s, ""
+
+
 def webhook_sender(url: str, *, timeout_s: float = 10.0) -> Sender:
-    """Post with slack-sdk's WebhookClient; any non-200 answer raises DeliveryError."""
+    """Post with slack-sdk's WebhookClient; any non-200 answer raises SlackAnswerError. The client
+    has no retry handlers of its own: :func:`deliver` is the one retry layer."""
     from slack_sdk.webhook import WebhookClient
 
-    client = WebhookClient(url, timeout=int(max(1, timeout_s)))
+    client = WebhookClient(url, timeout=int(max(1, timeout_s)), retry_handlers=[])
 
     def send(message: dict[str, Any]) -> None:
         resp = client.send(text=message["text"], blocks=message.get("blocks"))
         if resp.status_code != 200:
-            raise DeliveryError(f"Slack webhook answered {resp.status_code}: {resp.body!r}")
+            raise SlackAnswerError(f"Slack webhook answered {resp.status_code}: {resp.body!r}",
+                                   status=resp.status_code, retry_after_s=_retry_after(resp.headers))
 
     return send
 
@@ -262,8 +308,10 @@ def write_outbox(message: dict[str, Any], outbox_dir: Path, reason: str, errors:
 def deliver(message: dict[str, Any] | None, sender: Sender | None, outbox_dir: Path, *, channel: str,
             attempts: int = 3, backoff_s: float = 1.0,
             sleep: Callable[[float], None] = time.sleep) -> Delivery:
-    """Send with retries and exponential backoff; fall back to the outbox. Never raises for a
-    delivery failure: the returned :class:`Delivery` records what happened."""
+    """Send, retrying what may succeed later (:func:`retry_wait`: a 5xx or a lost connection with
+    exponential backoff, a 429 after its Retry-After, never another 4xx), up to ``attempts`` in
+    all; fall back to the outbox. Never raises for a delivery failure: the returned
+    :class:`Delivery` records what happened."""
     if message is None:
         return Delivery("nothing_to_send", channel, 0)
     if sender is None:
@@ -279,8 +327,12 @@ def deliver(message: dict[str, Any] | None, sender: Sender | None, outbox_dir: P
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, then the outbox takes it
             errors.append(f"attempt {attempt}: {type(exc).__name__}: {exc}")
             log.warning("Slack delivery via %s failed (attempt %d/%d): %s", channel, attempt, attempts, exc)
+            wait, why = retry_wait(exc, delay)
+            if wait is None:
+                path = write_outbox(message, outbox_dir, f"Slack delivery failed: {why}", tuple(errors))
+                return Delivery("outbox", channel, attempt, tuple(errors), str(path))
             if attempt < attempts:
-                sleep(delay)
+                sleep(wait)
                 delay *= 2
     path = write_outbox(message, outbox_dir, f"Slack delivery failed after {attempts} attempts", tuple(errors))
     return Delivery("outbox", channel, attempts, tuple(errors), str(path))
