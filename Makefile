@@ -66,24 +66,35 @@ test: $(STAMP)
 
 coverage: test
 
-# Airflow UI with this repo's DAGs and plugins (http://localhost:8080, user admin; the password
-# is written to $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated).
+# Airflow with this repo's DAGs and plugins: api-server, scheduler, dag-processor, triggerer on
+# LocalExecutor and SQLite in $(AIRFLOW_HOME) (scripts/airflow_stack.py; foreground, Ctrl-C stops
+# every process). http://127.0.0.1:$(AIRFLOW_PORT), user admin; the password is printed and kept in
+# $(AIRFLOW_HOME)/stack.json (mode 0600). The API server binds $(AIRFLOW_BIND_HOST): this machine
+# only by default; AIRFLOW_BIND_HOST=0.0.0.0 for every interface (then sign-in is all that guards
+# it). No log servers are started (Airflow 3.3's bind every interface; on one machine the API
+# server reads the log files). AIRFLOW_BASE_URL sets [api] base_url (absolute links, e.g. in Slack);
+# unset, the Report links are root-relative: they open on whatever host name the browser used.
+# The airflow_api connection (run notes) is set for every process.
+AIRFLOW_BIND_HOST ?= 127.0.0.1
+AIRFLOW_BASE_URL ?=
+AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
-	@mkdir -p $(AIRFLOW_HOME)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/airflow standalone
+	$(PY) -m scripts.airflow_stack local --home $(AIRFLOW_HOME) --host $(AIRFLOW_BIND_HOST) \
+	  --base-url "$(AIRFLOW_BASE_URL)" --port $(AIRFLOW_PORT)
 
 # The production topology natively (no Docker): api-server, scheduler, dag-processor, triggerer and
 # two Celery workers on CeleryExecutor, PostgreSQL database $(AIRFLOW_CELERY_DB) (created if missing)
-# and the Redis broker $(CELERY_BROKER). Foreground: Ctrl-C stops every process.
-# http://localhost:$(AIRFLOW_PORT), user admin, password printed (kept in .airflow/celery/stack.json).
+# and the Redis broker $(CELERY_BROKER). Foreground: Ctrl-C stops every process. Same bind host,
+# base URL and connection as `make airflow`; user admin, password printed (kept in
+# .airflow/celery/stack.json, mode 0600).
 AIRFLOW_CELERY_DB ?= perf_airflow
 AIRFLOW_PG ?= postgres@127.0.0.1:5432
 CELERY_BROKER ?= redis://127.0.0.1:6379/0
-AIRFLOW_PORT ?= 8080
 CELERY_WORKERS ?= 2
 airflow-celery: $(STAMP)
 	$(PY) -m scripts.airflow_stack celery --home $(CURDIR)/.airflow/celery --db $(AIRFLOW_CELERY_DB) \
-	  --pg $(AIRFLOW_PG) --broker $(CELERY_BROKER) --port $(AIRFLOW_PORT) --workers $(CELERY_WORKERS)
+	  --pg $(AIRFLOW_PG) --broker $(CELERY_BROKER) --port $(AIRFLOW_PORT) --workers $(CELERY_WORKERS) \
+	  --host $(AIRFLOW_BIND_HOST) --base-url "$(AIRFLOW_BASE_URL)"
 
 # The suite without the tests that start Airflow's processes (Celery stack, UI in Chromium).
 test-fast: $(STAMP)

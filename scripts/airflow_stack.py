@@ -4,8 +4,10 @@
     (``airflow celery worker`` with distinct hostnames), all sharing one AIRFLOW_HOME, one JWT
     secret and one execution API URL, against a PostgreSQL database and a Redis broker.
 
-Used by ``make airflow-celery`` (foreground: Ctrl-C stops everything) and by the tests that run
-the DAGs on real Airflow processes (tests/dags/test_celery_stack.py on CeleryExecutor,
+Used by ``make airflow`` (``local``: LocalExecutor on SQLite) and ``make airflow-celery``
+(foreground: Ctrl-C stops everything; the API server binds 127.0.0.1 unless ``--host`` /
+``$AIRFLOW_BIND_HOST`` says otherwise; no log servers; the ``airflow_api`` connection for run notes)
+and by the tests that run the DAGs on real Airflow processes (tests/dags/test_celery_stack.py on CeleryExecutor,
 tests/ui/ on LocalExecutor with SQLite). Every process starts in its own process group, and
 ``Stack.stop`` (also on Ctrl-C, on an exception, and from ``with Stack(...)``) ends each group.
 
@@ -116,8 +118,14 @@ class StackConfig:
     executor: str = "CeleryExecutor"  # or LocalExecutor
     broker_url: str = ""              # redis://127.0.0.1:6379/N (CeleryExecutor)
     port: int = 8080
+    #: the address the API server binds (AIRFLOW_BIND_HOST of ``make airflow``); loopback unless told
+    #: otherwise. The log servers are never started: on one machine the API server reads the task
+    #: logs from the shared AIRFLOW_HOME, and Airflow 3.3's log server binds every interface
+    #: (``airflow.utils.serve_logs`` uses host "") with no setting to narrow it.
     host: str = "127.0.0.1"
-    base_url: str = ""                # what links and the UI use; default http://127.0.0.1:<port>
+    #: ``[api] base_url``: links and redirects use it when set; "" leaves it unset, so report
+    #: links are root-relative (they work from whatever host name the browser used)
+    base_url: str = ""
     workers: int = 2
     concurrency: int = 1
     users: dict[str, str] = field(default_factory=dict)  # username -> password (admin role)
@@ -131,13 +139,25 @@ class StackConfig:
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).resolve()
-        self.base_url = (self.base_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+        self.base_url = self.base_url.rstrip("/")
         self.users = self.users or {"admin": secrets.token_urlsafe(12)}
         self.jwt_secret = self.jwt_secret or secrets.token_urlsafe(32)
 
     @property
     def celery(self) -> bool:
         return self.executor == "CeleryExecutor"
+
+    @property
+    def local_url(self) -> str:
+        """Where processes on this machine reach the API server (the bind address; loopback for a
+        wildcard bind)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Where a browser opens the UI: ``base_url`` when set, else :attr:`local_url`."""
+        return self.base_url or self.local_url
 
     @property
     def queue(self) -> str:
@@ -188,8 +208,8 @@ class Stack:
             # "Signature verification failed")
             "AIRFLOW__API_AUTH__JWT_SECRET": c.jwt_secret,
             "AIRFLOW__API__SECRET_KEY": c.jwt_secret,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{c.port}/execution/",
-            "AIRFLOW__API__BASE_URL": c.base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{c.local_url}/execution/",
+            "AIRFLOW__API__BASE_URL": c.base_url,  # popped below when ""
             "AIRFLOW__API__HOST": c.host,
             "AIRFLOW__API__PORT": str(c.port),
             "AIRFLOW__API__WORKERS": "1",
@@ -198,11 +218,13 @@ class Stack:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in c.users),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(c.home / "passwords.json"),
             # the verdict task sets the run note through the REST API with this connection
-            "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{c.port}",
+            "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": c.local_url,
                                                     "login": login, "password": password}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         })
+        if not c.base_url:
+            env.pop("AIRFLOW__API__BASE_URL")
         if c.db_url.startswith("postgresql+psycopg:"):
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = c.db_url  # psycopg 3 is async too (no asyncpg)
         if c.celery:
@@ -233,9 +255,7 @@ class Stack:
         c = self.cfg
         c.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        pw = c.home / "passwords.json"
-        pw.write_text(json.dumps(c.users) + "\n")
-        pw.chmod(0o600)
+        write_private(c.home / "passwords.json", json.dumps(c.users) + "\n")
         if c.work_dir:
             Path(c.work_dir).mkdir(parents=True, exist_ok=True)
 
@@ -253,9 +273,10 @@ class Stack:
         c, af = self.cfg, self._airflow()
         cmds = {
             "api-server": ([af, "api-server", "--host", c.host, "--port", str(c.port), "--workers", "1"], {}),
-            "scheduler": ([af, "scheduler"], {}),
+            # no log servers (see StackConfig.host): they would listen on every interface
+            "scheduler": ([af, "scheduler", "--skip-serve-logs"], {}),
             "dag-processor": ([af, "dag-processor"], {}),
-            "triggerer": ([af, "triggerer"], {"AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT": str(free_port())}),
+            "triggerer": ([af, "triggerer", "--skip-serve-logs"], {}),
         }
         if c.celery:
             for i, name in enumerate(c.worker_names(), 1):
@@ -401,7 +422,7 @@ class Stack:
         headers = {"Content-Type": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
-        req = urllib.request.Request(f"http://127.0.0.1:{self.cfg.port}{path}", method=method, headers=headers,
+        req = urllib.request.Request(f"{self.cfg.local_url}{path}", method=method, headers=headers,
                                      data=None if body is None else json.dumps(body).encode())
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             data = resp.read()
@@ -476,6 +497,14 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600 from the first byte on)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it too
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -483,43 +512,64 @@ def tail(path: Path, lines: int = 40) -> str:
         return f"({path}: {exc})"
 
 
-# --- make airflow-celery -------------------------------------------------------------------------
+# --- make airflow / make airflow-celery ------------------------------------------------------------
+
+#: environment variable (and Make variable) naming the address the API server binds
+BIND_HOST_ENV = "AIRFLOW_BIND_HOST"
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("executor", choices=["celery", "local"], nargs="?", default="celery")
+    ap.add_argument("executor", choices=["celery", "local"], nargs="?", default="celery",
+                    help="celery: CeleryExecutor on PostgreSQL + Redis (make airflow-celery); local: LocalExecutor "
+                         "on SQLite in --home (make airflow)")
     ap.add_argument("--home", type=Path, default=REPO / ".airflow" / "celery")
-    ap.add_argument("--db", default="perf_airflow", help="PostgreSQL database (created if missing)")
-    ap.add_argument("--pg", default="postgres@127.0.0.1:5432", help="user[:password]@host:port of PostgreSQL")
+    ap.add_argument("--db", default="perf_airflow", help="PostgreSQL database (created if missing; celery)")
+    ap.add_argument("--pg", default="postgres@127.0.0.1:5432", help="user[:password]@host:port of PostgreSQL (celery)")
     ap.add_argument("--broker", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--host", default=os.environ.get(BIND_HOST_ENV) or "127.0.0.1",
+                    help=f"address the API server binds (default ${BIND_HOST_ENV}, else 127.0.0.1: this machine only; "
+                         "0.0.0.0 for every interface)")
+    ap.add_argument("--base-url", default=os.environ.get("AIRFLOW__API__BASE_URL", ""),
+                    help="[api] base_url: the URL people open (links use it); default unset: root-relative links")
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--user", default="admin")
     a = ap.parse_args(argv)
 
-    auth, hostport = a.pg.rsplit("@", 1)
-    user, _, password = auth.partition(":")
-    host, _, port = hostport.partition(":")
-    db_url = pg_url(a.db, host=host, port=int(port or 5432), user=user, password=password)
+    celery = a.executor == "celery"
     home = a.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    # one password and one JWT secret per home, kept across restarts
+    if celery:
+        auth, hostport = a.pg.rsplit("@", 1)
+        user, _, password = auth.partition(":")
+        host, _, port = hostport.partition(":")
+        db_url = pg_url(a.db, host=host, port=int(port or 5432), user=user, password=password)
+        where = f"database {a.db}, broker {a.broker}"
+    else:
+        db_url = f"sqlite:///{home / 'airflow.db'}"
+        where = f"database {home / 'airflow.db'}"
+    # one password and one JWT secret per home, kept across restarts; readable by the owner only
     state = home / "stack.json"
     saved = json.loads(state.read_text()) if state.exists() else {}
-    saved.setdefault("password", secrets.token_urlsafe(12))
+    generated = home / "simple_auth_manager_passwords.json.generated"  # `airflow standalone`'s, from before
+    if generated.exists():
+        generated.chmod(0o600)
+        saved.setdefault("password", json.loads(generated.read_text() or "{}").get(a.user))
+    if not saved.get("password"):
+        saved["password"] = secrets.token_urlsafe(12)
     saved.setdefault("jwt_secret", secrets.token_urlsafe(32))
-    state.write_text(json.dumps(saved))
-    state.chmod(0o600)
-    for what, why in (("PostgreSQL", pg_reachable(db_url)),
-                      ("Redis", redis_reachable(a.broker) if a.executor == "celery" else "")):
+    write_private(state, json.dumps(saved))
+    for what, why in (("PostgreSQL", pg_reachable(db_url) if celery else ""),
+                      ("Redis", redis_reachable(a.broker) if celery else "")):
         if why:
             print(f"{what} is not reachable: {why}", file=sys.stderr)
             return 2
-    if ensure_pg_database(db_url):
+    if celery and ensure_pg_database(db_url):
         print(f"created PostgreSQL database {a.db}")
-    cfg = StackConfig(home=home, db_url=db_url, executor="CeleryExecutor" if a.executor == "celery" else "LocalExecutor",
-                      broker_url=a.broker, port=a.port, host="0.0.0.0", base_url=f"http://localhost:{a.port}",
+    cfg = StackConfig(home=home, db_url=db_url, executor="CeleryExecutor" if celery else "LocalExecutor",
+                      broker_url=a.broker if celery else "", port=a.port, host=a.host, base_url=a.base_url,
                       workers=a.workers, concurrency=a.concurrency, users={a.user: saved["password"]},
                       jwt_secret=saved["jwt_secret"],
                       work_dir=Path(os.environ.get("PERF_WORK_DIR") or REPO / ".perf-work"),
@@ -538,9 +588,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Starting Airflow ({cfg.executor}) in {home} (process logs: {stack.logs}) ...", flush=True)
         stack.up()
-        print(f"\nAirflow is up in {stack.timings['up_s']:.0f} s: {cfg.base_url}  user {a.user}  password "
-              f"{saved['password']}  (also in {state})\n"
-              f"processes: {', '.join(stack.procs)}; database {a.db}, broker {a.broker}\n"
+        reach = ("this machine only" if cfg.host in ("127.0.0.1", "localhost", "::1")
+                 else "every interface" if cfg.host in ("0.0.0.0", "::", "") else f"address {cfg.host}")
+        print(f"\nAirflow is up in {stack.timings['up_s']:.0f} s: {cfg.url}  ({reach}; {BIND_HOST_ENV}=0.0.0.0 "
+              f"for every interface)\nuser {a.user}  password {saved['password']}  (also in {state}, mode 0600)\n"
+              f"processes: {', '.join(stack.procs)}; {where}\n"
               "Ctrl-C stops everything.", flush=True)
         while True:
             stack.check_alive()

@@ -176,8 +176,9 @@ def _check_report_note_and_store(stack: Stack, dag_id: str, run_id: str) -> None
     # the Report extra link points at the plugin route, which the API server answers
     links = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/verdict/links")
     report = links["extra_links"]["Report"]
-    assert report.endswith(f"/perf-reports/{safe_id(dag_id)}/{safe_id(run_id)}/report.html"), links
-    path = report.split(f"127.0.0.1:{stack.cfg.port}", 1)[1]
+    # no [api] base_url: root-relative (the browser's host)
+    assert report == f"/perf-reports/{safe_id(dag_id)}/{safe_id(run_id)}/report.html", links
+    path = report
     status, body = stack._call("GET", path, raw=True)
     assert status == 200 and b"<html" in body[:2000].lower()
     # the verdict task set the run note through the REST API (connection airflow_api)
