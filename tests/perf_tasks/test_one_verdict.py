@@ -122,7 +122,7 @@ def test_nothing_measured_reads_no_data_and_all_invalid_is_not_every_target_met(
                 passed=False, severity="critical", source="t", status="invalid", reason="0 observations", samples=0)
     ev = Evaluation(run_id="r1", verdicts=(v,), violations=())
     row = summary_table(ev).splitlines()[2]
-    assert row.split()[2:] == ["no", "data", "0", "no", "data", "INVALID"]  # not "0%  inf"
+    assert row.split()[3:] == ["no", "data", "0", "no", "data", "INVALID"]  # not "0%  inf"
     html = render_report(_results(), ev, None, charts=False)
     assert "every judged target met" not in html and "no target could be judged: all 1 are INVALID" in html
     judged = judge_run(ev)
