@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -51,7 +51,7 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[callable]:
+def receiver() -> Iterator[Callable[..., Receiver]]:
     started: list[Receiver] = []
 
     def start(*script: tuple[int, dict[str, str], bytes]) -> Receiver:

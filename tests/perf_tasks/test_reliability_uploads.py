@@ -55,7 +55,7 @@ def _tail(work: Path, store) -> None:
 
 
 def _run_keys(store, prefix: str) -> list[str]:
-    return [k for k in store.list_keys(prefix + "/")]
+    return store.list_keys(prefix + "/")
 
 
 def test_a_run_puts_each_artifact_once_on_s3(tmp_path, s3_server, s3_client, bucket, monkeypatch):
