@@ -22,6 +22,7 @@ met or that measured nothing (the "not judged" caveats).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -136,8 +137,9 @@ def _invalid(v: Verdict) -> Finding:
     shown = measured_text(v)
     if v.would_have in ("warning", "critical"):
         detail = _target_detail(shown, v.op, v.threshold, v.unit, factor(v.value, v.threshold))
+        why = re.sub(r" \(it would have (met|missed) the target\)$", "", v.reason.split("; would have been ", 1)[0])
         return Finding("would_miss", "INVALID", v.metric, detail + f": would have been {v.would_have.upper()}",
-                       note=f"not judged: {v.reason}")
+                       note=f"not judged: {why}")
     detail = _target_detail(shown, v.op, v.threshold, v.unit, "")
     if v.reason.startswith(GENERATOR_SATURATED):
         return Finding("saturated", "INVALID", v.metric, detail, note=v.reason)

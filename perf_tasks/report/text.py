@@ -56,7 +56,13 @@ def verdict_block(judgement: RunJudgement) -> str:
     lines = []
     if judgement.headline:
         lines.append(f"findings ({len(judgement.headline)}, worst first):")
-        lines += [f"  {i}. {f.text}" for i, f in enumerate(judgement.headline, 1)]
+        previous = ""
+        for i, f in enumerate(judgement.headline, 1):  # a note the finding above gave already: said once
+            same = f.note and f.note == previous
+            lines.append(f"  {i}. {f.label} {f.metric}: {f.detail}" + (" (not alerted: as above)" if same and
+                         f.note.startswith("not alerted") else " (as above)" if same else f" ({f.note})" if f.note
+                         else ""))
+            previous = f.note
     elif judgement.evaluated:
         lines.append("findings: none" + (": every target met, no regression" if not judgement.invalid
                                          else f": every judged target met ({judgement.invalid} not judged)"))
