@@ -185,9 +185,11 @@ _CAVEATS = {"observations;": "too few observations for the percentile", "host bu
             "did not run at the same time": "load shards did not run together", "no data": "nothing was measured"}
 
 
-def _finding_html(f: Any) -> str:
+def _finding_html(f: Any, previous_note: str = "") -> str:
     css = {"critical": "fail", "failed_step": "fail", "regression": "fail" if f.alerts else "warn"}.get(f.kind, "warn")
-    note = f" <span class='muted'>({escape(f.note)})</span>" if f.note else ""
+    said = f.note and f.note == previous_note  # the finding above gave it: once is enough
+    text = ("not alerted: as above" if f.note.startswith("not alerted") else "as above") if said else f.note
+    note = f" <span class='muted'>({escape(text)})</span>" if f.note else ""
     return (f"<b class='{css}'>{escape(f.label)}</b> <code>{escape(f.metric)}</code>: {escape(f.detail)}{note}")
 
 
@@ -201,7 +203,8 @@ def executive_summary(results: RunResults, evaluation: Evaluation, comparison: C
     parts = ["<h2 id='summary'>Summary</h2>"]
     if findings:
         parts.append(f"<p><b>Findings</b> ({len(findings)}, worst first):</p><ol class='findings'>"
-                     + "".join(f"<li>{_finding_html(f)}</li>" for f in findings[:12]) + "</ol>"
+                     + "".join(f"<li>{_finding_html(f, findings[i - 1].note if i else '')}</li>"
+                               for i, f in enumerate(findings[:12])) + "</ol>"
                      + (f"<p class='muted'>... and {len(findings) - 12} more below.</p>" if len(findings) > 12 else ""))
     elif judgement.targets and judgement.invalid == judgement.targets:
         parts.append(f"<p><b>Findings:</b> none, but no target could be judged: all {judgement.targets} are "
