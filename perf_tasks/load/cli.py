@@ -16,8 +16,9 @@ only NARROWS it, as a DAG's ``allow`` param does; on your own machine you are th
 widen for one command with ``PERF_LOAD_ALLOWLIST=10.0.0.5 python -m perf_tasks load ...``. One rule
 everywhere: a wrapper or CI job that passes user-chosen arguments through cannot widen it.
 
-Exit codes: 0 no critical target missed (warnings and INVALID targets are printed); 1 a critical
-target was missed; 2 bad usage (malformed URL, host not in the allowlist, unknown scenario or
+Exit codes: 1 the verdict is CRITICAL (a critical target missed) and the alerts file's
+``run_state.fail_on`` is "critical" (the default); 0 otherwise (warnings and INVALID targets are
+printed, with the verdict line of perf_tasks.verdict); 2 bad usage (malformed URL, host not in the allowlist, unknown scenario or
 journey, bad config).
 
 Wire into ``perf_tasks/cli.py`` with ``load_cli.add_parser(sub)`` and dispatch ``"load":
@@ -130,15 +131,20 @@ def _scenario_for(args: argparse.Namespace) -> LoadScenario:
         raise ConfigError(format_validation_error(exc, "command line")) from None
 
 
-def _alert_rules(path: Path) -> list[AlertRule]:
-    """The rules of an alerts file (config/alerts.yaml), validated as the pipelines validate it."""
+def _alerts_file(path: Path) -> Any:
+    """An alerts file (config/alerts.yaml), validated as the pipelines validate it."""
     from pydantic import ValidationError
 
     from perf_tasks.config import AlertsFile, format_validation_error, load_yaml_mapping
     try:
-        return AlertsFile.model_validate(load_yaml_mapping(path, "alerts file")).rules
+        return AlertsFile.model_validate(load_yaml_mapping(path, "alerts file"))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+def _alert_rules(path: Path) -> list[AlertRule]:
+    """The rules of an alerts file."""
+    return _alerts_file(path).rules
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -168,8 +174,10 @@ def _execute(args: argparse.Namespace) -> int:
     allow = run_allowlist(REPO_ROOT / "config", args.allow, source="--allow")  # narrows, never widens
     target = check_target(args.target, allow, source="--target")  # before anything else happens
     scenario = _scenario_for(args)
-    rules = _alert_rules(args.alerts)
+    alerts = _alerts_file(args.alerts)
+    rules = alerts.rules
     from perf_tasks.load.result import result_to_json
+    from perf_tasks.verdict import judge_run
     from perf_tasks.load.summary import evaluate_result, format_summary
 
     if args.locustfile is not None:
@@ -197,7 +205,8 @@ def _execute(args: argparse.Namespace) -> int:
     for v in evaluation.invalid:
         log.warning("%s is INVALID (not judged): %s", v.metric, v.reason)
     print(f"result: {args.out}")
-    return 1 if evaluation.critical else 0
+    # the one verdict (perf_tasks.verdict) and run_state.fail_on, as every run kind decides its exit code
+    return 1 if judge_run(evaluation, fail_on=alerts.run_state.fail_on).fails_run else 0
 
 
 def run(args: argparse.Namespace) -> int:
