@@ -100,6 +100,21 @@ class ReportLink(BaseOperatorLink):
         return f"{report_base().rstrip('/')}/{safe_id(ti_key.dag_id)}/{safe_id(ti_key.run_id)}/report.html"
 
 
+def s3_hook_config(aws_conn_id: str) -> Any:
+    """The S3Hook's botocore Config: the connection's own ``config_kwargs`` (an explicit hook config
+    would replace them), plus the store's one retry layer (botocore's standard mode,
+    perf_tasks.store.s3.client_config) unless the connection sets its own ``retries``."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from botocore.config import Config
+
+    from perf_tasks.store.s3 import client_config
+
+    base = S3Hook(aws_conn_id=aws_conn_id).config  # the connection's config_kwargs, or botocore's defaults
+    if base.retries:
+        return base
+    return base.merge(Config(retries=client_config().retries))
+
+
 class PerfStepOperator(BaseOperator):
     """Base: locates the run's work folder from the DAG id and Airflow's ``run_id``."""
 
@@ -125,7 +140,7 @@ class PerfStepOperator(BaseOperator):
         if url.startswith("s3://"):
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-            client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+            client = S3Hook(aws_conn_id=self.aws_conn_id, config=s3_hook_config(self.aws_conn_id)).get_conn()
         return open_store(url, s3_client=client, source="artifacts URL")
 
     def spec_url(self, context: Context) -> str:
@@ -169,7 +184,7 @@ class KindSetupOperator(PerfStepOperator):
             promote_baseline=bool(p.get("promote_baseline", False)), options=options)
         work = self.work(context)
         if (work / "status").exists():  # a retry of setup starts the run afresh
-            pipeline.clean_work(work)
+            pipeline.clean_work(work, root=Path(self.work_root) if self.work_root else None)
         spec = pipeline.setup_environment(work, spec, executor=conf.get("core", "executor", fallback=""))
         return kind_tasks(get_kind(spec.kind), spec)
 
