@@ -24,8 +24,8 @@ STORE_ROOT = Path(os.environ["PERF_ARTIFACTS_URL"].removeprefix("file://"))
 PATHS = ["/perf_daily/", f"/perf_daily/{RUN}/report.html", f"/perf_daily/{RUN}/", f"/perf_daily/{RUN}",
          f"/perf_daily/{RUN}/environment.json", f"/perf_daily/{RUN}/manifest.json", f"/perf_daily/{RUN}/results.json",
          f"/perf_daily/{RUN}/alerts/delivery.json", "/perf_daily/_index/runs.json", "/perf_daily/_alerts/state.json",
-         "/perf_daily/_site/index.html", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/", "/perf_daily",
-         "/no/such/thing", f"/~link/1.abc/perf_daily/{RUN}"]
+         "/perf_daily/_site/index.html", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/",
+         "/perf_daily", "/no/such/thing", f"/~link/1.abc/perf_daily/{RUN}"]
 
 
 @pytest.fixture
