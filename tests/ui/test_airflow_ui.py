@@ -28,7 +28,11 @@ from scripts.airflow_stack import Stack, StackConfig, free_port
 pytestmark = pytest.mark.stack
 
 CHROMIUM = os.environ.get("PERF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: the browser opens Airflow under a host name that is not localhost (Chromium resolves it to
+#: 127.0.0.1; no /etc/hosts change): no [api] base_url, so the Report link must be root-relative
+BROWSER_HOST = "perf-airflow.test"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 f"--host-resolver-rules=MAP {BROWSER_HOST} 127.0.0.1"]
 DAGS = ["perf_daily", "perf_load_weekly"]
 RUN_TIMEOUT_S = 240
 MEASURED: dict[str, object] = {}
@@ -85,7 +89,7 @@ def page(browser, airflow):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     ctx.set_default_timeout(30_000)
     pg = ctx.new_page()
-    base = airflow.cfg.url
+    base = _base(airflow)
     pg.goto(base + "/")
     pg.wait_for_url("**/auth/login**")  # not signed in: the UI sends us to the simple auth manager's login
     login, password = airflow.user()
@@ -95,6 +99,11 @@ def page(browser, airflow):
     pg.wait_for_url(lambda url: "/auth/login" not in url)
     yield pg
     ctx.close()
+
+
+def _base(airflow: Stack) -> str:
+    """Where the browser opens Airflow: a host name that is not localhost, the stack's port."""
+    return f"http://{BROWSER_HOST}:{airflow.cfg.port}"
 
 
 def _open_trigger_form(page, base: str, dag_id: str):
@@ -146,7 +155,7 @@ def _wait(airflow: Stack, dag_id: str, run_id: str) -> dict:
 
 
 def _show_run_note_and_report(page, airflow: Stack, dag_id: str, run_id: str, run: dict, shots: Path) -> None:
-    base = airflow.cfg.url
+    base = _base(airflow)
     verdict = run["note"].split("**")[1]  # PASS / WARNING / INVALID / CRITICAL
     page.goto(f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}", wait_until="networkidle")
     page.get_by_text(f"verdict: {verdict}").first.wait_for()  # the note, rendered in the run's header
@@ -170,7 +179,7 @@ def _show_run_note_and_report(page, airflow: Stack, dag_id: str, run_id: str, ru
 
 def test_trigger_forms_open_valid_with_the_defaults(page, airflow):
     for dag_id in DAGS:
-        dialog = _open_trigger_form(page, airflow.cfg.url, dag_id)
+        dialog = _open_trigger_form(page, _base(airflow), dag_id)
         assert dialog.get_by_role("button", name="Trigger", exact=True).is_enabled(), dag_id
         assert dialog.get_by_text(f"Unpause {dag_id} on trigger").is_visible()
         dialog.get_by_role("button", name="Close").click()
@@ -178,7 +187,7 @@ def test_trigger_forms_open_valid_with_the_defaults(page, airflow):
 
 def test_perf_daily_from_the_form_to_the_report(page, airflow, shots):
     t0 = time.monotonic()
-    dialog = _open_trigger_form(page, airflow.cfg.url, "perf_daily")
+    dialog = _open_trigger_form(page, _base(airflow), "perf_daily")
     run_id = _fill_and_trigger(page, dialog, keep={"suites": ["market_data"]},
                                shot=shots / "trigger-form-perf_daily.png")
     run = _wait(airflow, "perf_daily", run_id)
@@ -193,7 +202,7 @@ def test_perf_daily_from_the_form_to_the_report(page, airflow, shots):
 
 def test_perf_load_weekly_from_the_form_to_the_report(page, airflow, shots):
     t0 = time.monotonic()
-    dialog = _open_trigger_form(page, airflow.cfg.url, "perf_load_weekly")
+    dialog = _open_trigger_form(page, _base(airflow), "perf_load_weekly")
     run_id = _fill_and_trigger(page, dialog, keep={"scenarios": ["normal"]},
                                shot=shots / "trigger-form-perf_load_weekly.png")
     run = _wait(airflow, "perf_load_weekly", run_id)
