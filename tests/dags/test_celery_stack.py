@@ -36,6 +36,7 @@ REDIS = os.environ.get("PERF_TEST_REDIS", "redis://127.0.0.1:6379/5")
 DAGS = ["perf_daily", "perf_load_weekly"]
 RUN_TIMEOUT_S = 200
 MEASURED: dict[str, float | str] = {}
+BASE_HOST = "airflow.perf.test"
 
 
 def _pg(db: str) -> str:
@@ -53,7 +54,11 @@ def stack(request):
             pytest.skip(f"{what} not reachable ({PG if what == 'PostgreSQL' else REDIS}): {why}")
     # a folder of our own: pytest prunes old basetemps of other sessions' runs, also while we run
     home = Path(tempfile.mkdtemp(prefix="perf-celery-stack-"))
-    cfg = StackConfig(home=home, db_url=db_url, executor="CeleryExecutor", broker_url=REDIS, port=free_port(),
+    port = free_port()
+    # [api] base_url set (a name people would open, not where the test connects): links are
+    # absolute (tests/ui/test_airflow_ui.py: unset, root-relative)
+    cfg = StackConfig(home=home, db_url=db_url, executor="CeleryExecutor", broker_url=REDIS, port=port,
+                      base_url=f"http://{BASE_HOST}:{port}",
                       workers=2, concurrency=1, work_dir=home / "work", artifacts_url=(home / "artifacts").as_uri(),
                       # its own Celery queue and worker names: other runs of this test may share the Redis db
                       tag=tag,
@@ -176,9 +181,9 @@ def _check_report_note_and_store(stack: Stack, dag_id: str, run_id: str) -> None
     # the Report extra link points at the plugin route, which the API server answers
     links = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/verdict/links")
     report = links["extra_links"]["Report"]
-    # no [api] base_url: root-relative (the browser's host)
-    assert report == f"/perf-reports/{safe_id(dag_id)}/{safe_id(run_id)}/report.html", links
-    path = report
+    # [api] base_url set: absolute, on that host
+    path = f"/perf-reports/{safe_id(dag_id)}/{safe_id(run_id)}/report.html"
+    assert report == stack.cfg.base_url + path, links
     status, body = stack._call("GET", path, raw=True)
     assert status == 200 and b"<html" in body[:2000].lower()
     # the verdict task set the run note through the REST API (connection airflow_api)
