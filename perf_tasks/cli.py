@@ -85,7 +85,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                           "--opt scenarios=normal,peak --opt shards=2 (load); repeatable")
     run.add_argument("--artifacts", default=None, help="file:///path or s3://bucket/prefix "
                      "(default: $PERF_ARTIFACTS_URL or ./artifacts)")
-    run.add_argument("--config-dir", default=str(pipeline.DEFAULT_CONFIG_DIR))
+    run.add_argument("--config-dir", default=None,
+                     help="the config folder (default: $PERF_CONFIG_DIR, else the bundled config/)")
     run.add_argument("--target", action="append", type=_parse_override, default=[], metavar="METRIC=VALUE",
                      help="override a target, e.g. risk.var_monte_carlo.latency_p95_ms=100 (repeatable)")
     run.add_argument("--run-id", default=None, help="default: cli__<UTC timestamp>")
@@ -388,7 +389,8 @@ def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
                           f"(options: {sorted(known) or 'none'})")
     spec = pipeline.RunSpec(dag_id=kind.DAG_ID, run_id=outcome.run_id, kind=args.pipeline, profile=args.profile,
                             suites=suites, notify=not args.no_notify, target_overrides=dict(args.target),
-                            artifacts_url=url, config_dir=args.config_dir, promote_baseline=args.promote,
+                            artifacts_url=url, config_dir=str(args.config_dir or pipeline.default_config_dir()),
+                            promote_baseline=args.promote,
                             options=options)
     sender, channel = _sender()
     print(f"{kind.DAG_ID} {outcome.run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)

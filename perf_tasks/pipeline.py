@@ -52,7 +52,14 @@ from perf_tasks.verdict import RunJudgement, judge_run
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
+DEFAULT_CONFIG_DIR = REPO_ROOT / "config"  # the bundled configuration (the demo system's)
+
+
+def default_config_dir() -> Path:
+    """The deployment's config folder: ``$PERF_CONFIG_DIR`` when set, else the bundled ``config/``.
+    A run's own ``config_dir`` (CLI ``--config-dir``) wins over both."""
+    env = os.environ.get("PERF_CONFIG_DIR", "").strip()
+    return Path(env) if env else DEFAULT_CONFIG_DIR
 PROFILES = ("smoke", "standard", "full")
 
 

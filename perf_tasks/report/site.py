@@ -236,7 +236,7 @@ def publish_from_config(dag_id: str, *, artifacts_url: str = "", config_dir: str
     from perf_tasks.config import load_config  # noqa: PLC0415
     from perf_tasks.store import open_store  # noqa: PLC0415
 
-    cfg = load_config(config_dir or pipeline.DEFAULT_CONFIG_DIR)
+    cfg = load_config(config_dir or pipeline.default_config_dir())
     level, _online = pipeline.history_detector(cfg.alerts.regression.history)
     url = artifacts_url or pipeline.default_artifacts_url()
     store = store or open_store(url, source="artifacts URL (--artifacts / $PERF_ARTIFACTS_URL)")

@@ -73,7 +73,7 @@ def run_args(args: argparse.Namespace) -> argparse.Namespace:
     if args.window_s is not None:
         opts.append(("window_s", args.window_s))
     return argparse.Namespace(pipeline="stress", profile=args.profile, suites="", opt=opts, artifacts=args.artifacts,
-                              config_dir=args.config_dir or str(pipeline.DEFAULT_CONFIG_DIR), target=[],
+                              config_dir=args.config_dir or str(pipeline.default_config_dir()), target=[],
                               run_id=args.run_id, no_notify=args.no_notify, promote=False, json=args.json,
                               junit=args.junit)
 

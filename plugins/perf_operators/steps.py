@@ -180,7 +180,7 @@ class KindSetupOperator(PerfStepOperator):
             profile=p.get("profile") or "smoke", suites=tuple(options.pop("suites", None) or ()),
             notify=bool(p.get("notify", True)), target_overrides=dict(p.get("target_overrides") or {}),
             artifacts_url=p.get("artifacts_url") or pipeline.default_artifacts_url(),
-            config_dir=self.config_dir or str(pipeline.DEFAULT_CONFIG_DIR),
+            config_dir=self.config_dir or str(pipeline.default_config_dir()),
             promote_baseline=bool(p.get("promote_baseline", False)), options=options)
         work = self.work(context)
         if (work / "status").exists():  # a retry of setup starts the run afresh
@@ -301,7 +301,7 @@ class NotifyOperator(PerfStepOperator):
         from perf_tasks import pipeline
 
         try:
-            return pipeline.load_config(pipeline.DEFAULT_CONFIG_DIR).alerts.slack.conn_id
+            return pipeline.load_config(pipeline.default_config_dir()).alerts.slack.conn_id
         except Exception:  # noqa: BLE001 - a broken config is reported by setup; alert anyway
             return "slack_default"
 

@@ -28,6 +28,24 @@ def perf_daily(dagbag, airflow_db):
 
 
 @pytest.fixture
+def judging_config(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """$PERF_CONFIG_DIR -> a copy of config/ with the busy-host guard off: a test of a critical miss
+    judges the verdict logic, not the host (on a busy box the guard rightly makes an impossible miss
+    INVALID, and the run green)."""
+    import shutil
+
+    import yaml
+
+    cfg = tmp_path / "config"
+    shutil.copytree(REPO / "config", cfg)
+    alerts = yaml.safe_load((cfg / "alerts.yaml").read_text())
+    alerts["measurement"] = {**(alerts.get("measurement") or {}), "busy_host_other_cpu_pct": 100}
+    (cfg / "alerts.yaml").write_text(yaml.safe_dump(alerts))
+    monkeypatch.setenv("PERF_CONFIG_DIR", str(cfg))
+    return cfg
+
+
+@pytest.fixture
 def airflow_conns(monkeypatch: pytest.MonkeyPatch, s3_server: str, slack_receiver):
     """aws_default -> moto on loopback; slack_default -> the webhook receiver on loopback."""
     def set_conns(s3_endpoint: str = s3_server, slack: bool = True) -> None:

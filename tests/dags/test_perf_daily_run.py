@@ -42,13 +42,17 @@ def test_smoke_run_persists_manifest_results_and_report_to_s3(perf_daily, airflo
     assert {s.suite for s in results.suites} == {"risk", "market_data"}
     assert results.fingerprint["cpu_count_logical"] >= 1
     evaluation = from_json(Evaluation, store.get_bytes(run.key("evaluation.json")).decode())
-    assert evaluation.verdicts and all(v.passed for v in evaluation.verdicts)
+    # every target met, or (a slow benchmark short of observations in smoke, a busy host) INVALID
+    # where it would have met: nothing to alert on
+    assert evaluation.verdicts and not evaluation.violations
+    assert all(v.passed or (v.status == "invalid" and v.would_have == "pass") for v in evaluation.verdicts)
     html = store.get_bytes(run.key("report.html")).decode()
     assert "<table>" in html and "risk.var_monte_carlo.latency_p95_ms" in html
     assert slack.messages == [], "all targets met: no alert"
 
 
-def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily, airflow_conns, slack, bucket):
+def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily, airflow_conns, slack, bucket,
+                                                                    judging_config):
     airflow_conns()
     dr, ok = _run(perf_daily, artifacts_url=f"s3://{bucket}/{_prefix()}", suites=["market_data"],
                   target_overrides={IMPOSSIBLE: 0.000001})
@@ -63,7 +67,7 @@ def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily,
     message = slack.messages[0]
     text = json.dumps(message["blocks"])
     assert IMPOSSIBLE in text
-    assert "1e-06 ms" in text  # the threshold, with its unit
+    assert "0.000001 ms" in text  # the threshold, with its unit, in plain digits
     assert "Critical" in text and dr.run_id in message["text"]
     results = from_json(RunResults, (work_dir_for("perf_daily", dr.run_id) / "results.json").read_text())
     measured = next(m for m in results.metrics() if m.name == IMPOSSIBLE)
@@ -72,7 +76,7 @@ def test_impossible_target_sends_exactly_one_slack_message_naming_it(perf_daily,
 
 
 def test_slack_answering_500_puts_the_message_in_the_outbox_and_records_it(perf_daily, airflow_conns, slack,
-                                                                           s3_client, bucket):
+                                                                           s3_client, bucket, judging_config):
     airflow_conns()
     slack.reset(status=500)
     prefix = _prefix()
@@ -126,7 +130,7 @@ def test_bad_target_override_fails_setup_before_any_benchmark(perf_daily, airflo
 
 
 def test_no_secret_reaches_a_log_artifact_xcom_or_object_at_debug(perf_daily, airflow_conns, slack, s3_client, bucket,
-                                                                  monkeypatch, caplog):
+                                                                  monkeypatch, caplog, judging_config):
     """Recognisable fake secrets in the Slack and AWS connections, every logger at DEBUG: the
     run's logs, work folder, XComs and stored objects never contain them."""
     import logging
