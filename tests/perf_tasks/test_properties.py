@@ -309,7 +309,7 @@ def run_regress_in_process(path: Path, method: str) -> tuple[int, str, str]:
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(["regress", "--history", str(path), "--method", method])
+        code = cli.main(["regress", "--history", str(path), "--method", method, "--json"])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -334,7 +334,7 @@ def test_regress_cli_subprocess_exits_0_or_2(work: Path, texts: list[str]) -> No
     for i, text in enumerate(texts):
         files.append(work / f"cli-{i}.csv")
         files[-1].write_text(text)
-    procs = [subprocess.Popen([sys.executable, "-m", "perf_tasks", "regress", "--history", str(f)], cwd=REPO,
+    procs = [subprocess.Popen([sys.executable, "-m", "perf_tasks", "regress", "--history", str(f), "--json"], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
     for f, p in zip(files, procs):
         out, err = p.communicate(timeout=60)
