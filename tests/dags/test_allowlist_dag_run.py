@@ -15,10 +15,17 @@ from perf_tasks.pipeline import work_dir_for
     ("perf_load_weekly", {"scenarios": ["normal"]}),
     ("perf_stress_monthly", {"scenarios": ["net_latency"]}),
 ])
-def test_a_widening_allow_param_fails_the_run_before_any_request(dagbag, airflow_db, airflow_conns, slack, tmp_path,
+def test_a_widening_allow_param_fails_the_run_before_any_request(airflow_db, airflow_conns, slack, tmp_path,
                                                                  monkeypatch, dag_id, conf):
+    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
+    from tests.conftest import REPO
+
+    # a DagBag of its own: dag.test(run_conf=...) keeps the conf in the DAG's params, and the session
+    # DagBag's DAGs would carry this run's 'allow' into the next test's run (seen: every later load and
+    # stress DAG test failed with this very refusal)
+    dagbag = DagBag(dag_folder=str(REPO / "dags"))
     monkeypatch.delenv(ENV_VAR, raising=False)  # the deployment lists loopback only
     airflow_conns()
     server = LoopbackServer(0, host="127.0.0.2").start()
