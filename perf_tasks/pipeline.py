@@ -392,7 +392,13 @@ def build_report(work: Path, *, run_url: str | None = None, report_base: str | N
         evaluation = from_json(Evaluation, read_text(work, "evaluation.json", "build_report"))
         comparison = read_optional(work, Comparison, "comparison.json")
         history = json.loads((work / "history.json").read_text()) if (work / "history.json").exists() else {}
-        links = {"stored at": report_url(spec, report_base)}
+        served = report_url(spec, report_base)
+        # the store's own address (file://..., s3://...): what `make run` (no API server) opens
+        stored = (f"{(spec.artifacts_url or default_artifacts_url()).rstrip('/')}/{safe_id(spec.dag_id)}/"
+                  f"{safe_id(spec.run_id)}/report.html")
+        links = {"stored at": stored}
+        if served != stored:  # under Airflow: the API server's /perf-reports route (needs a sign-in)
+            links["in Airflow (the API server's reports route; sign in)"] = served
         if run_url:
             links["Airflow run"] = run_url
         links["history of this DAG"] = "../_site/index.html"  # relative: works wherever the store is served
