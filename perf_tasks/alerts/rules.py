@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from perf_tasks.bench.stats import required_samples
+from perf_tasks.stats import required_samples
 from perf_tasks.config import AlertRule
 from perf_tasks.results import Evaluation, Metric, RunResults, Verdict, Violation
 

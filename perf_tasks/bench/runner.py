@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from perf_tasks.bench.stats import required_samples, summarize
+from perf_tasks.stats import required_samples, summarize
 from perf_tasks.config import BENCHMARK_METRICS, BenchmarkConfig, ProfileConfig
 from perf_tasks.errors import ConfigError
 from perf_tasks.monitor.sampler import IoTotals, ResourceSampler, Sample, SamplerOutput, summarize_samples

@@ -7,7 +7,7 @@ entry per bucket (arrivals observed, failures, and the bucket's all-requests HDR
 :class:`LiveMonitor` thread in the task that runs the shards merges the shards' files (buckets are
 seconds from the common start, so they line up), and judges the window against the scenario's
 targets: p95 of all requests <= ``p95_target_ms`` (when the window holds enough observations for
-a p95: :func:`perf_tasks.bench.stats.required_samples`) and failures <= ``max_error_rate_pct``.
+a p95: :func:`perf_tasks.stats.required_samples`) and failures <= ``max_error_rate_pct``.
 A violation held for ``hold_s`` sends **one** alert (``on_alert``); with ``abort`` it also
 writes the abort file that makes every shard stop sending (the scenario ends early, its result
 says so). The final verdict still comes from the whole result at the end.
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from perf_tasks.bench.stats import required_samples
+from perf_tasks.stats import required_samples
 from perf_tasks.load.histo import SERIES_SIGNIFICANT_FIGURES, LatencyHistogram
 
 log = logging.getLogger(__name__)

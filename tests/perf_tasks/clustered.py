@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from perf_tasks.bench.stats import summarize
+from perf_tasks.stats import summarize
 from perf_tasks.results import BenchmarkResult, Metric, RunResults, SuiteResult, Target
 
 FINGERPRINT = {"cpu_model": "CPU A", "cpu_count_logical": 8, "python": "3.11.7", "packages": {"numpy": "2.2.0"}}

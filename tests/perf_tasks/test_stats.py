@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from perf_tasks.bench.stats import bootstrap_median_ci, median_abs_deviation, summarize
+from perf_tasks.stats import bootstrap_median_ci, median_abs_deviation, summarize
 
 DATA = [12.0, 15.0, 11.0, 19.0, 14.0, 13.0, 50.0, 12.5, 13.5, 14.5]
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from perf_tasks.bench.runner import run_benchmark
-from perf_tasks.bench.stats import summarize
+from perf_tasks.stats import summarize
 from perf_tasks.config import BENCHMARK_METRICS, BenchmarkConfig, ProfileConfig, TargetConfig
 from perf_tasks.results import BenchmarkResult, Metric, RunResults, SuiteResult, Target, from_json, to_json
 from perf_tasks.validate import ResultsValidation, results_frame, validate_results, validate_results_frame

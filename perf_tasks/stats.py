@@ -1,4 +1,4 @@
-"""Summary statistics of benchmark samples: pure functions of arrays (no I/O, no clock).
+"""Summary statistics of samples (benchmarks, load, alert rules): pure functions of arrays (no I/O, no clock).
 
 Randomness (the bootstrap) comes in as a seeded ``numpy.random.Generator``.
 """
