@@ -174,9 +174,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 def cmd_site(args: argparse.Namespace) -> int:
     """Build the history site from the store's sealed runs and write it there."""
-    from perf_tasks.report.site import publish_from_config
-
-    out = publish_from_config(args.dag_id, artifacts_url=args.artifacts or "", max_runs=args.max_runs)
+    out = pipeline.history_site(args.dag_id, artifacts_url=args.artifacts or "", max_runs=args.max_runs)
     print(f"history site of {args.dag_id}: {out.index_uri} ({out.runs} runs, {out.metrics} metric pages)")
     return 0
 
@@ -356,14 +354,14 @@ def junit_tree(doc: dict[str, Any]) -> ET.Element:
     return root
 
 
-def write_outputs(args: argparse.Namespace, outcome: RunOutcome) -> bool:
+def write_outputs(json_path: Path | None, junit_path: Path | None, outcome: RunOutcome) -> bool:
     """Write --json and --junit when asked, whatever happened; False when one could not be written."""
-    if not (args.json or args.junit):
+    if not (json_path or junit_path):
         return True
     doc = run_document(outcome)
     ok = True
-    for path, text in ((args.json, lambda: json.dumps(doc, indent=2)),
-                       (args.junit, lambda: ET.tostring(junit_tree(doc), encoding="unicode", xml_declaration=True))):
+    for path, text in ((json_path, lambda: json.dumps(doc, indent=2)),
+                       (junit_path, lambda: ET.tostring(junit_tree(doc), encoding="unicode", xml_declaration=True))):
         if path is None:
             continue
         try:
@@ -375,25 +373,24 @@ def write_outputs(args: argparse.Namespace, outcome: RunOutcome) -> bool:
     return ok
 
 
-def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
+def _run_kind(request: RunRequest, outcome: RunOutcome) -> int:
     """Any kind of run, its steps in this process: setup, the kind's ``measure``, the shared tail,
     notify (the same functions the DAG's tasks call)."""
-    kind = get_kind(args.pipeline, source="python -m perf_tasks run")
-    suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
+    kind = get_kind(request.kind, source="python -m perf_tasks run")
     work, url = outcome.work, outcome.artifacts_url
     store = open_store(url, source="--artifacts")
-    options = dict(args.opt)
+    options = dict(request.options)
     known = getattr(kind, "OPTION_DEFAULTS", None)
     if known is not None and set(options) - set(known):
-        raise ConfigError(f"--opt {sorted(set(options) - set(known))[0]}: not an option of a {args.pipeline} run "
+        raise ConfigError(f"--opt {sorted(set(options) - set(known))[0]}: not an option of a {request.kind} run "
                           f"(options: {sorted(known) or 'none'})")
-    spec = pipeline.RunSpec(dag_id=kind.DAG_ID, run_id=outcome.run_id, kind=args.pipeline, profile=args.profile,
-                            suites=suites, notify=not args.no_notify, target_overrides=dict(args.target),
-                            artifacts_url=url, config_dir=str(args.config_dir or pipeline.default_config_dir()),
-                            promote_baseline=args.promote,
-                            options=options)
+    spec = pipeline.RunSpec(dag_id=kind.DAG_ID, run_id=outcome.run_id, kind=request.kind, profile=request.profile,
+                            suites=tuple(request.suites), notify=request.notify,
+                            target_overrides=dict(request.targets), artifacts_url=url,
+                            config_dir=str(request.config_dir or pipeline.default_config_dir()),
+                            promote_baseline=request.promote, options=options)
     sender, channel = _sender()
-    print(f"{kind.DAG_ID} {outcome.run_id}: profile {args.profile}, artifacts {url}", file=sys.stderr)
+    print(f"{kind.DAG_ID} {outcome.run_id}: profile {request.profile}, artifacts {url}", file=sys.stderr)
     try:
         pipeline.setup_environment(work, spec)
         kind.measure(work, sender=sender, channel=channel)
@@ -438,21 +435,49 @@ def _run_kind(args: argparse.Namespace, outcome: RunOutcome) -> int:
     return 1 if judged.fails_run or failed or outcome.error or evaluation is None else 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    run_id = args.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
-    url = args.artifacts or pipeline.default_artifacts_url()
-    dag_id = get_kind(args.pipeline, source="python -m perf_tasks run").DAG_ID
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``run`` is asked to do (its flags, or a per-kind command's such as ``stress``)."""
+
+    kind: str
+    profile: str = "smoke"
+    suites: tuple[str, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()  # the kind's own options (--opt NAME=VALUE)
+    targets: tuple[tuple[str, float], ...] = ()  # target overrides (--target METRIC=VALUE)
+    artifacts: str | None = None
+    config_dir: str | None = None
+    run_id: str | None = None
+    notify: bool = True
+    promote: bool = False
+    json_path: Path | None = None
+    junit_path: Path | None = None
+
+
+def run_kind(request: RunRequest) -> int:
+    """Run one kind of run in this process (``python -m perf_tasks run``); returns the exit code.
+    --json and --junit are written however it ends; a UserError (exit 2) propagates after that."""
+    run_id = request.run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    url = request.artifacts or pipeline.default_artifacts_url()
+    dag_id = get_kind(request.kind, source="python -m perf_tasks run").DAG_ID
     outcome = RunOutcome(run_id=run_id, work=pipeline.work_dir_for(dag_id, run_id), artifacts_url=url, dag_id=dag_id)
     try:
-        outcome.exit_code = _run_kind(args, outcome)
+        outcome.exit_code = _run_kind(request, outcome)
     except BaseException as exc:  # write what we have, then let main() (or Python) report it
         outcome.exit_code = 2 if isinstance(exc, UserError) else 1
         outcome.error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        write_outputs(args, outcome)
+        write_outputs(request.json_path, request.junit_path, outcome)
         raise
-    if not write_outputs(args, outcome):
+    if not write_outputs(request.json_path, request.junit_path, outcome):
         return outcome.exit_code or 1
     return outcome.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_kind(RunRequest(
+        kind=args.pipeline, profile=args.profile, suites=tuple(s.strip() for s in args.suites.split(",") if s.strip()),
+        options=tuple(args.opt), targets=tuple(args.target), artifacts=args.artifacts, config_dir=args.config_dir,
+        run_id=args.run_id, notify=not args.no_notify, promote=args.promote, json_path=args.json,
+        junit_path=args.junit))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -506,9 +531,15 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _stress(args: argparse.Namespace) -> int:
+    """``stress``: ``run stress`` with the stress command's flags (perf_tasks/stress/cli.py)."""
     from perf_tasks.stress import cli as stress_cli
 
-    return stress_cli.run(args)
+    if args.list:
+        print(stress_cli.scenario_list())
+        return 0
+    return run_kind(RunRequest(kind="stress", profile=args.profile, options=tuple(stress_cli.kind_options(args)),
+                               artifacts=args.artifacts, config_dir=args.config_dir, run_id=args.run_id,
+                               notify=not args.no_notify, json_path=args.json, junit_path=args.junit))
 
 
 def main(argv: list[str] | None = None) -> int:

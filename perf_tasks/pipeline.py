@@ -668,8 +668,6 @@ def publish_site(work: Path, store: ArtifactStore | Callable[[str], ArtifactStor
     that opens it (the DAG task's, so that opening it is inside the best effort too). Best effort:
     a run without a spec (its setup failed), a store that cannot be opened or written, or a config
     failure is logged and returns "", never failing a run whose measurement and report stand."""
-    from perf_tasks.report.site import publish_from_config  # noqa: PLC0415 - matplotlib and Jinja2: only here
-
     try:
         spec = load_spec(work)
     except (PipelineError, OSError, ValueError) as exc:  # no (or an unreadable) run.json: setup failed
@@ -679,10 +677,24 @@ def publish_site(work: Path, store: ArtifactStore | Callable[[str], ArtifactStor
         with step(work, "publish_site"):
             if not isinstance(store, ArtifactStore):
                 store = store(spec.artifacts_url)
-            out = publish_from_config(spec.dag_id, artifacts_url=spec.artifacts_url, config_dir=spec.config_dir,
-                                      store=store)
+            out = history_site(spec.dag_id, artifacts_url=spec.artifacts_url, config_dir=spec.config_dir, store=store)
     except Exception as exc:  # noqa: BLE001 - best effort by contract (also a missing Airflow connection); logged
         log.warning("history site of %s not published: %s: %s", spec.dag_id, type(exc).__name__, exc,
                     exc_info=not isinstance(exc, (StoreError, ConfigError, OSError, ValueError)))
         return ""
     return out.index_uri
+
+
+def history_site(dag_id: str, *, artifacts_url: str = "", config_dir: str | Path | None = None,
+                 store: ArtifactStore | None = None, max_runs: int = 500) -> Any:
+    """Write the DAG's history site (:func:`perf_tasks.report.site.publish_site`) into the store of
+    ``artifacts_url`` (default: $PERF_ARTIFACTS_URL or ./artifacts) with the level detector of
+    ``config/alerts.yaml`` (regression.history): what the CLI's ``site`` command and
+    :func:`publish_site` call. Returns the site's SiteOutcome."""
+    from perf_tasks.report.site import publish_site as write_site  # noqa: PLC0415 - matplotlib, Jinja2
+    from perf_tasks.store import open_store  # noqa: PLC0415
+
+    level, _online = history_detector(load_config(config_dir or default_config_dir()).alerts.regression.history)
+    store = store or open_store(artifacts_url or default_artifacts_url(),
+                                source="artifacts URL (--artifacts / $PERF_ARTIFACTS_URL)")
+    return write_site(store, dag_id, level=level, max_runs=max_runs)

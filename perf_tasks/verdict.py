@@ -235,3 +235,19 @@ def verdict_of_summary(status: str, summary: Mapping[str, Any] | None) -> str:
     if (summary.get("targets_invalid") or 0) > 0:
         return "INVALID"
     return "WARNING" if (summary.get("alerts") or 0) > 0 else "PASS"
+
+
+def verdict_lines(evaluation: Evaluation) -> list[str]:
+    """One line per target verdict, then the alert-rule violations, then the verdict line
+    (:func:`judge_run`)."""
+    lines = []
+    for v in evaluation.verdicts:
+        line = (f"{v.status.upper():8} {v.metric} = {measured_text(v)} "
+                f"(target {v.op} {format_value(v.threshold, v.unit)}"
+                + (f", n={v.samples:,}" if v.samples is not None else "") + ")")
+        lines.append(line + (f": {v.reason}" if v.reason else ""))
+    lines += [f"{v.severity.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
+              f"(threshold {v.op} {format_value(v.threshold, v.unit)}; {v.source})"
+              for v in evaluation.violations if not v.source.startswith("target")]
+    lines.append(judge_run(evaluation).line)
+    return lines

@@ -214,7 +214,7 @@ def run_size(work: Path, item: Any = None, *, sender: Any = None, channel: str =
             raise ConfigError(f"size {item!r} is not part of run {spec.run_id} (sizes: {tasks(spec)})")
         axis, n = str(item).rsplit("_", 1)
         os.environ[MARKER_ENV] = str(work)  # inherited by every process the size starts (teardown finds them)
-        from perf_tasks.monitor.live_push import pushing
+        from perf_tasks.load.live_push import pushing
         from perf_tasks.monitor.prom import gateway_url
 
         gateway = gateway_url(pipeline.run_config(spec).alerts.monitoring.pushgateway_url)

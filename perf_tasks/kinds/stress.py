@@ -186,7 +186,7 @@ def _failed(name: str, spec: pipeline.RunSpec, exc: BaseException, elapsed_s: fl
 
 def _live(spec: pipeline.RunSpec) -> Any:
     """The scenario's load windows go live to the Pushgateway, when one is configured."""
-    from perf_tasks.monitor.live_push import pushing
+    from perf_tasks.load.live_push import pushing
     from perf_tasks.monitor.prom import gateway_url
 
     return pushing(gateway_url(pipeline.run_config(spec).alerts.monitoring.pushgateway_url), dag=spec.dag_id,

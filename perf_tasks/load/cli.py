@@ -89,7 +89,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="run this locustfile headless instead of the engine (closed model, Locust's percentiles)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RESULT_JSON",
                    help="merge shard result files into --out instead of running")
-    p.set_defaults(load_run=run)
     return p
 
 

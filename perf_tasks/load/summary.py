@@ -28,8 +28,8 @@ from perf_tasks.config import AlertRule
 from perf_tasks.load.histo import LatencySummary
 from perf_tasks.load.result import LoadResult
 from perf_tasks.load.scenario import LoadScenario
-from perf_tasks.report.text import verdict_lines
 from perf_tasks.results import BenchmarkResult, Evaluation, Metric, RunResults, SuiteResult, Target
+from perf_tasks.verdict import verdict_lines
 
 SUITE = "load"
 

@@ -8,32 +8,10 @@ from html import escape
 from typing import Any
 
 from perf_tasks.fmt import format_margin, format_number, format_value
+from perf_tasks.report.load import load_section
+from perf_tasks.report.parts import environment, row_html, sparkline, table_html
 from perf_tasks.results import Comparison, Evaluation, RunResults
 from perf_tasks.verdict import RunJudgement, judge_run, measured_text
-
-
-def _row(cells: list[str], cls: list[str] | None = None) -> str:
-    cls = cls or [""] * len(cells)
-    return "<tr>" + "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>" for v, c in zip(cells, cls)) + "</tr>"
-
-
-def _table(headers: list[str], rows: list[str]) -> str:
-    return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>" + "".join(rows) + "</table>"
-
-
-def sparkline(values: list[float], marks: list[int], *, width: int = 320, height: int = 60) -> str:
-    """An inline SVG line chart of a series; ``marks`` are indexes of level changes (red lines)."""
-    if len(values) < 2:
-        return ""
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return 4 + i * (width - 8) / (len(values) - 1), height - 4 - (v - lo) / span * (height - 8)
-    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(values)))
-    lines = "".join(f'<line x1="{xy(i, lo)[0]:.1f}" x2="{xy(i, lo)[0]:.1f}" y1="0" y2="{height}" stroke="#b00020" '
-                    f'stroke-dasharray="3,2"/>' for i in marks if 0 <= i < len(values))
-    return (f'<svg width="{width}" height="{height}" role="img"><rect width="100%" height="100%" fill="#fafafa"/>'
-            f'{lines}<polyline fill="none" stroke="#1a5fb4" stroke-width="1.5" points="{pts}"/></svg>')
 
 
 def histogram_svg(values_ms: list[float], *, target_ms: float | None = None, bins: int = 24, width: int = 160,
@@ -98,7 +76,7 @@ def _comparison_section(comparison: Comparison | None) -> list[str]:
         comparable = c.status != "not_comparable"
         procs = (f"{c.processes_baseline} / {c.processes_current}"
                  if c.processes_baseline is not None and c.processes_current is not None else "-")
-        rows.append(_row([
+        rows.append(row_html([
             f"<code>{escape(c.metric)}</code>",
             escape(format_value(c.baseline, c.unit)) if comparable else "-", escape(format_value(c.current, c.unit)),
             f"{c.change_pct:+.1f} %" if comparable and abs(c.change_pct) < float("inf") else "-",
@@ -107,7 +85,7 @@ def _comparison_section(comparison: Comparison | None) -> list[str]:
             f"{c.mannwhitney_pvalue:.2g}" if c.mannwhitney_pvalue is not None else "-",
             c.status.replace("_", " "), escape(c.reason)],
             ["", "num", "num", "num", "", "num", "num", "num", "num", colour.get(c.status, ""), ""]))
-    return parts + [_table(["metric", "baseline", "current", "change", "test", "ratio interval", "processes b / c",
+    return parts + [table_html(["metric", "baseline", "current", "change", "test", "ratio interval", "processes b / c",
                             "p (gate)", "Mann-Whitney p (info)", "status", "why"], rows)]
 
 
@@ -129,9 +107,9 @@ def _history_section(comparison: Comparison | None, history: dict[str, dict[str,
         marks = [runs.index(c.run) for c in mine if c.run in runs and c.kind in ("regression", "improvement")]
         text = "; ".join(f"{'NEW ' if c.new else ''}{c.kind} {c.change_pct:+.1f} % from run {c.run}"
                          + (f" (commits {c.commit_range})" if c.commit_range else "") for c in mine)
-        rows.append(_row([f"<code>{escape(metric)}</code>", sparkline(series["values"], marks),
+        rows.append(row_html([f"<code>{escape(metric)}</code>", sparkline(series["values"], marks),
                           f"{series['values'][-1]:.4g}", escape(text or "-")], ["", "", "num", ""]))
-    return parts + [_table(["metric", "last 100 runs", "this run", "level changes"], rows)]
+    return parts + [table_html(["metric", "last 100 runs", "this run", "level changes"], rows)]
 
 
 def _area_verdict(statuses: list[str]) -> str:
@@ -230,9 +208,9 @@ def executive_summary(results: RunResults, evaluation: Evaluation, comparison: C
         css = {"CRITICAL": "fail", "PASS": "pass"}.get(verdict, "warn")
         counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("pass", "warning", "critical", "invalid")
                            if statuses.count(s))
-        rows.append(_row([escape(area), verdict if statuses else "-", escape(counts or "no targets")],
+        rows.append(row_html([escape(area), verdict if statuses else "-", escape(counts or "no targets")],
                          ["", css if statuses else "", ""]))
-    parts.append(_table(["area", "verdict", "targets"], rows))
+    parts.append(table_html(["area", "verdict", "targets"], rows))
     caveats: dict[str, list[str]] = {}
     for v in evaluation.invalid:
         kind = next((k for needle, k in _CAVEATS.items() if needle in v.reason), v.reason.split(";", 1)[0][:80])
@@ -307,9 +285,9 @@ def _section_table(rows: Any, headers: Any, title: str, index: int) -> str:
         else:
             raise ValueError(f"report section {index} ({title!r}): table row {i} must be a list or a dict, "
                              f"got {row!r}")
-        out.append(_row([_cell(c) for c in cells],
+        out.append(row_html([_cell(c) for c in cells],
                         ["num" if isinstance(c, (int, float)) and not isinstance(c, bool) else "" for c in cells]))
-    return _table([str(h) for h in headers or []], out) if headers else \
+    return table_html([str(h) for h in headers or []], out) if headers else \
         "<table>" + "".join(out) + "</table>"
 
 
@@ -324,8 +302,6 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     targets and alerts; the technical details (comparison, history, full tables, environment)
     collapsed at the end. ``load`` maps scenario -> merged LoadResult; ``charts`` False leaves the
     matplotlib charts out (a faster, smaller page)."""
-    from perf_tasks.report.load import load_section  # noqa: PLC0415 - it imports this module's helpers
-    from perf_tasks.report.site import _environment  # noqa: PLC0415 - one Jinja2 environment for both
 
     n_missed = sum(v.status in ("warning", "critical") for v in evaluation.verdicts)
     critical = len(evaluation.critical)
@@ -340,28 +316,28 @@ def render_report(results: RunResults, evaluation: Evaluation, comparison: Compa
     rows = []
     for v in evaluation.verdicts:
         ok = {"pass": "pass", "critical": "fail", "warning": "warn", "invalid": "warn"}[v.status]
-        rows.append(_row([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
+        rows.append(row_html([f"<code>{escape(v.metric)}</code>", escape(f"{v.op} {format_value(v.threshold, v.unit)}"),
                           escape(measured_text(v)), f"{v.samples:,}" if v.samples is not None else "-",
                           "no data" if measured_text(v) == "no data" else format_margin(v.margin, ascii_only=False),
                           v.status.upper(), escape(v.reason)], ["", "num", "num", "num", "num", ok, ""]))
     targets = ("<h2 id='targets'>Targets</h2><p>Margin is target / measured for upper bounds and measured / target "
                "for lower bounds: above 1 passes.</p>"
-               + _table(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
+               + table_html(["metric", "target", "measured", "samples", "margin", "verdict", "why"], rows))
     alerts = ""
     if evaluation.violations:
-        alerts = "<h2 id='alerts'>Alerts</h2>" + _table(["severity", "metric", "measured", "threshold", "source"], [
-            _row([v.severity, f"<code>{escape(v.metric)}</code>", escape(format_value(v.value, v.unit)),
+        alerts = "<h2 id='alerts'>Alerts</h2>" + table_html(["severity", "metric", "measured", "threshold", "source"], [
+            row_html([v.severity, f"<code>{escape(v.metric)}</code>", escape(format_value(v.value, v.unit)),
                   escape(f"{v.op} {format_value(v.threshold, v.unit)}"), escape(v.source)],
                  ["fail" if v.severity == "critical" else "warn", "", "num", "num", ""])
             for v in evaluation.violations])
-    env_html = _table(["field", "value"], [_row([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()])
+    env_html = table_html(["field", "value"], [row_html([escape(k), escape(_fmt(v))]) for k, v in results.fingerprint.items()])
     if results.host_metrics:
-        env_html += _table(["host reading at setup", "value"], [
-            _row([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics])
+        env_html += table_html(["host reading at setup", "value"], [
+            row_html([f"<code>{escape(m.name)}</code>", escape(format_value(m.value, m.unit))]) for m in results.host_metrics])
     skip_load = bool(load)
     cards = benchmark_cards(results, evaluation, comparison, history or {}, charts=charts, trend_runs=trend_runs,
                             skip_suites=("load",) if skip_load else ())
-    return _environment().get_template("report.html").render(
+    return environment().get_template("report.html").render(
         dag_id=results.dag_id, run_id=results.run_id, verdict=verdict, verdict_css=css, headline=headline,
         links=list((links or {}).items()), failed_steps=list((failed_steps or {}).items()),
         summary="\n".join(executive_summary(results, evaluation, comparison, load, judgement)),
@@ -381,7 +357,7 @@ def _benchmark_table(results: RunResults, skip_load: bool) -> str:
             s = b.latency_s
             res = b.resources
             target = _p95_target(b)
-            rows.append(_row([
+            rows.append(row_html([
                 f"<code>{escape(b.key)}</code>", histogram_svg([v * 1e3 for v in b.observation_s], target_ms=target),
                 escape(b.item_unit), str(b.items_per_call), f"{len(b.observation_s):,} in {b.processes} proc" + (f" x {b.calls_per_observation} calls" if b.calls_per_observation > 1 else ""),
                 f"{s.median * 1e3:.4g}" if s else "-", f"{s.p95 * 1e3:.4g}" if s else "-", f"{s.p99 * 1e3:.4g}" if s else "-",
@@ -396,7 +372,7 @@ def _benchmark_table(results: RunResults, skip_load: bool) -> str:
         return ""
     return ("<p>Distribution: observations in ms (the tail past the 99.5th percentile clipped); black "
             "line: p95; red line: the p95/p99 target.</p>"
-            + _table(["benchmark", "distribution", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.",
+            + table_html(["benchmark", "distribution", "item", "items/call", "observations", "p50 ms/obs.", "p95 ms/obs.",
                       "p99 ms/obs.", "95 % CI of median (ms)", "MAD / median", "process CPU", "peak RSS",
                       "workload info", "error"], rows))
 

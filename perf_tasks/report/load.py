@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from perf_tasks.fmt import format_number
-from perf_tasks.report.html import _row, _table
+from perf_tasks.report.parts import row_html, table_html
 
 
 def line_chart(t_s: list[float], series: dict[str, list[float]], *, unit: str, width: int = 560,
@@ -70,12 +70,12 @@ def load_section(load: dict[str, Any], *, charts: bool = False) -> list[str]:
                      f"dropped {r.dropped:,}; error rate {r.error_rate_pct:.2f} %<br>load generator: {gen}</p>")
         if r.invalid_reason:
             parts.append(f"<p class='warn'>INVALID: {escape(r.invalid_reason)}</p>")
-        rows = [_row([escape(e.name), escape(e.method), f"{e.requests:,}", f"{e.errors:,}", f"{e.dropped:,}",
+        rows = [row_html([escape(e.name), escape(e.method), f"{e.requests:,}", f"{e.errors:,}", f"{e.dropped:,}",
                       *_ms(e.latency), *_ms(e.latency_all)], ["", "", "num", "num", "num"] + ["num"] * 6)
                 for e in r.endpoints]
-        rows.append(_row(["<b>all endpoints</b>", "", f"{r.requests:,}", f"{r.errors:,}", f"{r.dropped:,}",
+        rows.append(row_html(["<b>all endpoints</b>", "", f"{r.requests:,}", f"{r.errors:,}", f"{r.dropped:,}",
                           *_ms(r.latency), *_ms(r.latency_all)], ["", "", "num", "num", "num"] + ["num"] * 6))
-        parts.append(_table(["endpoint", "method", "requests", "errors", "dropped", "ok p50 ms", "ok p95 ms",
+        parts.append(table_html(["endpoint", "method", "requests", "errors", "dropped", "ok p50 ms", "ok p95 ms",
                              "ok p99 ms", "all p50 ms", "all p95 ms", "all p99 ms"], rows))
         ts = r.timeseries
         if len(ts.t_s) >= 2 and charts:

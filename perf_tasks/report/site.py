@@ -18,19 +18,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from perf_tasks.errors import StoreError
 from perf_tasks.regress.history import History, detect_changes
 from perf_tasks.regress.levels import LevelConfig
+from perf_tasks.report.parts import environment, sparkline
 from perf_tasks.store import ArtifactStore, S3Store, run_index, safe_id
 from perf_tasks.verdict import verdict_of_summary
 
 log = logging.getLogger(__name__)
 
 SITE_DIR = "_site"
-TEMPLATES = Path(__file__).with_name("templates")
 _ENV_SKIP = ("dag_id", "profile")
 
 
@@ -98,16 +97,7 @@ def _fmt(v: float) -> str:
 
 
 def _sparkline(values: Sequence[float], marks: Sequence[int]) -> str:
-    from perf_tasks.report.html import sparkline  # noqa: PLC0415 - html imports the Slack module; keep it lazy
-
     return sparkline(list(values[-60:]), [m - max(0, len(values) - 60) for m in marks], width=160, height=28)
-
-
-def _environment() -> Any:
-    import jinja2  # noqa: PLC0415
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=False)
 
 
 def build_pages(dag_id: str, runs: Sequence[SiteRun], *, level: LevelConfig = LevelConfig(),
@@ -117,7 +107,7 @@ def build_pages(dag_id: str, runs: Sequence[SiteRun], *, level: LevelConfig = Le
     ``<report_prefix>/<run>/report.html``)."""
     from perf_tasks.report.charts import ChangeMark, trend_chart  # noqa: PLC0415
 
-    env = _environment()
+    env = environment()
     generated_at = generated_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def report(run_id: str, depth: int) -> str:
@@ -225,42 +215,3 @@ def publish_site(store: ArtifactStore, dag_id: str, *, level: LevelConfig = Leve
     log.info("history site of %s: %d pages (%d runs, %d metric pages) at %s", dag_id, len(pages), len(runs),
              len(pages) - 1, uri)
     return SiteOutcome(uri, len(pages), len(runs), len(pages) - 1)
-
-
-def publish_from_config(dag_id: str, *, artifacts_url: str = "", config_dir: str | Path | None = None,
-                        store: ArtifactStore | None = None, max_runs: int = 500) -> SiteOutcome:
-    """:func:`publish_site` with the store of ``artifacts_url`` (default: $PERF_ARTIFACTS_URL or
-    ./artifacts) and the level detector of ``config/alerts.yaml`` (regression.history): what the
-    CLI's ``site`` command and the DAGs' ``publish_site`` task call."""
-    from perf_tasks import pipeline  # noqa: PLC0415 - the pipeline imports this package's html module
-    from perf_tasks.config import load_config  # noqa: PLC0415
-    from perf_tasks.store import open_store  # noqa: PLC0415
-
-    cfg = load_config(config_dir or pipeline.default_config_dir())
-    level, _online = pipeline.history_detector(cfg.alerts.regression.history)
-    url = artifacts_url or pipeline.default_artifacts_url()
-    store = store or open_store(url, source="artifacts URL (--artifacts / $PERF_ARTIFACTS_URL)")
-    return publish_site(store, dag_id, level=level, max_runs=max_runs)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m perf_tasks.report.site <dag> [--artifacts-url URL]`` (also ``python -m perf_tasks site``)."""
-    import argparse  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="perf_tasks site", description="Write the history site of a DAG "
-                                     "into the artifact store (<dag>/_site/index.html).")
-    parser.add_argument("dag_id")
-    parser.add_argument("--artifacts-url", default="", help="file:///path or s3://bucket/prefix "
-                        "(default $PERF_ARTIFACTS_URL, else ./artifacts)")
-    parser.add_argument("--config-dir", default=None)
-    parser.add_argument("--max-runs", type=int, default=500)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = publish_from_config(args.dag_id, artifacts_url=args.artifacts_url, config_dir=args.config_dir,
-                              max_runs=args.max_runs)
-    print(f"history site: {out.index_uri} ({out.runs} runs, {out.metrics} metric pages)")  # noqa: T201 - CLI
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,22 +6,6 @@ from perf_tasks.results import Comparison, Evaluation
 from perf_tasks.verdict import RunJudgement, judge_run, measured_text
 
 
-def verdict_lines(evaluation: Evaluation) -> list[str]:
-    """One line per target verdict, then the alert-rule violations, then the verdict line
-    (perf_tasks.verdict)."""
-    lines = []
-    for v in evaluation.verdicts:
-        line = (f"{v.status.upper():8} {v.metric} = {measured_text(v)} "
-                f"(target {v.op} {format_value(v.threshold, v.unit)}"
-                + (f", n={v.samples:,}" if v.samples is not None else "") + ")")
-        lines.append(line + (f": {v.reason}" if v.reason else ""))
-    lines += [f"{v.severity.upper():8} {v.metric} = {format_value(v.value, v.unit)} "
-              f"(threshold {v.op} {format_value(v.threshold, v.unit)}; {v.source})"
-              for v in evaluation.violations if not v.source.startswith("target")]
-    lines.append(judge_run(evaluation).line)
-    return lines
-
-
 def summary_table(evaluation: Evaluation, comparison: Comparison | None = None) -> str:
     rows = [("metric", "target", "measured", "n", "margin", "verdict")]
     for v in evaluation.verdicts:

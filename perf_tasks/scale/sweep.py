@@ -25,7 +25,7 @@ import psutil
 from perf_tasks.load.journey import JourneySpec, StepSpec
 from perf_tasks.load.plan import LoadPlan
 from perf_tasks.load.runner import run_sharded
-from perf_tasks.monitor.live_push import run_plan_live
+from perf_tasks.load.live_push import run_plan_live
 from perf_tasks.load.safety import DEFAULT_ALLOWLIST
 from perf_tasks.scale.bottleneck import Verdict, bottleneck
 

@@ -9,13 +9,12 @@ evaluate -> compare -> report -> persist -> notify, teardown always), judged by 
 engine; it is ``python -m perf_tasks run stress --opt ...`` with friendlier flags. Exit codes as
 ``run``: 0 no critical violation; 1 a critical violation or a failed step; 2 bad usage or config.
 
-Wire into ``perf_tasks/cli.py`` with ``stress_cli.add_parser(sub)`` (dispatch: the parser sets
-``func``; or ``"stress": stress_cli.run``).
+This module only declares the flags and maps them to the kind's options (:func:`kind_options`);
+``perf_tasks/cli.py`` adds the parser and runs it (``cli.run_kind``): it never imports the CLI back.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +53,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-notify", action="store_true", help="write the Slack message to the outbox only")
     p.add_argument("--json", type=Path, default=None, help="write the outcome as JSON here")
     p.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
-    p.set_defaults(stress_run=run)
     return p
 
 
-def run_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The equivalent ``python -m perf_tasks run stress`` arguments."""
-    from perf_tasks import pipeline
-
+def kind_options(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The stress kind's options of these flags (what ``run stress --opt NAME=VALUE`` would pass)."""
     opts: list[tuple[str, Any]] = [("intensity", args.intensity)]
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if names:
@@ -72,41 +68,12 @@ def run_args(args: argparse.Namespace) -> argparse.Namespace:
         opts.append(("allow", list(args.allow)))
     if args.window_s is not None:
         opts.append(("window_s", args.window_s))
-    return argparse.Namespace(pipeline="stress", profile=args.profile, suites="", opt=opts, artifacts=args.artifacts,
-                              config_dir=args.config_dir or str(pipeline.default_config_dir()), target=[],
-                              run_id=args.run_id, no_notify=args.no_notify, promote=False, json=args.json,
-                              junit=args.junit)
+    return opts
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the ``stress`` command; returns the exit code."""
-    if args.list:  # one line each: name, kind, what it does, what it needs (from each scenario's docstring)
-        from perf_tasks.stress.catalog import format_list, scenarios
+def scenario_list() -> str:
+    """``stress --list``: one line per scenario: name, kind, what it does, what it needs (from each
+    scenario's docstring)."""
+    from perf_tasks.stress.catalog import format_list, scenarios
 
-        print(format_list(scenarios()))
-        return 0
-    from perf_tasks.cli import cmd_run
-
-    return cmd_run(run_args(args))
-
-
-def main(argv: list[str] | None = None) -> int:
-    import logging
-
-    from perf_tasks.errors import UserError
-
-    parser = argparse.ArgumentParser(prog="python -m perf_tasks.stress.cli")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(["stress", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        return run(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return format_list(scenarios())

@@ -103,7 +103,7 @@ def run_window(url: str, window: LoadWindow, *, name: str, seed: int, target_pid
     """One load window against ``url`` with the load engine (bounded: duration and 2x the expected requests)."""
     from perf_tasks.load.journey import load_journeys, resolve_journey
     from perf_tasks.load.plan import LoadPlan
-    from perf_tasks.monitor.live_push import run_plan_live
+    from perf_tasks.load.live_push import run_plan_live
 
     journeys = load_journeys(JOURNEYS_FILE)
     spec = resolve_journey(journeys, window.journey, source=f"scenario {name!r} journey ({JOURNEYS_FILE.name})")

@@ -3,7 +3,6 @@ CSV history, its argument parsing, and the --json/--junit documents of runs that
 (in process: ``main`` returns the exit code; the run is built with the pipeline's tiny config)."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -213,10 +212,9 @@ def test_write_outputs_reports_a_file_it_could_not_write(tmp_path: Path, caplog)
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     good = tmp_path / "out" / "run.xml"
-    args = argparse.Namespace(json=blocker / "run.json", junit=good)
     outcome = cli.RunOutcome(run_id="r", work=tmp_path / "absent", artifacts_url="u", exit_code=2, error="bad")
     with caplog.at_level(logging.ERROR, logger="perf_tasks.cli"):
-        assert cli.write_outputs(args, outcome) is False
+        assert cli.write_outputs(blocker / "run.json", good, outcome) is False
     assert f"could not write {blocker / 'run.json'}" in caplog.text
     assert ET.parse(good).getroot().get("errors") == "1"  # the other file is still written
-    assert cli.write_outputs(argparse.Namespace(json=None, junit=None), outcome) is True
+    assert cli.write_outputs(None, None, outcome) is True

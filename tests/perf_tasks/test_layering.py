@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -92,3 +93,133 @@ def test_order_store_backends_do_not_import_each_other():
     trading = REPO / "trading_agent" / "trading"
     assert "trading_agent.trading.store" not in _imports(trading / "pg_store.py")
     assert not {"trading_agent.trading.store", "trading_agent.trading.pg_store"} & _imports(trading / "store_base.py")
+
+
+# --- layers: measured from the code's imports ------------------------------------------------
+#
+# perf_tasks, bottom to top. A module may import its own layer and the layers below, never one
+# above; within a layer, no import circles (none anywhere: see the test below). An entry names a
+# module and its submodules; one ending in "." names only the submodules (the kinds registry,
+# perf_tasks.kinds, sits low; the kind modules perf_tasks.kinds.<kind> near the top). The
+# longest matching entry decides. README.md ("Layout") describes the same order.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("base", ("perf_tasks", "perf_tasks.errors", "perf_tasks.fmt", "perf_tasks.results")),
+    ("config and judgement rules", ("perf_tasks.config", "perf_tasks.stats", "perf_tasks.verdict", "perf_tasks.sut",
+                                    "perf_tasks.system", "perf_tasks.probe", "perf_tasks.tail", "perf_tasks.kinds")),
+    ("samplers and storage", ("perf_tasks.monitor", "perf_tasks.store", "perf_tasks.validate")),
+    ("judging", ("perf_tasks.alerts", "perf_tasks.regress")),
+    ("presentation", ("perf_tasks.report",)),
+    ("measuring engines", ("perf_tasks.bench", "perf_tasks.load", "perf_tasks.stress", "perf_tasks.scale")),
+    ("run core and shared steps", ("perf_tasks.pipeline", "perf_tasks.run")),
+    ("kinds of run", ("perf_tasks.kinds.",)),
+    ("entry points", ("perf_tasks.cli", "perf_tasks.__main__", "perf_tasks.load.cli", "perf_tasks.stress.cli",
+                      "perf_tasks.regress.cli")),
+)
+
+
+def _layer_of(module: str) -> int | None:
+    best, layer = -1, None
+    for i, (_name, entries) in enumerate(LAYERS):
+        for entry in entries:
+            hit = module.startswith(entry) if entry.endswith(".") else (module == entry
+                                                                         or module.startswith(entry + "."))
+            if hit and len(entry) > best:
+                best, layer = len(entry), i
+    return layer
+
+
+def _module_files() -> dict[str, Path]:
+    out = {}
+    for path in sorted((REPO / "perf_tasks").rglob("*.py")):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """module -> {perf_tasks module it imports: line}, from every import statement of the module
+    (top level and inside functions; relative imports resolved; ``from pkg import mod`` is ``pkg.mod``)."""
+    import ast
+
+    files = _module_files()
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in files.items():
+        edges: dict[str, int] = {}
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            for name in targets:
+                target = known(name) if name.split(".")[0] == "perf_tasks" else None
+                if target and target != module:
+                    edges.setdefault(target, node.lineno)
+        graph[module] = edges
+    return graph
+
+
+def test_every_engine_module_has_a_declared_layer():
+    undeclared = [m for m in _module_files() if _layer_of(m) is None]
+    assert not undeclared, f"declare these modules' layer in LAYERS (tests/perf_tasks/test_layering.py): {undeclared}"
+
+
+def test_no_import_runs_up_a_layer():
+    graph = import_graph()
+    upward = [f"{m} (layer {LAYERS[_layer_of(m)][0]!r}) imports {t} (layer {LAYERS[_layer_of(t)][0]!r}), "
+              f"line {line}" for m, edges in graph.items() for t, line in edges.items()
+              if _layer_of(m) is not None and _layer_of(t) is not None and _layer_of(t) > _layer_of(m)]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circles_between_engine_modules():
+    graph = import_graph()
+    circles = []
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    assert not circles, circles
+
+
+def test_the_layer_check_sees_function_level_imports():
+    """The graph reads imports inside functions too (a lazy import is still a dependency)."""
+    graph = import_graph()
+    assert "perf_tasks.report.site" in graph["perf_tasks.pipeline"]  # imported inside history_site
+    assert "perf_tasks.stress.cli" in graph["perf_tasks.cli"]  # imported inside build_parser
+    assert _layer_of("perf_tasks.kinds") < _layer_of("perf_tasks.pipeline") < _layer_of("perf_tasks.kinds.load")

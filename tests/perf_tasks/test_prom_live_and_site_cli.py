@@ -74,10 +74,10 @@ def test_without_a_gateway_nothing_is_pushed_and_a_down_one_is_logged_not_raised
 
 
 def test_the_site_command_writes_the_index_of_an_empty_store(tmp_path: Path, capsys):
-    from perf_tasks.report.site import main
+    from perf_tasks.cli import main
 
     url = (tmp_path / "store").as_uri()
-    assert main(["perf_daily", "--artifacts-url", url]) == 0
+    assert main(["site", "perf_daily", "--artifacts", url]) == 0
     out = capsys.readouterr().out
-    assert out.strip() == f"history site: {url}/perf_daily/_site/index.html (0 runs, 0 metric pages)"
+    assert out.strip() == f"history site of perf_daily: {url}/perf_daily/_site/index.html (0 runs, 0 metric pages)"
     assert (tmp_path / "store" / "perf_daily" / "_site" / "index.html").exists()

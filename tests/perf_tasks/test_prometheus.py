@@ -144,7 +144,7 @@ def test_stress_and_scale_load_goes_live_to_the_gateway_while_it_runs_and_is_rem
     import threading
 
     from devtools.loopback import LoopbackServer
-    from perf_tasks.monitor.live_push import pushing, run_plan_live
+    from perf_tasks.load.live_push import pushing, run_plan_live
     from tests.perf_tasks.load.test_engine import _journey, _plan
 
     server = LoopbackServer().start()

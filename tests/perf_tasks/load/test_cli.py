@@ -47,7 +47,6 @@ def _run(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     cli.add_parser(sub)
     args = parser.parse_args(["load", *argv])
-    assert args.load_run is cli.run
     return cli.run(args)
 
 

@@ -6,7 +6,8 @@ import dataclasses
 import re
 
 from perf_tasks.report.load import line_chart, load_section
-from perf_tasks.report.text import markdown_table, summary_table, verdict_block, verdict_lines
+from perf_tasks.report.text import markdown_table, summary_table, verdict_block
+from perf_tasks.verdict import verdict_lines
 from perf_tasks.results import Comparison, Evaluation, MetricChange, Verdict, Violation
 from perf_tasks.verdict import judge_run
 from tests.perf_tasks.report.sample import load_result

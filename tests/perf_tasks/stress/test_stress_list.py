@@ -10,14 +10,14 @@ import pytest
 
 from perf_tasks.kinds import stress as kind
 from perf_tasks.stress import catalog
-from perf_tasks.stress import cli as stress_cli
+from perf_tasks import cli
 from perf_tasks.stress.failures import FAILURES
 from perf_tasks.stress.stressors import STRESSORS
 from tests.conftest import REPO
 
 
 def _lines(capsys) -> list[str]:
-    assert stress_cli.main(["--list"]) == 0
+    assert cli.main(["stress", "--list"]) == 0
     return capsys.readouterr().out.splitlines()
 
 
@@ -63,7 +63,7 @@ def test_a_scenario_without_a_needs_line_is_a_bug_caught_by_the_catalog():
 
 
 def test_listing_imports_no_failure_module():
-    code = ("import sys; from perf_tasks.stress import cli; cli.main(['--list']); "
+    code = ("import sys; from perf_tasks import cli; cli.main(['stress', '--list']); "
             "print(','.join(m for m in sys.modules if m.startswith(('perf_tasks.stress.recovery', "
             "'perf_tasks.stress.dbfault', 'perf_tasks.stress.soak', 'perf_tasks.scale.failover'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
