@@ -43,6 +43,18 @@ def _batch(op: Any, calls: int) -> Any:
     return run
 
 
+def _info_of(op: Any) -> dict[str, Any]:
+    """The workload's ``info`` dict as JSON scalars (other values as their ``str``); {} when it has
+    none or reading it fails (a property that raises is not a measurement error)."""
+    try:
+        info = getattr(op, "info", None)
+    except Exception:  # noqa: BLE001
+        return {}
+    if not isinstance(info, dict):
+        return {}
+    return {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v) for k, v in info.items()}
+
+
 def measure(req: dict[str, Any], announce: Any = None, clock: Any = time.perf_counter) -> dict[str, Any]:
     """Set up, warm up and time one benchmark as ``req`` says; never raises for a workload error
     (it is recorded), only for a malformed request."""
@@ -69,10 +81,6 @@ def measure(req: dict[str, Any], announce: Any = None, clock: Any = time.perf_co
         return out
     out["setup_s"] = clock() - t_setup
     out["items_per_call"] = int(getattr(op, "items_per_call", 1))
-    info = getattr(op, "info", None)
-    if isinstance(info, dict):
-        out["info"] = {str(k): v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
-                       for k, v in info.items()}
     obs: list[float] = []
     append = obs.append
     calls = 0
@@ -105,6 +113,9 @@ def measure(req: dict[str, Any], announce: Any = None, clock: Any = time.perf_co
                 close()
             except Exception as exc:  # noqa: BLE001
                 out["error"] = out["error"] or f"close() failed: {type(exc).__name__}: {exc}"
+    # read after the timed calls and close(): counters a workload fills while it runs (or when it
+    # closes) are what it reports, not the zeros it started with
+    out["info"] = _info_of(op)
     out["calls"] = calls + len(obs) * cpo + out["errors"]
     out["observation_s"] = obs
     return out
