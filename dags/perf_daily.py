@@ -13,7 +13,9 @@ from datetime import timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from perf_operators import KindSetupOperator, KindTaskOperator
-from perf_operators.params import profile_param, run_params
+from perf_operators.params import kind_params, profile_param, run_params
+
+from perf_tasks.kinds.options import DailyOptions  # light: pydantic models only
 from perf_operators.tail import shared_tail
 
 #: Suites offered in the trigger form; must match config/benchmarks.yaml (a test checks it).
@@ -38,6 +40,7 @@ with DAG(
                         description="Benchmark suites to run (all by default)."),
         "target_overrides": Param(None, type=["null", "object"],
                                   description='Override targets for this run: {"suite.benchmark.metric": number}.'),
+        **kind_params(DailyOptions),  # none today (perf_tasks.kinds.options)
         **run_params(),
     },
 ) as dag:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
+from airflow.sdk import DAG, CronTriggerTimetable, TriggerRule
 
 from perf_operators import KindSetupOperator, KindTaskOperator
-from perf_operators.params import profile_param, run_params
+from perf_operators.params import kind_params, profile_param, run_params
 from perf_operators.tail import shared_tail
 
-from perf_tasks.load.safety import ALLOW_PARAM_HELP  # light: a string
+from perf_tasks.kinds.options import LoadOptions  # light: pydantic models only
 
 #: Scenarios offered in the trigger form; must match config/load_scenarios.yaml (a test checks it).
 SCENARIOS = ["normal", "peak", "stress", "burst"]
@@ -35,30 +35,7 @@ with DAG(
         "profile": profile_param("smoke: a functional check, ~10-15 s per scenario at <= 50 req/s and <= 200 "
                                  "users (no paging on a small box); standard: the spec's rates and users for "
                                  "~3 min each; full: as the spec says (8 h normal load)."),
-        "scenarios": Param(SCENARIOS, type="array", items={"type": "string", "enum": SCENARIOS}, examples=SCENARIOS,
-                           description="Scenarios to run, in order."),
-        "shards": Param(1, type="integer", minimum=1, maximum=64,
-                        description="Split each scenario's rate and users over this many load processes."),
-        "target_url": Param(None, type=["null", "string"],
-                            description="Existing service to test (must be in the allowlist: loopback by "
-                                        "default); empty: start the bundled service."),
-        "service_workers": Param(1, type="integer", minimum=1, maximum=16,
-                                 description="uvicorn workers of the bundled service."),
-        "shard_mode": Param("auto", type="string", enum=["auto", "processes", "tasks"],
-                            values_display={"auto": "auto (tasks on Celery/Kubernetes, else processes)",
-                                            "processes": "processes (K processes in one task)",
-                                            "tasks": "tasks (K mapped tasks, on different workers)"},
-                            description="How shards run. They always start together; shards that did not "
-                                        "overlap in time make the scenario invalid."),
-        "service_host": Param("127.0.0.1", type="string",
-                              description="Bind address of the bundled service (0.0.0.0 for shards on other "
-                                          "machines; then set advertised_url and allow)."),
-        "advertised_url": Param(None, type=["null", "string"],
-                                description="URL shards use to reach the bundled service, e.g. "
-                                            "http://10.0.0.5:{port}; empty: its loopback URL."),
-        "allow": Param(None, type=["null", "array"], items={"type": "string"},
-                       description="Hosts or CIDR networks this run may hit besides loopback. "
-                                   + ALLOW_PARAM_HELP),
+        **kind_params(LoadOptions, choices={"scenarios": SCENARIOS}),  # perf_tasks.kinds.load.LoadOptions
         **run_params(),
     },
 ) as dag:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, TriggerRule
+from airflow.sdk import DAG, CronTriggerTimetable, TriggerRule
 
 from perf_operators import KindSetupOperator, KindTaskOperator
-from perf_operators.params import profile_param, run_params
+from perf_operators.params import kind_params, profile_param, run_params
 from perf_operators.tail import shared_tail
 
-from perf_tasks.load.safety import ALLOW_PARAM_HELP  # light: a string
+from perf_tasks.kinds.options import StressOptions  # light: pydantic models only
 from perf_tasks.stress.failures import FAILURES  # light: names only, the scenarios import when they run
 
 #: Scenarios offered in the trigger form: the resource stressors (must match perf_tasks.stress.stressors.STRESSORS,
@@ -24,10 +24,6 @@ from perf_tasks.stress.failures import FAILURES  # light: names only, the scenar
 STRESSORS = ["cpu_saturation", "memory_pressure", "disk_io", "net_latency", "net_bandwidth", "net_resets",
              "net_blackhole"]
 SCENARIOS = STRESSORS + list(FAILURES)
-#: The trigger form's default selection: the cheap resource stressors and the SIGKILL/no-loss recovery on
-#: SQLite; the same as config/stress.yaml's default_scenarios (what an empty selection runs; a test checks it).
-DEFAULT = ["cpu_saturation", "memory_pressure", "disk_io", "net_latency", "net_resets", "recovery_sqlite"]
-
 with DAG(
     dag_id="perf_stress_monthly",
     description="Stress, failure and recovery scenarios: degradation under CPU/memory/disk/network stress, "
@@ -42,19 +38,7 @@ with DAG(
     params={
         "profile": profile_param("smoke: ~25 s per stressor (two 10 s load windows at 25 req/s), a functional "
                                  "check; standard: 60 s windows at 50 req/s; full: 5 min windows at 100 req/s."),
-        "scenarios": Param(DEFAULT, type="array", items={"type": "string", "enum": SCENARIOS}, examples=SCENARIOS,
-                           description="Scenarios to run, one at a time, in order (empty: config/stress.yaml's "
-                                       "default_scenarios)."),
-        "intensity": Param(1.0, type="number", exclusiveMinimum=0, maximum=1,
-                           description="0 < x <= 1: scales stressor strength (CPU duty, memory share, disk rate, "
-                                       "added latency, resets), shock size and failure load."),
-        "target_url": Param(None, type=["null", "string"],
-                            description="Existing service to test (must be in the allowlist: loopback by "
-                                        "default); empty: each scenario starts the bundled service."),
-        "allow": Param(None, type=["null", "array"], items={"type": "string"},
-                       description="Hosts or CIDR networks target_url may name besides loopback. " + ALLOW_PARAM_HELP),
-        "window_s": Param(None, type=["null", "number"], minimum=0, maximum=3600,
-                          description="Resource stressors: seconds per load window (empty: the profile's)."),
+        **kind_params(StressOptions, choices={"scenarios": SCENARIOS}),  # perf_tasks.kinds.options
         **run_params(),
     },
 ) as dag:

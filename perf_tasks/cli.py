@@ -380,10 +380,9 @@ def _run_kind(request: RunRequest, outcome: RunOutcome) -> int:
     work, url = outcome.work, outcome.artifacts_url
     store = open_store(url, source="--artifacts")
     options = dict(request.options)
-    known = getattr(kind, "OPTION_DEFAULTS", None)
-    if known is not None and set(options) - set(known):
-        raise ConfigError(f"--opt {sorted(set(options) - set(known))[0]}: not an option of a {request.kind} run "
-                          f"(options: {sorted(known) or 'none'})")
+    model = getattr(kind, "OPTIONS", None)
+    if model is not None:  # the kind's options model: names, types and bounds, before anything is measured
+        model.parse(options, source="--opt")
     spec = pipeline.RunSpec(dag_id=kind.DAG_ID, run_id=outcome.run_id, kind=request.kind, profile=request.profile,
                             suites=tuple(request.suites), notify=request.notify,
                             target_overrides=dict(request.targets), artifacts_url=url,

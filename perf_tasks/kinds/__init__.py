@@ -16,7 +16,8 @@ A kind module exposes:
 - ``measure(work, *, sender=None, channel="")``: every step in order in this process (the CLI);
 - optional: ``tasks(spec) -> list`` (the mapping input its DAG's setup task returns; default the
   suites), ``report_extras(work, spec) -> dict`` (extra keyword arguments of the report renderer),
-  ``OPTION_DEFAULTS`` (the options with their defaults: the CLI's ``--opt`` checks names against it).
+  ``OPTIONS`` (its options model, :mod:`perf_tasks.kinds.options`: the DAG's params are generated
+  from it, ``--opt`` and ``prepare`` check through it) and ``OPTION_DEFAULTS`` (derived from it).
 """
 from __future__ import annotations
 

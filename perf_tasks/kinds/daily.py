@@ -14,13 +14,15 @@ from perf_tasks import pipeline
 from perf_tasks.bench.runner import InterruptedRun, plan_benchmark, resolve_callable, run_benchmarks
 from perf_tasks.config import PerfConfig, select_suites
 from perf_tasks.errors import ConfigError
+from perf_tasks.kinds.options import DailyOptions, defaults
 from perf_tasks.results import SuiteResult, to_json
 
 log = logging.getLogger(__name__)
 
 KIND = "daily"
 DAG_ID = "perf_daily"
-OPTION_DEFAULTS: dict[str, Any] = {}
+OPTIONS = DailyOptions  #: the options model (perf_tasks.kinds.options): params, --opt and checks
+OPTION_DEFAULTS: dict[str, Any] = defaults(DailyOptions)  # none: suites and target overrides are every run's
 
 
 def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> pipeline.RunSpec:

@@ -19,12 +19,13 @@ import json
 import logging
 import time
 from pathlib import Path
+import typing
 from typing import Any
 
 from perf_tasks import pipeline
 from perf_tasks.config import PerfConfig
 from perf_tasks.errors import ConfigError, PipelineError
-from perf_tasks.kinds import option
+from perf_tasks.kinds.options import LoadOptions, ShardMode, defaults
 from perf_tasks.results import SuiteResult, to_json
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
 
@@ -35,7 +36,6 @@ DAG_ID = "perf_load_weekly"
 SCENARIOS_FILE = "load_scenarios.yaml"
 JOURNEYS_FILE = "load_journeys.yaml"
 SUITE = "load"
-SHARD_MODES = ("auto", "processes", "tasks")
 #: tasks mode: how long a shard waits for the others at a scenario's start before it goes alone
 #: (the merge then marks the scenario invalid: its shards did not run together)
 BARRIER_TIMEOUT_S = 60.0
@@ -45,36 +45,13 @@ BARRIER_LEAD_S = 5.0  # the common start: this long after the last shard arrived
 TEARDOWN_STEPS = ("stop_service",)
 
 
-@dataclasses.dataclass(frozen=True)
-class LoadOptions:
-    scenarios: tuple[str, ...] = ()  # empty: every scenario in config/load_scenarios.yaml
-    shards: int = 1
-    target_url: str = ""  # empty: start the bundled service
-    service_workers: int = 1
-    # how K shards run: "processes" (K processes inside one task, started together), "tasks" (K mapped
-    # tasks, e.g. on Celery workers; they meet at a common start), "auto" (resolved at setup)
-    shard_mode: str = "auto"
-    service_host: str = "127.0.0.1"  # the bundled service's bind address
-    advertised_url: str = ""  # the URL shards use for the bundled service (other machines: not loopback)
-    # the hosts this run may hit besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
-    # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
-    allow: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, options: dict[str, Any]) -> LoadOptions:
-        unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"load run: unknown param(s) {unknown} (known: {sorted(OPTION_DEFAULTS)})")
-        kinds = {"scenarios": tuple, "shards": int, "target_url": str, "service_workers": int, "shard_mode": str,
-                 "service_host": str, "advertised_url": str, "allow": tuple}
-        return cls(**{k: option(options, k, t, OPTION_DEFAULTS[k]) for k, t in kinds.items()})
-
-
-OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LoadOptions)}
+OPTIONS = LoadOptions  #: the options model (perf_tasks.kinds.options): params, --opt and checks
+OPTION_DEFAULTS = defaults(LoadOptions)
+SHARD_MODES = typing.get_args(ShardMode)  # auto, processes, tasks
 
 
 def options_of(spec: pipeline.RunSpec) -> LoadOptions:
-    return LoadOptions.of(spec.options)
+    return LoadOptions.parse(spec.options)
 
 
 def _scenarios(spec: pipeline.RunSpec) -> dict[str, Any]:
@@ -119,29 +96,25 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
 
     opts = options_of(spec)
     scenarios = _scenarios(spec)
-    names = list(opts.scenarios) or list(scenarios)
+    names = list(opts.scenarios or ()) or list(scenarios)
     source = str(Path(spec.config_dir) / SCENARIOS_FILE)
     chosen = [get_scenario(scenarios, n, source=f"param 'scenarios' ({source})") for n in names]
     journeys = _journeys(spec)
     for sc in chosen:
         resolve_journey(journeys, sc.journey, source=f"scenario {sc.name!r} journey")
-    if opts.shards < 1:
-        raise ConfigError(f"param 'shards': expected an integer >= 1, got {opts.shards!r}")
     too_few = [sc.name for sc in chosen if sc.users < opts.shards]
     if too_few:
         raise ConfigError(f"param 'shards': {opts.shards} shards but scenario(s) {too_few} have fewer users")
-    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
+    allow = run_allowlist(spec.config_dir, opts.allow or (), source="param 'allow'")  # narrows, never widens
     if opts.target_url:
         check_target(opts.target_url, allow, source="param 'target_url'")
     if opts.advertised_url:
         check_target(opts.advertised_url.replace("{port}", "1"), allow, source="param 'advertised_url'")
     mode = resolve_shard_mode(opts.shard_mode, executor)
-    if opts.service_workers < 1:
-        raise ConfigError(f"param 'service_workers': expected >= 1, got {opts.service_workers!r}")
-    opts = dataclasses.replace(opts, scenarios=tuple(names), shard_mode=mode, allow=allow)
+    opts = opts.model_copy(update={"scenarios": tuple(names), "shard_mode": mode, "allow": tuple(allow)})
     log.info("load: scenarios %s, %d shard(s) as %s, target %s", names, opts.shards, mode,
              opts.target_url or "the bundled service")
-    return dataclasses.replace(spec, suites=(SUITE,), options=dataclasses.asdict(opts),
+    return dataclasses.replace(spec, suites=(SUITE,), options=opts.dump(),
                                expected_steps=expected_steps(opts.shards, mode))
 
 
@@ -159,7 +132,7 @@ def start_service_step(work: Path) -> ServiceHandle:
             handle = ServiceHandle(url=opts.target_url.rstrip("/"), pid=None)
         else:
             handle = start_service(work / "service", workers=opts.service_workers, host=opts.service_host,
-                                   advertised_url=opts.advertised_url)
+                                   advertised_url=opts.advertised_url or "")
         pipeline.write_text(work / "service.json", handle.to_json())
     return handle
 

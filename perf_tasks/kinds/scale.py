@@ -31,7 +31,7 @@ from typing import Any
 from perf_tasks import pipeline
 from perf_tasks.config import PerfConfig
 from perf_tasks.errors import ConfigError, PipelineError
-from perf_tasks.kinds import option
+from perf_tasks.kinds.options import ScaleOptions, defaults
 from perf_tasks.results import BenchmarkResult, Metric, SuiteResult, Target, from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -45,53 +45,12 @@ TEARDOWN_STEPS = ("teardown",)
 MARKER_ENV = "PERF_SCALE_WORK"
 
 
-@dataclasses.dataclass(frozen=True)
-class ScaleOptions:
-    axes: tuple[str, ...] = ()  # instances, cores (empty: the profile's)
-    instances: tuple[int, ...] = ()  # sizes of the instances axis (empty: the profile's)
-    cores: tuple[int, ...] = ()  # sizes of the cores axis
-    sut: str = ""  # service | testserver | urls (empty: config's)
-    urls: tuple[str, ...] = ()  # sut=urls: base URLs of running instances (round robin), or one Service URL
-    # hosts urls/replicas_url may name besides loopback: a subset of the deployment's allowlist
-    # (config/safety.yaml, $PERF_LOAD_ALLOWLIST), never wider; empty: its whole list (resolved by prepare)
-    allow: tuple[str, ...] = ()
-    base_rate_per_s: float = 0.0  # per unit of size (0: the profile's)
-    multipliers: tuple[float, ...] = ()
-    point_duration_s: float = 0.0
-    p99_ms: float = 0.0  # the knee's latency target (0: config's)
-    error_rate_pct: float = 0.0
-    journey: str = ""
-    cost_per_core_hour: float = -1.0  # < 0: config's
-    replicas_url: str = ""  # a URL answering the replica count (HPA-managed Service), read at every point
-    memory_limit_mb: int = 0  # cgroup v2 memory.max per instance where writable (0: none)
-    balancer: str = ""  # auto | haproxy | multiworker (empty: config's)
-    generator_shards: int = 0  # load processes per point (0: config's)
-    seed: int = 20261127
-
-    @classmethod
-    def of(cls, options: dict[str, Any]) -> ScaleOptions:
-        unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"scale run: unknown param(s) {unknown} (known: {sorted(OPTION_DEFAULTS)})")
-        kinds = {"axes": tuple, "instances": tuple, "cores": tuple, "sut": str, "urls": tuple, "allow": tuple,
-                 "base_rate_per_s": float, "multipliers": tuple, "point_duration_s": float, "p99_ms": float,
-                 "error_rate_pct": float, "journey": str, "cost_per_core_hour": float, "replicas_url": str,
-                 "memory_limit_mb": int, "balancer": str, "generator_shards": int, "seed": int}
-        values = {k: option(options, k, t, OPTION_DEFAULTS[k]) for k, t in kinds.items()}
-        for name, conv in (("instances", int), ("cores", int), ("multipliers", float)):
-            try:
-                values[name] = tuple(conv(v) for v in values[name])
-            except (TypeError, ValueError):
-                raise ConfigError(f"param '{name}': expected a list of {conv.__name__}s, got "
-                                  f"{options.get(name)!r}") from None
-        return cls(**values)
-
-
-OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ScaleOptions)}
+OPTIONS = ScaleOptions  #: the options model (perf_tasks.kinds.options): params, --opt and checks
+OPTION_DEFAULTS = defaults(ScaleOptions)
 
 
 def options_of(spec: pipeline.RunSpec) -> ScaleOptions:
-    return ScaleOptions.of(spec.options)
+    return ScaleOptions.parse(spec.options)
 
 
 def _config(spec: pipeline.RunSpec) -> Any:
@@ -101,7 +60,7 @@ def _config(spec: pipeline.RunSpec) -> Any:
 
 
 def items(opts: ScaleOptions) -> list[str]:
-    return [f"{axis}_{n}" for axis in opts.axes for n in getattr(opts, axis)]
+    return [f"{axis}_{n}" for axis in opts.axes or () for n in getattr(opts, axis) or ()]
 
 
 def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> pipeline.RunSpec:
@@ -131,7 +90,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     sut = opts.sut or sc.sut
     if sut not in ("service", "testserver", "urls"):
         raise ConfigError(f"param 'sut': {sut!r} is not one of service, testserver, urls")
-    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
+    allow = run_allowlist(spec.config_dir, opts.allow or (), source="param 'allow'")  # narrows, never widens
     if sut == "urls":
         if not opts.urls:
             raise ConfigError("param 'urls': sut 'urls' needs at least one base URL")
@@ -149,33 +108,25 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     balancer = opts.balancer or sc.balancer.kind
     if balancer not in ("auto", "haproxy", "multiworker"):
         raise ConfigError(f"param 'balancer': {balancer!r} is not one of auto, haproxy, multiworker")
-    for name in ("base_rate_per_s", "point_duration_s", "p99_ms", "error_rate_pct"):
-        if getattr(opts, name) < 0 or not math.isfinite(getattr(opts, name)):
-            raise ConfigError(f"param '{name}': expected a number >= 0 (0: the configured value), got "
-                              f"{getattr(opts, name)!r}")
-    if any(m <= 0 for m in opts.multipliers):
-        raise ConfigError(f"param 'multipliers': expected positive numbers, got {list(opts.multipliers)}")
     shards = opts.generator_shards or sc.generator_shards
     if not 1 <= shards <= 64:
         raise ConfigError(f"param 'generator_shards': expected 1..64, got {shards}")
     if sc.users < shards:
         raise ConfigError(f"param 'generator_shards': {shards} shards need at least as many users "
                           f"(config users: {sc.users})")
-    if opts.memory_limit_mb < 0:
-        raise ConfigError(f"param 'memory_limit_mb': expected >= 0, got {opts.memory_limit_mb}")
     resolved = ScaleOptions(
-        axes=tuple(axes), instances=sizes["instances"], cores=sizes["cores"], sut=sut, urls=opts.urls,
+        axes=tuple(axes), instances=sizes["instances"], cores=sizes["cores"], sut=sut, urls=opts.urls or (),
         allow=allow, base_rate_per_s=opts.base_rate_per_s or prof.base_rate_per_s,
-        multipliers=tuple(sorted(opts.multipliers)) or tuple(prof.multipliers),
+        multipliers=tuple(sorted(opts.multipliers or ())) or tuple(prof.multipliers),
         point_duration_s=opts.point_duration_s or prof.point_duration_s, p99_ms=opts.p99_ms or sc.knee.p99_ms,
         error_rate_pct=opts.error_rate_pct or sc.knee.error_rate_pct, journey=journey,
-        cost_per_core_hour=opts.cost_per_core_hour if opts.cost_per_core_hour >= 0 else sc.cost_per_core_hour,
-        replicas_url=opts.replicas_url, memory_limit_mb=opts.memory_limit_mb, balancer=balancer,
+        cost_per_core_hour=sc.cost_per_core_hour if opts.cost_per_core_hour is None else opts.cost_per_core_hour,
+        replicas_url=opts.replicas_url, memory_limit_mb=opts.memory_limit_mb or 0, balancer=balancer,
         generator_shards=shards, seed=opts.seed)
     steps = tuple(f"run_size.{i}" for i in items(resolved)) + ("fit_model",)
     log.info("scale: %s, sut %s, knee p99 <= %g ms, error rate <= %g %%", items(resolved), sut, resolved.p99_ms,
              resolved.error_rate_pct)
-    return dataclasses.replace(spec, suites=(SUITE,), options=dataclasses.asdict(resolved), expected_steps=steps)
+    return dataclasses.replace(spec, suites=(SUITE,), options=resolved.dump(), expected_steps=steps)
 
 
 def tasks(spec: pipeline.RunSpec) -> list[str]:
@@ -200,7 +151,7 @@ def sweep_config(spec: pipeline.RunSpec) -> Any:
         users=sc.users, arrival=sc.arrival, timeout_s=sc.timeout_s, max_refine=prof.max_refine, sut=opts.sut,
         urls=opts.urls, allow=opts.allow or DEFAULT_ALLOWLIST, balancer=opts.balancer,
         check_inter_ms=sc.balancer.check_inter_ms, cores_per_instance=sc.cores_per_instance,
-        memory_limit_bytes=opts.memory_limit_mb * 2**20 or None, replicas_url=opts.replicas_url,
+        memory_limit_bytes=(opts.memory_limit_mb or 0) * 2**20 or None, replicas_url=opts.replicas_url or "",
         generator_shards=opts.generator_shards, seed=opts.seed)
 
 
@@ -264,7 +215,7 @@ def sweep_params(opts: ScaleOptions) -> dict[str, Any]:
     return {"sut": opts.sut, "journey": opts.journey, "p99_ms": opts.p99_ms, "error_rate_pct": opts.error_rate_pct,
             "base_rate_per_s": opts.base_rate_per_s, "multipliers": list(opts.multipliers),
             "point_duration_s": opts.point_duration_s, "balancer": opts.balancer,
-            "memory_limit_mb": opts.memory_limit_mb, "urls": list(opts.urls)}
+            "memory_limit_mb": opts.memory_limit_mb, "urls": list(opts.urls or ())}
 
 
 def size_benchmark(sc: Any, r: Any, row: dict[str, Any], factor: dict[str, Any] | None,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import signal
@@ -36,7 +35,7 @@ from typing import Any
 from perf_tasks import pipeline
 from perf_tasks.config import PerfConfig
 from perf_tasks.errors import ConfigError, UserError
-from perf_tasks.kinds import option
+from perf_tasks.kinds.options import StressOptions, defaults
 from perf_tasks.results import BenchmarkResult, SuiteResult, from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -47,35 +46,14 @@ SUITE = "stress"
 CONFIG_FILE = "stress.yaml"
 TEARDOWN_STEPS = ("teardown",)
 MARKER_ENV = "PERF_STRESS_WORK"
-CONFIG_SCHEMA_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class StressOptions:
-    scenarios: tuple[str, ...] = ()  # empty: config/stress.yaml's default_scenarios
-    intensity: float = 1.0  # 0 < x <= 1: scales stressor strength, shock size, load
-    target_url: str = ""  # empty: each scenario starts (and stops) the bundled service
-    # hosts target_url may name besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
-    # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
-    allow: tuple[str, ...] = ()
-    window_s: float = 0.0  # resource stressors: length of each load window (0: the profile's)
-    seed: int = 20261127
-
-    @classmethod
-    def of(cls, options: dict[str, Any]) -> StressOptions:
-        unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"stress run: unknown param(s) {unknown} (known: {sorted(OPTION_DEFAULTS)})")
-        kinds = {"scenarios": tuple, "intensity": float, "target_url": str, "allow": tuple, "window_s": float,
-                 "seed": int}
-        return cls(**{k: option(options, k, t, OPTION_DEFAULTS[k]) for k, t in kinds.items()})
-
-
-OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StressOptions)}
+OPTIONS = StressOptions  #: the options model (perf_tasks.kinds.options): params, --opt and checks
+OPTION_DEFAULTS = defaults(StressOptions)
 
 
 def options_of(spec: pipeline.RunSpec) -> StressOptions:
-    return StressOptions.of(spec.options)
+    return StressOptions.parse(spec.options)
 
 
 def registry() -> dict[str, Callable[..., BenchmarkResult]]:
@@ -90,11 +68,12 @@ def load_stress_config(config_dir: str | Path) -> dict[str, Any]:
     """``config/stress.yaml``: ``schema_version``, ``default_scenarios`` (names), ``scenarios`` (name ->
     section); shape errors name the file and the key."""
     from perf_tasks.config import load_yaml_mapping
+    from perf_tasks.stress.settings import SCHEMA_VERSION
 
     path = Path(config_dir) / CONFIG_FILE
     data = load_yaml_mapping(path, "stress config")
-    if data.get("schema_version") != CONFIG_SCHEMA_VERSION:
-        raise ConfigError(f"{path}: schema_version: expected {CONFIG_SCHEMA_VERSION}, got "
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError(f"{path}: schema_version: expected {SCHEMA_VERSION}, got "
                           f"{data.get('schema_version')!r}")
     unknown = sorted(set(data) - {"schema_version", "default_scenarios", "scenarios"})
     if unknown:
@@ -105,6 +84,10 @@ def load_stress_config(config_dir: str | Path) -> dict[str, Any]:
     default = data.get("default_scenarios") or []
     if not isinstance(default, list) or not all(isinstance(n, str) for n in default):
         raise ConfigError(f"{path}: default_scenarios: expected a list of scenario names, got {default!r}")
+    from perf_tasks.stress.settings import parse_stress_config, section_dict
+
+    model = parse_stress_config(data, str(path))  # every key below the top level: unknown ones refused
+    sections = {name: section_dict(sec) for name, sec in model.scenarios.items()}
     known = registry()
     for where, names in (("default_scenarios", default), ("scenarios", list(sections))):
         bad = [n for n in names if n not in known]
@@ -119,7 +102,7 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
 
     opts = options_of(spec)
     conf = load_stress_config(spec.config_dir)
-    names = list(opts.scenarios) or list(conf["default_scenarios"])
+    names = list(opts.scenarios or ()) or list(conf["default_scenarios"])
     if not names:
         raise ConfigError(f"param 'scenarios': none given and {conf['source']} has no default_scenarios")
     known = registry()
@@ -129,17 +112,13 @@ def prepare(spec: pipeline.RunSpec, cfg: PerfConfig, *, executor: str = "") -> p
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"param 'scenarios': {dup} named more than once")
-    if not (math.isfinite(opts.intensity) and 0 < opts.intensity <= 1):
-        raise ConfigError(f"param 'intensity': expected a number in (0, 1], got {opts.intensity!r}")
-    if not (math.isfinite(opts.window_s) and 0 <= opts.window_s <= 3600):
-        raise ConfigError(f"param 'window_s': expected 0 (the profile's) or seconds up to 3600, got {opts.window_s!r}")
-    allow = run_allowlist(spec.config_dir, opts.allow, source="param 'allow'")  # narrows, never widens
+    allow = run_allowlist(spec.config_dir, opts.allow or (), source="param 'allow'")  # narrows, never widens
     if opts.target_url:
         check_target(opts.target_url, allow, source="param 'target_url'")
-    opts = dataclasses.replace(opts, scenarios=tuple(names), allow=tuple(allow))
+    opts = opts.model_copy(update={"scenarios": tuple(names), "allow": tuple(allow)})
     log.info("stress: scenarios %s at intensity %g, target %s", names, opts.intensity,
              opts.target_url or "the bundled service (one per scenario)")
-    return dataclasses.replace(spec, suites=(SUITE,), options=dataclasses.asdict(opts),
+    return dataclasses.replace(spec, suites=(SUITE,), options=opts.dump(),
                                expected_steps=(*(f"run_scenario.{n}" for n in names), "collect_stress"))
 
 
@@ -160,7 +139,7 @@ def _context(work: Path, spec: pipeline.RunSpec, opts: StressOptions, name: str)
     folder = work / "stress" / name
     folder.mkdir(parents=True, exist_ok=True)
     return StressContext(name=name, work=folder, profile=spec.profile, intensity=opts.intensity, config=section,
-                         seed=opts.seed, service_url=opts.target_url, log_prefix=f"[{name}] ", allow=opts.allow)
+                         seed=opts.seed, service_url=opts.target_url or "", log_prefix=f"[{name}] ", allow=opts.allow)
 
 
 @contextlib.contextmanager

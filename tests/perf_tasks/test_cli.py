@@ -195,7 +195,7 @@ def test_run_any_kind_refuses_unknown_or_mistyped_options_before_measuring(tmp_p
     assert out.returncode == 2 and "--opt nope: not an option of a load run" in out.stderr
     assert "shards" in out.stderr  # the options it does have are listed
     out = _cli("run", "load", "--opt", "shards=x", "--artifacts", store.as_uri(), "--json", str(tmp_path / "o.json"))
-    assert out.returncode == 2 and "param 'shards': expected int, got 'x'" in out.stderr
+    assert out.returncode == 2 and "--opt shards: expected an integer, got 'x'" in out.stderr
     assert json.loads((tmp_path / "o.json").read_text())["dag_id"] == "perf_load_weekly"
     assert not store.exists()
     out = _cli("run", "nosuchkind")

@@ -34,7 +34,7 @@ def test_prepare_resolves_the_profile_and_lists_one_step_per_size():
 
 
 @pytest.mark.parametrize("options, needle", [
-    ({"nope": 1}, "unknown param"),
+    ({"nope": 1}, "param 'nope': not an option of a scale run"),
     ({"cores": [os.cpu_count() + 1], "axes": ["cores"]}, "param 'cores'"),
     ({"instances": [0]}, "param 'instances'"),
     ({"instances": "a,b"}, "param 'instances'"),

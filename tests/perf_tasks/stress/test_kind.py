@@ -50,7 +50,7 @@ def test_prepare_resolves_defaults_and_the_steps():
     ({"intensity": "lots"}, "param 'intensity'"),
     ({"window_s": -1}, "param 'window_s'"),
     ({"target_url": "http://example.com"}, "example.com"),
-    ({"colour": "red"}, "unknown param"),
+    ({"colour": "red"}, "param 'colour': not an option of a stress run"),
 ])
 def test_prepare_refuses_bad_options_naming_the_param(options, match):
     with pytest.raises(UserError, match=match):  # ConfigError, or the allowlist's TargetNotAllowedError
