@@ -65,28 +65,14 @@ def registry() -> dict[str, Callable[..., BenchmarkResult]]:
 
 
 def load_stress_config(config_dir: str | Path) -> dict[str, Any]:
-    """``config/stress.yaml``: ``schema_version``, ``default_scenarios`` (names), ``scenarios`` (name ->
-    section); shape errors name the file and the key."""
-    from perf_tasks.config import load_yaml_mapping
-    from perf_tasks.stress.settings import SCHEMA_VERSION
+    """``config/stress.yaml`` (:class:`perf_tasks.stress.settings.StressConfig`): ``default_scenarios``
+    (names), ``scenarios`` (name -> section); unknown keys and bad shapes are refused naming the file
+    and the key path, names that are not scenarios naming the key."""
+    from perf_tasks.stress.settings import load_path, section_dict
 
     path = Path(config_dir) / CONFIG_FILE
-    data = load_yaml_mapping(path, "stress config")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ConfigError(f"{path}: schema_version: expected {SCHEMA_VERSION}, got "
-                          f"{data.get('schema_version')!r}")
-    unknown = sorted(set(data) - {"schema_version", "default_scenarios", "scenarios"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown} (known: schema_version, default_scenarios, scenarios)")
-    sections = data.get("scenarios") or {}
-    if not isinstance(sections, dict) or not all(isinstance(v, dict) for v in sections.values()):
-        raise ConfigError(f"{path}: scenarios: expected a mapping of scenario name -> mapping")
-    default = data.get("default_scenarios") or []
-    if not isinstance(default, list) or not all(isinstance(n, str) for n in default):
-        raise ConfigError(f"{path}: default_scenarios: expected a list of scenario names, got {default!r}")
-    from perf_tasks.stress.settings import parse_stress_config, section_dict
-
-    model = parse_stress_config(data, str(path))  # every key below the top level: unknown ones refused
+    model = load_path(path)
+    default = list(model.default_scenarios)
     sections = {name: section_dict(sec) for name, sec in model.scenarios.items()}
     known = registry()
     for where, names in (("default_scenarios", default), ("scenarios", list(sections))):

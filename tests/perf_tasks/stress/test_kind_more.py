@@ -17,13 +17,12 @@ from tests.conftest import REPO
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("schema_version: 2\n", r"schema_version: expected 1, got 2"),
-    ("schema_version: 1\ncolour: red\n", r"unknown key\(s\) \['colour'\] \(known: schema_version, default_scenarios, "
-                                         r"scenarios\)"),
-    ("schema_version: 1\nscenarios: [cpu_saturation]\n", r"scenarios: expected a mapping of scenario name -> mapping"),
-    ("schema_version: 1\nscenarios:\n  cpu_saturation: 3\n", r"scenarios: expected a mapping"),
+    ("schema_version: 2\n", r"schema_version: Input should be 1 \(got 2\)"),
+    ("schema_version: 1\ncolour: red\n", r"colour: Extra inputs are not permitted"),
+    ("schema_version: 1\nscenarios: [cpu_saturation]\n", r"scenarios: Input should be a valid dictionary"),
+    ("schema_version: 1\nscenarios:\n  cpu_saturation: 3\n", r"scenarios\.cpu_saturation: Input should be a valid dictionary"),
     ("schema_version: 1\ndefault_scenarios: cpu_saturation\n",
-     r"default_scenarios: expected a list of scenario names, got 'cpu_saturation'"),
+     r"default_scenarios: Input should be a valid list \(got 'cpu_saturation'\)"),
     ("schema_version: 1\ndefault_scenarios: [cpu_saturaton]\n",
      r"default_scenarios: \['cpu_saturaton'\] are not stress scenarios"),
 ])
