@@ -47,6 +47,7 @@ from perf_tasks.report.html import render_report
 from perf_tasks.results import (Comparison, Evaluation, HistoryChange, Metric, RunResults, SuiteResult, from_json,
                                 to_dict, to_json)
 from perf_tasks.store import ArtifactStore, ManifestEntry, RunArtifacts, run_index, safe_id
+from perf_tasks.system import optional_system
 from perf_tasks.verdict import RunJudgement, judge_run
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,8 @@ def setup_environment(work: Path, spec: RunSpec, *, executor: str = "") -> RunSp
                                    expected_steps=all_steps(kind, tuple(prepared.expected_steps)))
         preflight_store(spec.artifacts_url)
         write_text(work / "run.json", json.dumps(to_dict(spec), indent=2))
-        env = {"fingerprint": fingerprint(), "host_metrics": [to_dict(m) for m in host_readings(work)]}
+        env = {"fingerprint": fingerprint(system=optional_system(spec.config_dir)),
+               "host_metrics": [to_dict(m) for m in host_readings(work)]}
         write_text(work / "environment.json", json.dumps(env, indent=2))
         log.info("%s run %s: profile %s, suites %s, work folder %s", spec.kind, spec.run_id, spec.profile,
                  list(spec.suites), work)
@@ -501,6 +503,14 @@ class NotifyOutcome:
     store_error: str | None
 
 
+def _recorded_system(work: Path) -> str:
+    """The system the run's fingerprint names ("" when none: a run without systems.yaml, or before setup)."""
+    try:
+        return str(json.loads((work / "environment.json").read_text())["fingerprint"].get("system") or "")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+
+
 def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: str,
            run_url: str | None = None, sleep: Any = time.sleep, report_base: str | None = None) -> NotifyOutcome:
     """Send the run's one alert message (or put it in the outbox), then seal the run in the store:
@@ -529,7 +539,7 @@ def notify(work: Path, store: ArtifactStore, sender: Sender | None, *, channel: 
                            resolved=cfg_slack.resolved if cfg_slack else True,
                            alert_on=reg.alert_on if reg else "promoted",
                            alert_min_processes=reg.alert_min_processes if reg else 5,
-                           verdict=judge(work, spec, failed=failed).verdict)
+                           verdict=judge(work, spec, failed=failed).verdict, system=_recorded_system(work))
     message = planned.message
     if message is not None:
         write_text(work / "alerts" / "message.json", json.dumps(message, indent=2))

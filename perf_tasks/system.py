@@ -292,3 +292,12 @@ def load_system(config_dir: str | Path, name: str | None = None, *, source: str 
         raise ConfigError(f"{where or 'system'}: unknown system {name!r}; {path} defines "
                           f"{sorted(systems.systems)}")
     return System(name=name, definition=systems.systems[name], config_dir=d, source=f"{path}: systems.{name}")
+
+
+def optional_system(config_dir: str | Path, name: str | None = None) -> System | None:
+    """The run's system, or None when the config folder defines none (no systems.yaml: a folder of
+    benchmarks only). A run without a system records none in its fingerprint, so its key matches
+    no run of a named system; a scenario that needs the service must call :func:`load_system`."""
+    if not (Path(config_dir) / SYSTEMS_FILE).exists() and not name:
+        return None
+    return load_system(config_dir, name)

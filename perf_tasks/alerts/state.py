@@ -220,14 +220,19 @@ def filter_for_message(evaluation: Evaluation | None, comparison: Comparison | N
 
 # --- store I/O -------------------------------------------------------------------------------
 
-def state_key(dag_id: str, profile: str) -> str:
-    return f"{safe_id(dag_id, what='DAG id')}/_alerts/{safe_id(profile or 'default', what='profile')}.json"
+def state_key(dag_id: str, profile: str, system: str = "") -> str:
+    """Per DAG, system and profile: two systems never share alert state. ``system`` "" (a run with
+    no systems.yaml) keeps the key alert state had before systems existed."""
+    profile_part = f"{safe_id(profile or 'default', what='profile')}.json"
+    if system:
+        return f"{safe_id(dag_id, what='DAG id')}/_alerts/{safe_id(system, what='system')}/{profile_part}"
+    return f"{safe_id(dag_id, what='DAG id')}/_alerts/{profile_part}"
 
 
-def load_state(store: ArtifactStore, dag_id: str, profile: str) -> dict[str, Any] | None:
+def load_state(store: ArtifactStore, dag_id: str, profile: str, system: str = "") -> dict[str, Any] | None:
     """The stored state ({} when none yet), or None when the store cannot be read (then every
     alert is sent: a duplicate is better than a lost alert)."""
-    key = state_key(dag_id, profile)
+    key = state_key(dag_id, profile, system)
     try:
         if not store.exists(key):
             return {}
@@ -251,10 +256,10 @@ def load_state(store: ArtifactStore, dag_id: str, profile: str) -> dict[str, Any
     return doc
 
 
-def save_state(store: ArtifactStore, dag_id: str, profile: str, state: dict[str, Any]) -> str:
+def save_state(store: ArtifactStore, dag_id: str, profile: str, state: dict[str, Any], system: str = "") -> str:
     """Write the state; returns its URI. A store failure is logged, not raised (the next run
     sends its alerts again)."""
-    key = state_key(dag_id, profile)
+    key = state_key(dag_id, profile, system)
     try:
         store.put_bytes(key, json.dumps(state, indent=2).encode())
     except (StoreError, OSError) as exc:
@@ -274,24 +279,25 @@ class PlannedAlert:
     decision: AlertDecision | None
     dag_id: str
     profile: str
+    system: str = ""  # the state's key (state_key)
 
 
 def plan_message(run: Any, store: ArtifactStore | None, evaluation: Evaluation | None,
                  comparison: Comparison | None, failed_steps: dict[str, str] | None, *, now: datetime,
                  measured: Iterable[str] = (), repeat_after_h: float = 24.0, worsen_pct: float = 10.0,
                  resolved: bool = True, alert_on: str = "promoted", alert_min_processes: int = 5,
-                 verdict: str | None = None) -> PlannedAlert:
+                 verdict: str | None = None, system: str = "") -> PlannedAlert:
     """Decide what this run sends (``run``: a :class:`perf_tasks.alerts.slack.RunInfo`) from the
     state in ``store`` and build the message. ``measured``: the run's metric names (see
     :func:`judged_keys`). A run without an evaluation (it failed before) resolves nothing.
     ``verdict``: the whole run's (perf_tasks.verdict), for the headline."""
     from perf_tasks.alerts.slack import build_message  # noqa: PLC0415 - slack's module is the heavier one
 
-    state = load_state(store, run.dag_id, run.profile) if store is not None else None
+    state = load_state(store, run.dag_id, run.profile, system) if store is not None else None
     if state is None:
         message = build_message(run, evaluation, comparison, failed_steps, alert_on=alert_on,
                                 alert_min_processes=alert_min_processes, verdict=verdict)
-        return PlannedAlert(message, None, run.dag_id, run.profile)
+        return PlannedAlert(message, None, run.dag_id, run.profile, system)
     items = alert_items(evaluation, comparison, alert_on=alert_on, alert_min_processes=alert_min_processes)
     decision = decide(state, items, judged_keys(evaluation, comparison, measured), now=now, run_id=run.run_id,
                       repeat_after_h=repeat_after_h, worsen_pct=worsen_pct)
@@ -302,7 +308,7 @@ def plan_message(run: Any, store: ArtifactStore | None, evaluation: Evaluation |
     if message is not None and decision.why:
         message["dedup"] = {"sent": decision.why, "ongoing": [o.key for o in decision.ongoing],
                             "resolved": [r.key for r in decision.resolved]}
-    return PlannedAlert(message, decision, run.dag_id, run.profile)
+    return PlannedAlert(message, decision, run.dag_id, run.profile, system)
 
 
 def record_delivery(store: ArtifactStore | None, planned: PlannedAlert, delivery_status: str) -> str:
@@ -311,4 +317,4 @@ def record_delivery(store: ArtifactStore | None, planned: PlannedAlert, delivery
     delivery saves nothing, so the next run sends again. Returns the state's URI or ""."""
     if store is None or planned.decision is None or delivery_status not in ("sent", "nothing_to_send"):
         return ""
-    return save_state(store, planned.dag_id, planned.profile, planned.decision.state)
+    return save_state(store, planned.dag_id, planned.profile, planned.decision.state, planned.system)

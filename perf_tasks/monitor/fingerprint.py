@@ -19,9 +19,12 @@ COMPARABLE_FIELDS = ("cpu_model", "cpu_count_logical", "memory_total_bytes", "os
 
 #: The *comparable environment*: part of the comparison key (with DAG, profile and, per benchmark,
 #: params digest and device). Runs whose key differs are never compared (DESIGN.md, measurement
-#: contract); the other COMPARABLE_FIELDS only flag a comparison.
+#: contract); the other COMPARABLE_FIELDS only flag a comparison. With a system (systems.yaml) the
+#: key also holds its ``system`` name and its ``fingerprint.key_packages``; a fingerprint written
+#: before systems existed keeps its old key (KEY_FIELD_PACKAGES, no ``system``), so old runs stay
+#: readable and compare among themselves, never with a run of a named system.
 KEY_FIELDS = ("cpu_model", "cpu_count_logical", "python")
-KEY_FIELD_PACKAGES = ("numpy", "torch")
+KEY_FIELD_PACKAGES = ("numpy", "torch")  # the key's packages in fingerprints without a system
 
 
 def _cpu_model() -> str:
@@ -54,10 +57,37 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
     return versions
 
 
-def fingerprint(code_path: Path | None = None) -> dict[str, Any]:
-    """A JSON-able description of this machine and software stack."""
-    code_path = code_path or Path(__file__).resolve().parents[2]
+def system_fields(system: Any) -> dict[str, Any]:
+    """The system's part of the fingerprint (``system``: a :class:`perf_tasks.system.System`): its
+    name, the versions of its configured packages (absent ones as ``"not installed"``), its
+    repository and that repository's git SHA, and which packages go into the comparison key."""
+    fp_def = system.definition.fingerprint
+    names = tuple(dict.fromkeys([*fp_def.packages, *(fp_def.key_packages or ()),
+                                 *(p for ps in fp_def.suite_key_packages.values() for p in ps)]))
+    versions = package_versions(names)
+    repo = system.repository()
+    return {
+        "system": system.name,
+        "system_packages": {p: versions.get(p, "not installed") for p in names},
+        "key_packages": list(fp_def.packages if fp_def.key_packages is None else fp_def.key_packages),
+        "suite_key_packages": {k: list(v) for k, v in fp_def.suite_key_packages.items()},
+        "system_repository": str(repo) if repo else None,
+        "system_git_sha": git_sha(repo) if repo else None,
+    }
+
+
+def fingerprint(code_path: Path | None = None, system: Any = None) -> dict[str, Any]:
+    """A JSON-able description of this machine and software stack. With ``system`` (the run's,
+    from systems.yaml), ``git_sha`` is its repository's commit (the code under test) and the
+    platform's own is ``platform_git_sha``; without one, both are the platform's."""
+    platform_path = Path(__file__).resolve().parents[2]
+    code_path = code_path or platform_path
     load1, load5, load15 = os.getloadavg()
+    sys_fields = system_fields(system) if system is not None else {}
+    platform_sha = git_sha(platform_path)
+    code_sha = git_sha(code_path) if code_path != platform_path else platform_sha
+    if sys_fields.get("system_repository"):
+        code_path, code_sha = Path(sys_fields["system_repository"]), sys_fields["system_git_sha"]
     return {
         "hostname": platform.node(),
         "cpu_model": _cpu_model(),
@@ -71,18 +101,32 @@ def fingerprint(code_path: Path | None = None) -> dict[str, Any]:
         "executable": sys.executable,
         "packages": package_versions(),
         "code_path": str(code_path),
-        "git_sha": git_sha(code_path),
+        "git_sha": code_sha,
+        "platform_git_sha": platform_sha,
         "load_avg": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        **sys_fields,
     }
 
 
 def comparable_env(fp: dict[str, Any]) -> dict[str, str]:
     """The fingerprint's part of the comparison key, as strings (absent: ``"-"``), so it compares
     equal after a JSON round trip."""
-    packages = fp.get("packages") or {}
     env = {k: "-" if fp.get(k) is None else str(fp.get(k)) for k in KEY_FIELDS}
-    env.update({k: str(packages.get(k, "-")) for k in KEY_FIELD_PACKAGES})
+    if "system" not in fp:  # written before systems existed: the key it always had
+        packages = fp.get("packages") or {}
+        env.update({k: str(packages.get(k, "-")) for k in KEY_FIELD_PACKAGES})
+        return env
+    env["system"] = str(fp["system"])
+    versions = fp.get("system_packages") or {}
+    env.update({k: str(versions.get(k, "-")) for k in fp.get("key_packages") or ()})
     return env
+
+
+def suite_key_packages(fp: dict[str, Any], suite: str) -> dict[str, str]:
+    """Package versions only ``suite``'s benchmarks carry in their key (systems.yaml
+    ``fingerprint.suite_key_packages``: torch for the suites that import it)."""
+    versions = fp.get("system_packages") or {}
+    return {k: str(versions.get(k, "-")) for k in (fp.get("suite_key_packages") or {}).get(suite, ())}
 
 
 def mismatches(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

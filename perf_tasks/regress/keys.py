@@ -2,12 +2,14 @@
 
 DESIGN.md, measurement contract: two results are compared only when their key matches.
 
-* run key: DAG, profile and the comparable environment (CPU model, logical cores, Python, numpy
-  and torch versions: :func:`perf_tasks.monitor.fingerprint.comparable_env`). A smoke run is never
+* run key: DAG, profile and the comparable environment (CPU model, logical cores, Python, the
+  system's name and its key packages: :func:`perf_tasks.monitor.fingerprint.comparable_env`; runs
+  written before systems existed keep numpy and torch and no system). A smoke run is never
   compared with a standard run; baseline lookup and the history skip runs of another key.
 * benchmark key: the params digest (callable + params + calls per observation; derived the same
   way, marked ``derived-``, for results that carry none) and the device the workload reported in
-  its ``info`` (and the GPU model when it names one). A benchmark whose key differs is listed as
+  its ``info`` (and the GPU model when it names one), and the versions of the packages its suite
+  is configured to carry (``suite_key_packages``: torch only where a suite imports it). A benchmark whose key differs is listed as
   not comparable, with both values.
 
 Keys are flat dicts of strings, so they compare equal after a JSON round trip. They are stored in
@@ -20,11 +22,13 @@ import hashlib
 import json
 from typing import Any
 
-from perf_tasks.monitor.fingerprint import comparable_env
+from perf_tasks.monitor.fingerprint import comparable_env, suite_key_packages
 from perf_tasks.results import BenchmarkResult, RunResults
 
 
 def run_key(results: RunResults) -> dict[str, str]:
+    """DAG, profile and the comparable environment, which holds the system's name (systems.yaml):
+    a run of one system never finds a baseline or history of another."""
     return {"dag_id": results.dag_id, "profile": results.profile, **comparable_env(results.fingerprint)}
 
 
@@ -51,7 +55,9 @@ def bench_key(bench: BenchmarkResult) -> dict[str, str]:
 
 
 def bench_keys(results: RunResults) -> dict[str, dict[str, str]]:
-    return {b.key: bench_key(b) for s in results.suites for b in s.benchmarks}
+    """Each benchmark's key, with the package versions its suite is configured to carry."""
+    return {b.key: {**bench_key(b), **suite_key_packages(results.fingerprint, s.suite)}
+            for s in results.suites for b in s.benchmarks}
 
 
 def index_fields(results: RunResults) -> dict[str, Any]:
