@@ -31,6 +31,7 @@ before anything is written.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ from perf_tasks.kinds import KINDS, get_kind
 from perf_tasks.report.text import markdown_table, summary_table, verdict_block
 from perf_tasks.results import Comparison, Evaluation, from_json, to_dict
 from perf_tasks.store import RunArtifacts, open_store, run_index
+from perf_tasks.tail import TAIL, TailStep
 from perf_tasks.verdict import judge_run
 
 log = logging.getLogger("perf_tasks.cli")
@@ -389,29 +391,30 @@ def _run_kind(request: RunRequest, outcome: RunOutcome) -> int:
                             config_dir=str(request.config_dir or pipeline.default_config_dir()),
                             promote_baseline=request.promote, options=options)
     sender, channel = _sender()
+    given = {"store": store, "sender": sender, "channel": channel}  # what the tail's functions take of these
     print(f"{kind.DAG_ID} {outcome.run_id}: profile {request.profile}, artifacts {url}", file=sys.stderr)
     try:
         pipeline.setup_environment(work, spec)
         kind.measure(work, sender=sender, channel=channel)
-        pipeline.validate_results_step(work)
-        pipeline.evaluate_run(work)
-        pipeline.compare_to_baseline(work, store)
-        pipeline.build_report(work)
-        pipeline.persist_artifacts(work, store)
+        for checked in (s for s in TAIL if s.checked):  # validate ... persist_artifacts
+            _call_tail_step(checked, work, given)
     except UserError:
         if not (work / "run.json").exists():
             raise  # failed validation: nothing was measured
         log.exception("a step failed")
     except Exception:  # noqa: BLE001 - the step recorded it (status/<step>.json); alert, then exit 1
         log.exception("a step failed")
-    try:
-        pipeline.notify(work, store, sender, channel=channel)  # type: ignore[arg-type]
-    except PerfError as exc:  # an earlier step failed, or the run could not be sealed in the store
-        outcome.error = str(exc)
-        print(f"FAILED: {exc}", file=sys.stderr)
+    done: dict[str, Any] = {}
+    for after in (s for s in TAIL if not s.checked):  # notify, verdict, publish_site (best effort), whatever happened
+        try:
+            done[after.name] = _call_tail_step(after, work, given)
+        except PerfError as exc:  # notify: an earlier step failed, or the run could not be sealed in the store
+            outcome.error = outcome.error or str(exc)
+            print(f"FAILED: {exc}", file=sys.stderr)
+    verdict = done.get("verdict")  # pipeline.run_verdict: what the DAG's verdict task decides
     evaluation = _optional(work, Evaluation, "evaluation.json")
     comparison = _optional(work, Comparison, "comparison.json")
-    judged = pipeline.judge(work)
+    judged = pipeline.judge(work)  # the same judgement run_verdict made, with every finding for the terminal
     if evaluation is not None:
         print(summary_table(evaluation, comparison))
         print()
@@ -431,7 +434,15 @@ def _run_kind(request: RunRequest, outcome: RunOutcome) -> int:
         print(f"step {name}: {why}", file=sys.stderr)
     # the run's state as the DAG's verdict task decides it (a failed step, or CRITICAL with
     # alerts.yaml run_state.fail_on "critical"), or a run that could not finish or be sealed
-    return 1 if judged.fails_run or failed or outcome.error or evaluation is None else 0
+    return 1 if verdict is None or verdict.fails_run or failed or outcome.error or evaluation is None else 0
+
+
+def _call_tail_step(step: TailStep, work: Path, given: dict[str, Any]) -> Any:
+    """Run one shared-tail step (:data:`perf_tasks.tail.TAIL`): its pipeline function, with the
+    arguments of ``given`` (store, sender, channel) that it takes."""
+    fn = getattr(pipeline, step.function)
+    params = inspect.signature(fn).parameters
+    return fn(work, **{k: v for k, v in given.items() if k in params})
 
 
 @dataclass(frozen=True)

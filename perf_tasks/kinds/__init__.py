@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from perf_tasks.errors import ConfigError
+from perf_tasks.tail import CHECKED_STEPS
 
 #: kind name -> module. Adding a kind: one line here, one module, one DAG file, its config.
 KINDS = {
@@ -36,8 +37,8 @@ KINDS = {
     "scale": "perf_tasks.kinds.scale",
 }
 
-#: the shared steps after a kind's measuring steps (pipeline.py)
-TAIL_STEPS = ("validate", "evaluate", "compare_to_baseline", "build_report", "persist_artifacts")
+#: the shared steps after a kind's measuring steps that notify checks (perf_tasks.tail: the one table)
+TAIL_STEPS = CHECKED_STEPS
 
 
 def get_kind(name: str, *, source: str = "run kind") -> ModuleType:
