@@ -106,6 +106,9 @@ class RunSpec:
     promote_baseline: bool = False  # make this run the baseline once it finishes successfully
     options: dict[str, Any] = field(default_factory=dict)
     expected_steps: tuple[str, ...] = ()  # every step of the run, in order (setup fills it in; notify checks them)
+    # the system under test (systems.yaml of config_dir): "" asks for $PERF_SYSTEM, else the file's
+    # default; setup records the name it resolved ("" when the config folder defines no system)
+    system: str = ""
 
 
 def now() -> str:
@@ -202,13 +205,15 @@ def setup_environment(work: Path, spec: RunSpec, *, executor: str = "") -> RunSp
         kind = get_kind(spec.kind, source=f"run kind of {spec.dag_id}")
         cfg = run_config(spec)
         cfg.profile(spec.profile)
+        system = optional_system(spec.config_dir, spec.system or None)  # an unknown name fails here
         prepared = kind.prepare(spec, cfg, executor=executor)
         spec = dataclasses.replace(prepared, started_at=spec.started_at or now(),
+                                   system=system.name if system else "",
                                    artifacts_url=spec.artifacts_url or default_artifacts_url(),
                                    expected_steps=all_steps(kind, tuple(prepared.expected_steps)))
         preflight_store(spec.artifacts_url)
         write_text(work / "run.json", json.dumps(to_dict(spec), indent=2))
-        env = {"fingerprint": fingerprint(system=optional_system(spec.config_dir)),
+        env = {"fingerprint": fingerprint(system=system),
                "host_metrics": [to_dict(m) for m in host_readings(work)]}
         write_text(work / "environment.json", json.dumps(env, indent=2))
         log.info("%s run %s: profile %s, suites %s, work folder %s", spec.kind, spec.run_id, spec.profile,
