@@ -89,6 +89,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      "(default: $PERF_ARTIFACTS_URL or ./artifacts)")
     run.add_argument("--config-dir", default=None,
                      help="the config folder (default: $PERF_CONFIG_DIR, else the bundled config/)")
+    run.add_argument("--system", default=None, metavar="NAME",
+                     help="the system under test, of the config folder's systems.yaml (default: $PERF_SYSTEM, "
+                          "else the file's default)")
     run.add_argument("--target", action="append", type=_parse_override, default=[], metavar="METRIC=VALUE",
                      help="override a target, e.g. risk.var_monte_carlo.latency_p95_ms=100 (repeatable)")
     run.add_argument("--run-id", default=None, help="default: cli__<UTC timestamp>")
@@ -389,7 +392,7 @@ def _run_kind(request: RunRequest, outcome: RunOutcome) -> int:
                             suites=tuple(request.suites), notify=request.notify,
                             target_overrides=dict(request.targets), artifacts_url=url,
                             config_dir=str(request.config_dir or pipeline.default_config_dir()),
-                            promote_baseline=request.promote, options=options)
+                            promote_baseline=request.promote, options=options, system=request.system or "")
     sender, channel = _sender()
     given = {"store": store, "sender": sender, "channel": channel}  # what the tail's functions take of these
     print(f"{kind.DAG_ID} {outcome.run_id}: profile {request.profile}, artifacts {url}", file=sys.stderr)
@@ -456,6 +459,7 @@ class RunRequest:
     targets: tuple[tuple[str, float], ...] = ()  # target overrides (--target METRIC=VALUE)
     artifacts: str | None = None
     config_dir: str | None = None
+    system: str | None = None  # systems.yaml name (--system); None: $PERF_SYSTEM, else the file's default
     run_id: str | None = None
     notify: bool = True
     promote: bool = False
@@ -486,7 +490,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_kind(RunRequest(
         kind=args.pipeline, profile=args.profile, suites=tuple(s.strip() for s in args.suites.split(",") if s.strip()),
         options=tuple(args.opt), targets=tuple(args.target), artifacts=args.artifacts, config_dir=args.config_dir,
-        run_id=args.run_id, notify=not args.no_notify, promote=args.promote, json_path=args.json,
+        system=args.system, run_id=args.run_id, notify=not args.no_notify, promote=args.promote, json_path=args.json,
         junit_path=args.junit))
 
 

@@ -54,3 +54,14 @@ def test_a_run_json_written_before_systems_still_loads(tmp_path: Path):
     work.mkdir()
     (work / "run.json").write_text(json.dumps({"dag_id": "perf_daily", "run_id": "old"}))
     assert pipeline.load_spec(work).system == ""
+
+
+def test_the_cli_system_flag_names_the_runs_system(tmp_path: Path, two_systems: Path, monkeypatch):
+    from perf_tasks import cli
+
+    monkeypatch.setenv("PERF_WORK_DIR", str(tmp_path / "work"))
+    args = cli.build_parser().parse_args(["run", "daily", "--config-dir", str(two_systems), "--system", "nope",
+                                          "--artifacts", (tmp_path / "a").as_uri(), "--run-id", "c1"])
+    assert args.system == "nope"
+    with pytest.raises(ConfigError, match=r"unknown system 'nope'"):
+        cli.cmd_run(args)
