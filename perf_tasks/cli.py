@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--run-id", default=None, help="promote: the run (default: the newest finished run)")
     base.add_argument("--note", default="")
     base.add_argument("--artifacts", default=None)
-    seal = sub.add_parser("seal", aliases=["persist"],
+    seal = sub.add_parser("seal",
                           help="upload and seal a run whose upload failed, from its local work folder "
                                "(once the store is reachable again)")
     seal.add_argument("dag_id")
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
-        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal, "persist": cmd_seal,
+        return {"run": cmd_run, "show": cmd_show, "baseline": cmd_baseline, "regress": cmd_regress, "seal": cmd_seal,
                 "site": cmd_site,
                 "load": _load, "stress": _stress, "scale": cmd_run}[args.command](args)
     except UserError as exc:

@@ -37,7 +37,7 @@ from perf_tasks.config import HistoryConfig, PerfConfig, RegressionConfig, apply
 from perf_tasks.errors import ConfigError, PerfError, PipelineError, StoreError, UserError
 from perf_tasks.monitor.fingerprint import fingerprint
 from perf_tasks.regress.compare import compare
-from perf_tasks.regress.baselines import find_baseline as lookup_baseline
+from perf_tasks.regress.baselines import find_baseline
 from perf_tasks.regress.baselines import no_baseline_note, promote
 from perf_tasks.regress.keys import bench_keys, index_fields, run_key
 from perf_tasks.regress.detect import OnlineConfig
@@ -269,15 +269,6 @@ def evaluate_run(work: Path) -> Evaluation:
 
 
 # --- compare_to_baseline ----------------------------------------------------------------------
-
-def find_baseline(store: ArtifactStore, dag_id: str, run_id: str, index: list[dict[str, Any]],
-                  key: dict[str, str]) -> Any:
-    """The newest promoted baseline with the run's comparison key (DAG, profile, comparable
-    environment), else the newest sealed, successful earlier run with it: a
-    :class:`perf_tasks.regress.baselines.Baseline` (``results`` None when there is none)."""
-
-    return lookup_baseline(store, dag_id, run_id, index, key)
-
 
 def headline_metrics(results: RunResults, globs: list[str]) -> dict[str, float]:
     """The metrics tracked over history (kept in the run index)."""

@@ -1,8 +1,6 @@
-"""Entry points: run a plan or a scenario (sync wrappers around asyncio), shards in processes.
-
-``run_scenario`` is what an operator calls: it loads nothing itself (pass loaded config), checks
-the target against the allowlist before any request, runs on uvloop when it is installed, and
-returns a :class:`~perf_tasks.load.result.LoadResult`.
+"""Entry points: run a plan (a sync wrapper around asyncio, on uvloop when it is installed), or
+shards of it in processes (the target checked against the allowlist before any process starts);
+each returns a :class:`~perf_tasks.load.result.LoadResult`.
 """
 from __future__ import annotations
 
@@ -13,15 +11,12 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 from perf_tasks.errors import PerfError
 from perf_tasks.load.engine import Engine
-from perf_tasks.load.journey import JourneysFile
 from perf_tasks.load.plan import LoadPlan, split_plan
 from perf_tasks.load.result import LoadResult, merge_results
-from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_target
-from perf_tasks.load.scenario import LoadScenario, plan_for_scenario, scale_for_profile
+from perf_tasks.load.safety import check_target
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +32,6 @@ def _loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] |
     return uvloop.new_event_loop
 
 
-async def run_plan_async(plan: LoadPlan) -> LoadResult:
-    """Run one plan on the running event loop."""
-    return await Engine(plan).run()
-
-
 def run_plan(plan: LoadPlan) -> LoadResult:
     """Run one plan in a fresh event loop (uvloop when available) and return its result."""
     try:
@@ -49,7 +39,7 @@ def run_plan(plan: LoadPlan) -> LoadResult:
     except RuntimeError:
         pass
     else:
-        raise PerfError("run_plan() was called from a running event loop; await run_plan_async(plan) instead")
+        raise PerfError("run_plan() was called from a running event loop; await Engine(plan).run() instead")
     with asyncio.Runner(loop_factory=_loop_factory(plan.use_uvloop)) as runner:
         return runner.run(Engine(plan).run())
 
@@ -83,18 +73,3 @@ def run_sharded(plan: LoadPlan, shards: int) -> LoadResult:
     if shards == 1:
         return run_plan(plan)
     return merge_results(run_plans_in_processes(split_plan(plan, shards)))
-
-
-def run_scenario(scenario: LoadScenario, target_url: str, journeys: JourneysFile, *, profile: str = "full",
-                 seed: int = 0, allow: Sequence[str] = DEFAULT_ALLOWLIST, journey: str | None = None,
-                 target_pid: int | None = None, shards: int = 1, journeys_source: str = "journeys",
-                 **plan_overrides: Any) -> LoadResult:
-    """Scale ``scenario`` for ``profile``, build its plan and run it (in ``shards`` processes).
-
-    ``plan_overrides`` replace :class:`LoadPlan` fields (``connections``, ``timeout_s``, ...).
-    """
-    scaled = scale_for_profile(scenario, profile)
-    plan = plan_for_scenario(scaled, target_url, journeys, journeys_source=journeys_source, journey=journey,
-                             seed=seed, allow=tuple(allow), target_pid=target_pid, **plan_overrides)
-    check_target(plan.target_url, plan.allow, source=f"scenario {plan.scenario!r} target")
-    return run_sharded(plan, shards)

@@ -178,16 +178,3 @@ def otava_change_points(values: Sequence[float], cfg: OtavaConfig = OtavaConfig(
         out.append(Alert(index=idx, at=len(raw) - 1, before=before, after=after, change_pct=_pct(before, after),
                          pvalue=float(cp.stats.pvalue), method="otava"))
     return out
-
-
-def otava_online(values: Sequence[float], cfg: OtavaConfig = OtavaConfig(), *, settle: int = 3) -> list[Alert]:
-    """Otava one run at a time: recompute over the history so far after each new run; a change
-    point is alerted the first time it appears (not within ``settle`` runs of one already
-    alerted)."""
-    alerts: list[Alert] = []
-    for t in range(2, len(values)):
-        for cp in otava_change_points(values[: t + 1], cfg):
-            if all(abs(cp.index - a.index) > settle for a in alerts):
-                alerts.append(Alert(index=cp.index, at=t, before=cp.before, after=cp.after,
-                                    change_pct=cp.change_pct, pvalue=cp.pvalue, method="otava-online"))
-    return alerts
