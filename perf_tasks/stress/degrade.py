@@ -91,7 +91,7 @@ def service_for(ctx: StressContext, *, allow: tuple[str, ...] = ()) -> Iterator[
         yield ServiceHandle(url=ctx.service_url.rstrip("/"), pid=None)
         return
     folder = ctx.work / "service"
-    handle = start_service(folder, extra_args=("--db", str(folder / "orders.db"), "--log-level", "warning"))
+    handle = start_service(folder, db=str(folder / "orders.db"), extra_args=("--log-level", "warning"))
     try:
         yield handle
     finally:

@@ -22,8 +22,8 @@ WORLD_ARGS = ("--symbols", "16", "--accounts", "20", "--ticks", "5000", "--log-l
 
 def start(work: Path, db: str, *, workers: int = 1, port: int | None = None, extra: Sequence[str] = (),
           ready_timeout_s: float = 90.0) -> ServiceHandle:
-    return start_service(work, workers=workers, port=port, ready_timeout_s=ready_timeout_s,
-                         extra_args=("--db", db, *WORLD_ARGS, *extra))
+    return start_service(work, workers=workers, port=port, ready_timeout_s=ready_timeout_s, db=db,
+                         extra_args=(*WORLD_ARGS, *extra))
 
 
 def kill9(handle: ServiceHandle) -> float:
