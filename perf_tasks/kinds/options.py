@@ -134,6 +134,11 @@ class DailyOptions(KindOptions):
     KIND: ClassVar[str] = "daily"
 
 
+#: the trigger form's sections (Airflow ``Param(section=...)``); options without one stay at the top
+TARGET = {"section": "Target and safety"}
+LOAD = {"section": "Load per point"}
+KNEE = {"section": "Knee and cost"}
+
 ShardMode = Literal["auto", "processes", "tasks"]
 
 
@@ -148,8 +153,10 @@ class LoadOptions(KindOptions):
                         description="Split each scenario's rate and users over this many load processes.")
     target_url: str | None = Field(
         None, description="Existing service to test (must be in the allowlist: loopback by default); empty: start "
-                          "the bundled service.")
-    service_workers: int = Field(1, ge=1, le=16, description="uvicorn workers of the bundled service.")
+                          "the bundled service.",
+        json_schema_extra=TARGET)
+    service_workers: int = Field(1, ge=1, le=16, description="uvicorn workers of the bundled service.",
+                                 json_schema_extra=TARGET)
     # how K shards run: "processes" (K processes inside one task, started together), "tasks" (K mapped
     # tasks, e.g. on Celery workers; they meet at a common start), "auto" (resolved at setup)
     shard_mode: ShardMode = Field(
@@ -158,15 +165,19 @@ class LoadOptions(KindOptions):
         json_schema_extra={"values_display": {"auto": "auto (tasks on Celery/Kubernetes, else processes)",
                                               "processes": "processes (K processes in one task)",
                                               "tasks": "tasks (K mapped tasks, on different workers)"}})
-    service_host: str = Field("127.0.0.1", description="Bind address of the bundled service (0.0.0.0 for shards on "
-                                                      "other machines; then set advertised_url and allow).")
+    service_host: str = Field(
+        "127.0.0.1", description="Bind address of the bundled service (0.0.0.0 for shards on other machines; then "
+                                 "set advertised_url and allow).",
+        json_schema_extra=TARGET)
     advertised_url: str | None = Field(
         None, description="URL shards use to reach the bundled service, e.g. http://10.0.0.5:{port}; empty: its "
-                          "loopback URL.")
+                          "loopback URL.",
+        json_schema_extra=TARGET)
     # the hosts this run may hit besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
     # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
     allow: tuple[str, ...] | None = Field(
-        None, description="Hosts or CIDR networks this run may hit besides loopback. " + ALLOW_PARAM_HELP)
+        None, description="Hosts or CIDR networks this run may hit besides loopback. " + ALLOW_PARAM_HELP,
+        json_schema_extra=TARGET)
 
 
 class StressOptions(KindOptions):
@@ -182,11 +193,13 @@ class StressOptions(KindOptions):
                                          "added latency, resets), shock size and failure load.")
     target_url: str | None = Field(
         None, description="Existing service to test (must be in the allowlist: loopback by default); empty: each "
-                          "scenario starts the bundled service.")
+                          "scenario starts the bundled service.",
+        json_schema_extra=TARGET)
     # hosts target_url may name besides loopback: a subset of the deployment's allowlist (config/safety.yaml,
     # $PERF_LOAD_ALLOWLIST), never wider; empty: the deployment's whole list. prepare() stores the resolved list.
     allow: tuple[str, ...] | None = Field(
-        None, description="Hosts or CIDR networks target_url may name besides loopback. " + ALLOW_PARAM_HELP)
+        None, description="Hosts or CIDR networks target_url may name besides loopback. " + ALLOW_PARAM_HELP,
+        json_schema_extra=TARGET)
     window_s: float | None = Field(None, ge=0, le=3600, allow_inf_nan=False,
                                    description="Resource stressors: seconds per load window (empty: the profile's).")
     seed: int = Field(20261127, description="Seed of the load schedules and shocks (same seed, same arrivals).")
@@ -211,37 +224,57 @@ class ScaleOptions(KindOptions):
         None, description="Core counts for the vertical axis (at most this host's); empty: the profile's.")
     sut: Literal["service", "testserver", "urls"] | None = Field(
         None, description="What to scale: the bundled service, the known-capacity test server (calibration), or "
-                          "running instances at 'urls'; empty: config's.")
+                          "running instances at 'urls'; empty: config's.",
+        json_schema_extra=TARGET)
     urls: tuple[str, ...] | None = Field(
         None, description="sut=urls: base URLs (round robin by a local HAProxy), e.g. a Kubernetes Service; every "
-                          "host must be in the allowlist.")
+                          "host must be in the allowlist.",
+        json_schema_extra=TARGET)
     # hosts urls/replicas_url may name besides loopback: a subset of the deployment's allowlist
     # (config/safety.yaml, $PERF_LOAD_ALLOWLIST), never wider; empty: its whole list (resolved by prepare)
     allow: tuple[str, ...] | None = Field(
-        None, description="Hosts or CIDR networks urls/replicas_url may name besides loopback. " + ALLOW_PARAM_HELP)
+        None, description="Hosts or CIDR networks urls/replicas_url may name besides loopback. " + ALLOW_PARAM_HELP,
+        json_schema_extra=TARGET)
     replicas_url: str | None = Field(
         None, description="A URL answering the replica count (JSON number, {replicas: n}, a Kubernetes scale object "
-                          "or a Prometheus query), read at every point.")
-    base_rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                          description="Open-model rate per unit of size at 1x; empty: the profile's.")
+                          "or a Prometheus query), read at every point.",
+        json_schema_extra=TARGET)
+    base_rate_per_s: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="Open-model rate per unit of size at 1x; empty: the profile's.",
+        json_schema_extra=LOAD)
     multipliers: tuple[Multiple, ...] | None = Field(
-        None, description="Multiples of the base rate, e.g. [1, 2, ..., 10]; empty: the profile's.")
-    point_duration_s: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                           description="Seconds per load point; empty: the profile's.")
-    p99_ms: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                 description="The knee's latency target (p99 of every arrival); empty: config's.")
-    error_rate_pct: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                         description="The knee's error-rate target; empty: config's.")
-    journey: str | None = Field(None, description="The load journey of every point "
-                                                  "(config/load_journeys.yaml); empty: config's.")
-    cost_per_core_hour: float | None = Field(None, ge=0, allow_inf_nan=False,
-                                             description="USD per core-hour for cost per transaction; empty: "
-                                                         "config's.")
-    memory_limit_mb: int | None = Field(None, ge=0, description="cgroup v2 memory.max per instance where writable "
-                                                                "(else the result says why not); empty/0: none.")
+        None, description="Multiples of the base rate, e.g. [1, 2, ..., 10]; empty: the profile's.",
+        json_schema_extra=LOAD)
+    point_duration_s: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="Seconds per load point; empty: the profile's.",
+        json_schema_extra=LOAD)
+    p99_ms: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="The knee's latency target (p99 of every arrival); empty: config's.",
+        json_schema_extra=KNEE)
+    error_rate_pct: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="The knee's error-rate target; empty: config's.",
+        json_schema_extra=KNEE)
+    journey: str | None = Field(
+        None, description="The load journey of every point (config/load_journeys.yaml); empty: config's.",
+        json_schema_extra=LOAD)
+    cost_per_core_hour: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="USD per core-hour for cost per transaction; empty: config's.",
+        json_schema_extra=KNEE)
+    memory_limit_mb: int | None = Field(
+        None, ge=0, description="cgroup v2 memory.max per instance where writable (else the result says why not); "
+                                "empty/0: none.",
+        json_schema_extra=TARGET)
     generator_shards: int | None = Field(
-        None, ge=1, le=64, description="Load processes per point (high rates need several; a saturated generator's "
-                                       "point is invalid and says how many); empty: config's.")
+        None, ge=1, le=64,
+        description="Load processes per point (high rates need several; a saturated generator's point is invalid "
+                    "and says how many); empty: config's.",
+        json_schema_extra=LOAD)
     balancer: Literal["auto", "haproxy", "multiworker"] | None = Field(
-        None, description="auto: HAProxy when installed, else the service's multi-worker mode.")
+        None, description="auto: HAProxy when installed, else the service's multi-worker mode.",
+        json_schema_extra=TARGET)
     seed: int = Field(20261127, description="Seed of the load schedules (same seed, same arrivals).")

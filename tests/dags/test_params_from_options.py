@@ -29,6 +29,7 @@ def test_the_dags_params_are_the_kinds_options_with_their_defaults_and_bounds(da
         default = list(field.default) if isinstance(field.default, tuple) else field.default
         assert param.value == default, name
         assert param.description == field.description, name
+        assert param.schema.get("section") == props[name].get("section"), name
         prop = props[name]
         inner = next((m for m in prop.get("anyOf", []) if m.get("type") != "null"), prop)
         assert _bounds(param.schema) == _bounds({**inner, **prop}), name
