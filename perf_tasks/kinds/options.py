@@ -1,5 +1,5 @@
 """A kind's options, declared once: one pydantic model per kind (:class:`KindOptions`), all here so
-that a DAG file imports them without the kinds' engines (this module imports pydantic only).
+that a DAG file imports them without the kinds' engines (this module imports pydantic and a help string).
 
 The model is the one declaration of a kind's options. Its fields give the names, types, defaults
 (``None``: "use the config / the profile's value"), bounds (``ge``/``le``/``gt``) and descriptions;
