@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from perf_operators.steps import COMMON_PARAMS
+
 from perf_tasks.kinds import get_kind
 
-#: params every DAG has (RunSpec fields), not a kind's options
-COMMON = {"profile", "notify", "promote_baseline", "artifacts_url", "suites", "target_overrides"}
+#: params that are RunSpec fields, not a kind's options: what the setup task keeps out of the options
+#: (perf_operators.steps.COMMON_PARAMS), and ``suites`` (which it pops)
+COMMON = {*COMMON_PARAMS, "suites"}
 DAGS = {"daily": "perf_daily", "load": "perf_load_weekly", "stress": "perf_stress_monthly",
         "scale": "perf_scalability_quarterly"}
 
