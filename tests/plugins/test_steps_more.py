@@ -124,7 +124,8 @@ def test_xcom_summaries_stay_small():
     suite = SuiteResult("risk", "smoke", "a", "b", (ok, failed))
     assert xcom_summary(suite) == {"suite": "risk", "benchmarks": 2, "errors": [failed.key]}
     assert xcom_summary(ServiceHandle("http://127.0.0.1:1", 42, None)) == {
-        "url": "http://127.0.0.1:1", "pid": 42, "log_path": None}
+        "url": "http://127.0.0.1:1", "pid": 42, "log_path": None, "stop_signal": "SIGTERM", "stop_grace_s": 15.0,
+        "system": ""}
 
     @dataclass
     class WithList:
