@@ -190,6 +190,9 @@ class BenchmarkResult:
     timed_s: float = 0.0  # wall time of the timed observations (throughput = items / timed_s)
     items: int = 0  # work items completed in the timed observations
     params_digest: str = ""  # sha256 of callable + params + calls_per_observation (comparison key part)
+    # why this scenario cannot run on the system under test (e.g. it must kill the service and the
+    # system only has a url): then it measured nothing, on purpose; never a pass, never a failure
+    not_applicable: str = ""
 
     def __post_init__(self) -> None:
         if self.calls_per_observation < 1:
@@ -272,6 +275,16 @@ class Verdict:
     would_have: str = ""
 
 
+def not_applicable_result(suite: str, name: str, reason: str, *, callable_: str = "",
+                          params: dict[str, Any] | None = None) -> BenchmarkResult:
+    """The result of a scenario that cannot run on the system under test: no measurement, its
+    reason (shown in every report, judged by no target; see :class:`Evaluation`)."""
+    return BenchmarkResult(suite=suite, name=name, callable=callable_ or f"{suite} scenario {name}",
+                           params=dict(params or {}), items_per_call=1, item_unit="request", warmups=0,
+                           calls_per_observation=1, observation_s=(), latency_s=None, metrics=(), resources=None,
+                           calls=0, errors=0, not_applicable=reason)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     run_id: str
@@ -279,6 +292,8 @@ class Evaluation:
     violations: tuple[Violation, ...]
     failed_benchmarks: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    # benchmark key -> why it is not applicable to the system under test (judged by nothing)
+    not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def critical(self) -> tuple[Violation, ...]:

@@ -19,6 +19,10 @@ Findings come worst first: failed steps, critical misses, targets that would hav
 could not be judged (INVALID, with the reason and the factor), warnings, regressions (each saying
 whether it alerts and, when not, why), new level changes, then invalid targets that would have
 met or that measured nothing (the "not judged" caveats).
+
+A scenario that is *not applicable* to the system under test (it must kill a service the system
+only gives a url of, its system defines no hook it needs) is a finding of its own: it never passes
+and never fails; a run where everything was not applicable is INVALID (nothing was measured).
 """
 from __future__ import annotations
 
@@ -33,9 +37,9 @@ from perf_tasks.results import GENERATOR_SATURATED, Comparison, Evaluation, Metr
 VERDICTS = ("PASS", "WARNING", "INVALID", "CRITICAL")  # from best to worst
 
 FindingKind = Literal["failed_step", "critical", "would_miss", "warning", "regression", "level_change",
-                      "saturated", "not_judged"]
+                      "saturated", "not_applicable", "not_judged"]
 _ORDER: tuple[FindingKind, ...] = ("failed_step", "critical", "would_miss", "warning", "regression",
-                                   "level_change", "saturated", "not_judged")
+                                   "level_change", "saturated", "not_applicable", "not_judged")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class RunJudgement:
     evaluated: bool = True
     alert_on: str = "promoted"  # alerts.yaml regression.alert_on, as judged
     alert_min_processes: int = 5
+    not_applicable: int = 0  # scenarios that cannot run on the system under test
 
     @property
     def line(self) -> str:
@@ -86,6 +91,8 @@ class RunJudgement:
         tail = []
         if self.regressions:
             tail.append(f"{self.regressions} regression{'s' if self.regressions > 1 else ''}")
+        if self.not_applicable:
+            tail.append(f"{self.not_applicable} not applicable")
         if self.failed_steps:
             tail.append(f"{len(self.failed_steps)} step(s) failed: {', '.join(self.failed_steps)}")
         n = self.targets
@@ -193,6 +200,8 @@ def judge_run(evaluation: Evaluation | None, comparison: Comparison | None = Non
     for v in evaluation.violations:
         findings.append(_violation(v, by_metric.get(v.metric) if v.source.startswith("target") else None))
     findings += [_invalid(v) for v in evaluation.invalid]
+    findings += [Finding("not_applicable", "NOT APPLICABLE", key, reason, alerts=False)
+                 for key, reason in sorted(evaluation.not_applicable.items())]
     regressions = 0
     if comparison is not None:
         for c in comparison.regressions:
@@ -212,14 +221,17 @@ def judge_run(evaluation: Evaluation | None, comparison: Comparison | None = Non
     findings.sort(key=lambda f: _ORDER.index(f.kind))
     critical = bool(failed) or bool(evaluation.critical)
     warn = any(v.severity == "warning" for v in evaluation.violations) or regressions > 0
-    verdict = "CRITICAL" if critical else "INVALID" if evaluation.invalid else "WARNING" if warn else "PASS"
+    nothing = not evaluation.verdicts and not evaluation.violations and bool(evaluation.not_applicable)
+    verdict = ("CRITICAL" if critical else "INVALID" if evaluation.invalid or nothing
+               else "WARNING" if warn else "PASS")
     statuses = [v.status for v in evaluation.verdicts]
     return RunJudgement(
         verdict, tuple(findings),
         fails_run=bool(failed) or (fail_on == "critical" and verdict == "CRITICAL"), fail_on=fail_on,
         targets=len(statuses), passed=statuses.count("pass"), warnings=statuses.count("warning"),
         critical=statuses.count("critical"), invalid=statuses.count("invalid"), regressions=regressions,
-        failed_steps=tuple(failed), alert_on=alert_on, alert_min_processes=alert_min_processes)
+        failed_steps=tuple(failed), alert_on=alert_on, alert_min_processes=alert_min_processes,
+        not_applicable=len(evaluation.not_applicable))
 
 
 def verdict_of_summary(status: str, summary: Mapping[str, Any] | None) -> str:

@@ -100,9 +100,12 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule], *,
     verdicts: list[Verdict] = []
     violations: list[Violation] = []
     failed: list[str] = []
+    not_applicable: dict[str, str] = {}
     for suite in results.suites:
         for bench in suite.benchmarks:
-            if bench.error is not None:
+            if bench.not_applicable:
+                not_applicable[bench.key] = bench.not_applicable
+            elif bench.error is not None:
                 failed.append(bench.key)
                 violations.append(Violation(metric=f"{bench.key}.error", value=float(bench.errors), unit="errors",
                                             threshold=0.0, op="<=", severity="critical",
@@ -128,4 +131,4 @@ def evaluate(results: RunResults, rules: Iterable[AlertRule], *,
     order = {"critical": 0, "warning": 1}
     violations.sort(key=lambda v: (order[v.severity], v.metric))
     return Evaluation(run_id=results.run_id, verdicts=tuple(verdicts), violations=tuple(violations),
-                      failed_benchmarks=tuple(failed))
+                      failed_benchmarks=tuple(failed), not_applicable=not_applicable)

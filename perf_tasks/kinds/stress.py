@@ -36,7 +36,8 @@ from perf_tasks import pipeline
 from perf_tasks.config import PerfConfig
 from perf_tasks.errors import ConfigError, UserError
 from perf_tasks.kinds.options import StressOptions, defaults
-from perf_tasks.results import BenchmarkResult, SuiteResult, from_json, to_json
+from perf_tasks.results import BenchmarkResult, SuiteResult, from_json, not_applicable_result, to_json
+from perf_tasks.system import NotApplicableError, load_system
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ def _context(work: Path, spec: pipeline.RunSpec, opts: StressOptions, name: str)
     folder = work / "stress" / name
     folder.mkdir(parents=True, exist_ok=True)
     return StressContext(name=name, work=folder, profile=spec.profile, intensity=opts.intensity, config=section,
-                         seed=opts.seed, service_url=opts.target_url or "", log_prefix=f"[{name}] ", allow=opts.allow)
+                         seed=opts.seed, service_url=opts.target_url or "", log_prefix=f"[{name}] ", allow=opts.allow,
+                         system=load_system(spec.config_dir, spec.system) if spec.system else None)
 
 
 @contextlib.contextmanager
@@ -175,6 +177,9 @@ def run_scenario(work: Path, item: Any = None) -> dict[str, Any]:
         try:
             with _marked(work), _live(spec):
                 result = fn(ctx)
+        except NotApplicableError as exc:  # the system cannot serve this scenario: said, never run elsewhere
+            log.warning("stress scenario %s: %s", name, exc)
+            result = not_applicable_result(SUITE, name, str(exc), params={"profile": spec.profile})
         except UserError:
             raise
         except Exception as exc:  # recorded, judged critical by evaluate; the traceback goes to the log

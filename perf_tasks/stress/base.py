@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perf_tasks.system import NotApplicableError, System
+
 SUITE = "stress"
 
 
@@ -33,3 +35,16 @@ class StressContext:
     service_url: str = ""  # a running service to drive; empty: the scenario starts (and stops) its own
     log_prefix: str = ""
     allow: tuple[str, ...] = ()  # hosts allowed besides loopback (perf_tasks.load.safety), for service_url
+    # the system under test (systems.yaml of the run's config folder; None: the folder defines none).
+    # A scenario that must start it calls ``require_system(ctx, what)``; one it cannot serve raises
+    # perf_tasks.system.NotApplicableError, and the kind records the scenario as not applicable.
+    system: System | None = None
+
+
+def require_system(ctx: StressContext, what: str) -> System:
+    """The run's system, for ``what`` (a scenario) that needs one defined; a run whose config folder
+    defines no system cannot run it (not applicable, never the bundled demo in its place)."""
+    if ctx.system is None:
+        raise NotApplicableError(f"{what} is not applicable: the config folder defines no system under test "
+                                 "(systems.yaml; docs/own-system.md)")
+    return ctx.system

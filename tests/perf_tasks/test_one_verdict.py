@@ -142,3 +142,30 @@ def test_chart_legends_use_plain_numbers_with_units():
     svg = distribution_chart([900.0 + i for i in range(300)], title="obs", target_ms=1100.0,
                              percentiles={"p95": 1037.4})
     assert "p95 1,037 ms" in svg and "target 1,100 ms" in svg and "1.04e+03" not in svg
+
+
+def _with_na(*metrics: Metric) -> RunResults:
+    from perf_tasks.results import SuiteResult, not_applicable_result
+
+    na = not_applicable_result("stress", "recovery_sqlite", "recovery_sqlite is not applicable to system 'quotes': "
+                               "it must start (and may kill) the service, and it gives only a url")
+    suite = SuiteResult(suite="stress", profile="smoke", started_at="t", finished_at="t", benchmarks=(na,))
+    return RunResults(dag_id="perf_stress", run_id="r1", profile="smoke", started_at="t", fingerprint={},
+                      suites=(suite,), host_metrics=metrics)
+
+
+def test_a_scenario_not_applicable_to_the_system_is_a_finding_never_a_pass_nor_a_failure():
+    ok = Metric("stress.cpu_saturation.latency_p95_ms", 20.0, "ms", "lower", Target(max=100.0), samples=500)
+    ev = evaluate(_with_na(ok), [])
+    assert ev.not_applicable == {"stress.recovery_sqlite": ev.not_applicable["stress.recovery_sqlite"]}
+    assert not ev.failed_benchmarks and not ev.violations
+    judged = judge_run(ev)
+    assert judged.verdict == "PASS" and not judged.fails_run  # the other scenario passed; this one is said apart
+    na = [f for f in judged.headline if f.kind == "not_applicable"]
+    assert len(na) == 1 and na[0].label == "NOT APPLICABLE" and "gives only a url" in na[0].detail
+    assert not na[0].alerts
+    assert judged.line == "verdict: PASS (1 target: 1 pass; 1 not applicable)"
+    # nothing applicable at all: nothing was measured, so never a pass
+    only = judge_run(evaluate(_with_na(), []))
+    assert only.verdict == "INVALID" and not only.fails_run
+    assert "NOT APPLICABLE stress.recovery_sqlite" in verdict_block(only)
