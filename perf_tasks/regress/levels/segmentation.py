@@ -18,9 +18,8 @@ Methods, as implemented here:
 - Adjacent segments that no longer differ are merged (the pruning step of CBS).
 
 Otava (Apache, ex Hunter; ``change_point_divisive/``) does the same divisive search with an
-E-divisive statistic and a permutation test; this one is parametric on log values, which the
-harness (``benchmarks/regression_harness.py``) found as good on performance history and
-~100x cheaper to replay.
+E-divisive statistic and a permutation test; this one is parametric on log values, so a pass is
+cheap enough to replay at every run (costs: the package docstring).
 """
 from __future__ import annotations
 
