@@ -4,8 +4,7 @@ measured in (:mod:`perf_tasks.regress.levels`).
 The noise scale is the median absolute deviation (Hampel 1974, "The influence curve and its role
 in robust estimation", JASA 69:383-393) of first differences, scaled to a normal sigma (x 1.4826)
 and by 1/sqrt(2) for the difference: a level change adds one large difference, a few outliers a
-few, so neither moves it (the "MAD of differences" scale used by e.g. changepoint's and
-ruptures' penalty choices).
+few, so neither moves it.
 """
 from __future__ import annotations
 
