@@ -5,12 +5,14 @@ Units live in field and metric names (``*_s``, ``*_ms``, ``*_bytes``, ``*_pct``,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 # Format history (bump on any incompatible change and say what changed):
 #   1 (2026-11-27): first format.
@@ -419,45 +421,57 @@ def to_json(obj: Any) -> str:
     return json.dumps(to_dict(obj), indent=2, sort_keys=False)
 
 
-def _convert(tp: Any, value: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is Any or value is None:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(args[0], value) if len(args) == 1 else value
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ValueError(f"{value!r} is not one of {typing.get_args(tp)}")
-        return value
-    if origin is tuple:
-        (inner, _ellipsis) = typing.get_args(tp)
-        return tuple(_convert(inner, v) for v in value)
-    if origin is dict:
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
-    if tp is float:
-        return float(value)  # accepts "inf"
-    if tp is int:
-        return int(value)
-    return value
-
-
 _T = typing.TypeVar("_T")
 
 
+_STRICT_KEYS = ConfigDict(extra="forbid")
+
+
+def _forbid_unknown_keys(tp: Any, seen: set[type]) -> None:
+    """Mark ``tp`` and every dataclass nested in its fields ``extra="forbid"`` for pydantic (it
+    reads ``__pydantic_config__`` of plain dataclasses): an unknown key is a newer format, never
+    silently dropped."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp in seen:
+            return
+        seen.add(tp)
+        if "__pydantic_config__" not in vars(tp):
+            tp.__pydantic_config__ = _STRICT_KEYS  # type: ignore[attr-defined]
+        for hint in typing.get_type_hints(tp).values():
+            _forbid_unknown_keys(hint, seen)
+    for arg in typing.get_args(tp):
+        _forbid_unknown_keys(arg, seen)
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    _forbid_unknown_keys(cls, set())
+    return TypeAdapter(cls)
+
+
+def _problem(err: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    kind = err.get("type", "")
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown field {where!r} (a newer format?)"
+    if kind == "missing_argument":
+        return f"missing field {where!r}"
+    if kind == "literal_error":
+        allowed = err.get("ctx", {}).get("expected", "")
+        return f"{where}: {err.get('input')!r} is not one of {allowed}"
+    return f"{where}: {err.get('msg', kind)} (got {err.get('input')!r})" if where else str(err.get("msg", kind))
+
+
 def from_dict(cls: type[_T], data: dict[str, Any]) -> _T:
-    """Plain dict -> dataclass, recursively; unknown keys are an error (a newer format?)."""
+    """Plain dict -> dataclass, recursively, by pydantic (nested dataclasses, tuples, unions,
+    literals, ``"inf"`` floats converted and checked; unknown keys are an error: a newer format?).
+    Raises ValueError naming every bad field."""
     if not isinstance(data, dict):
         raise ValueError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"unknown field(s) for {cls.__name__}: {sorted(unknown)}")
-    kwargs = {k: _convert(hints[k], v) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problem(e) for e in exc.errors())) from None
 
 
 def _migrate(data: Any, version: int) -> Any:

@@ -96,7 +96,7 @@ def test_non_finite_values_travel_as_strings_and_come_back_as_floats():
 def test_a_literal_field_with_a_value_outside_it_is_refused_naming_the_value_and_the_choices():
     v = Verdict("m", 1.0, "ms", 2.0, "<=", 2.0, True, "critical", "target")
     doc = {**to_dict(v), "status": "maybe"}
-    with pytest.raises(ValueError, match=r"doc.json: not a valid Verdict: 'maybe' is not one of \('pass', "):
+    with pytest.raises(ValueError, match=r"doc.json: not a valid Verdict: status: 'maybe' is not one of 'pass', "):
         from_json(Verdict, json.dumps(doc), source="doc.json")
 
 
@@ -104,7 +104,7 @@ def test_from_dict_refuses_a_non_object_and_unknown_fields():
     with pytest.raises(ValueError, match="expected an object for Metric, got list"):
         from_dict(Metric, [1, 2])  # type: ignore[arg-type]
     doc = {**to_dict(Metric("a", 1.0, "ms", "lower")), "colour": "red", "alpha": 1}
-    with pytest.raises(ValueError, match=r"unknown field\(s\) for Metric: \['alpha', 'colour'\]"):
+    with pytest.raises(ValueError, match=r"unknown field 'colour' \(a newer format\?\); unknown field 'alpha'"):
         from_dict(Metric, doc)
 
 

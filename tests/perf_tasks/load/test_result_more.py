@@ -60,7 +60,7 @@ def test_json_that_is_not_a_load_result_is_refused_naming_the_source():
                                              r"supported \(this code reads \[1, 2\]\)"):
             result_from_json(json.dumps(bad), source="shard-1.json")
     # the value and the choices are named (the field is not: see perf_tasks.results._convert)
-    expected = r"shard-1.json: not a valid LoadResult: 'half-open' is not one of \('open', 'closed'\)"
+    expected = r"shard-1.json: not a valid LoadResult: model: 'half-open' is not one of 'open' or 'closed'"
     with pytest.raises(ValueError, match=expected):
         result_from_json(json.dumps({**doc, "model": "half-open"}), source="shard-1.json")
 
