@@ -71,6 +71,14 @@ class ServiceDef(_Strict):
     workers: int = Field(1, ge=1, le=256)  # the default worker count; {workers} in the command takes it
     database_url: str | None = None  # the database it uses when a run gives none ({db})
     database_args: list[str] = Field(default_factory=list)  # appended only when a run has a database
+    # appended when a failure scenario (perf_tasks.stress.failures) starts the service: what keeps a
+    # start short and quiet on a test box (the demo: a small synthetic world); literal arguments
+    fault_args: list[str] = Field(default_factory=list)
+    # per failure scenario (its name in stress.yaml), the arguments the service needs for it,
+    # appended after fault_args; ``{name}`` is that scenario's profile parameter ``name`` (e.g. the
+    # demo's db_outage: ["--order-timeout-s", "{order_timeout_s}"]). feed_outage needs one (how the
+    # service takes a pushed feed); without it that scenario is not applicable
+    scenario_args: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("command", "database_args")
     @classmethod
@@ -139,12 +147,26 @@ class FingerprintDef(_Strict):
         return v
 
 
+class Workloads(_Strict):
+    # a module with ``simulate(...)`` the market_crash scenario runs in process (the demo:
+    # trading_agent.crash); unset: market_crash is not applicable
+    crash: str | None = None
+
+    @field_validator("crash")
+    @classmethod
+    def _module(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", v):
+            raise ValueError(f"expected a dotted module name, got {v!r}")
+        return v
+
+
 class SystemDef(_Strict):
     service: ServiceDef | None = None
     url: str | None = None
     journeys: str = "load_journeys.yaml"  # relative to the config folder
     dependencies: Dependencies = Dependencies()
     checks: Checks = Checks()
+    workloads: Workloads = Workloads()
     fingerprint: FingerprintDef = FingerprintDef()
     description: str = ""
 

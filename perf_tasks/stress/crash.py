@@ -30,13 +30,14 @@ import numpy as np
 
 from perf_tasks.results import BenchmarkResult
 from perf_tasks.stress import service
-from perf_tasks.stress.base import StressContext
+from perf_tasks.errors import ConfigError
+from perf_tasks.stress.base import StressContext, require_system
+from perf_tasks.system import NotApplicableError
 from perf_tasks.stress.databases import scenario_store
 from perf_tasks.stress.orders import ACCOUNTS, Ledger, OrderFlow, audit, fetch_portfolios, random_order, read_store
 from perf_tasks.stress.outcome import Metrics, params_for, pct, scenario_result
 
 log = logging.getLogger(__name__)
-WORKLOAD = "trading_agent.crash"  # imported by name: perf_tasks depends on no trading_agent module at import
 
 CRASH_DEFAULTS = {
     "smoke": {"n_symbols": 10, "normal_s": 40, "crash_s": 15, "mc_scenarios": 20_000},
@@ -71,7 +72,15 @@ def reference_mc_var(returns: np.ndarray, weights: np.ndarray, value: float, con
 
 def market_crash(ctx: StressContext) -> BenchmarkResult:
     p = params_for(ctx, CRASH_DEFAULTS)
-    crash = importlib.import_module(WORKLOAD)
+    system = require_system(ctx, ctx.name)
+    workload = system.definition.workloads.crash
+    if workload is None:
+        raise NotApplicableError(f"{ctx.name} is not applicable to system {system.name!r}: "
+                                 f"{system.source}.workloads.crash is not set (a module whose simulate() it runs)")
+    try:
+        crash = importlib.import_module(workload)
+    except ImportError as exc:
+        raise ConfigError(f"{system.source}.workloads.crash: cannot import {workload!r}: {exc}") from None
     m = Metrics(ctx)
     t0 = time.monotonic()
     info: dict[str, Any] = {}
@@ -140,7 +149,7 @@ def order_flood(ctx: StressContext) -> BenchmarkResult:
             body["quantity"] = 20_000
         return body
 
-    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, db) as handles:
+    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, system=ctx.system, what=ctx.name, db=db) as handles:
         url = handles[0].url
         known = set(read_store(db).orders)
         flow = OrderFlow(url, ledger, threads=max(1, int(p["threads"] * ctx.intensity)),

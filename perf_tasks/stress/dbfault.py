@@ -67,8 +67,8 @@ def database_away(ctx: StressContext, mode: str) -> BenchmarkResult:
             netloc = where.netloc.rsplit("@", 1)
             proxied = urlunsplit(where._replace(netloc=(netloc[0] + "@" if len(netloc) == 2 else "")
                                                 + f"127.0.0.1:{proxy.port}"))
-            extra = ("--order-timeout-s", str(p["order_timeout_s"]), "--store-retry-s", str(p["store_retry_s"]))
-            with service.running(ctx.work, proxied, extra=extra) as handles:
+            extra = service.scenario_args(ctx.system, ctx.name, p)
+            with service.running(ctx.work, system=ctx.system, what=ctx.name, db=proxied, extra=extra) as handles:
                 url = handles[0].url
                 known_before = set(read_store(real_url).orders)
                 prober = Prober(url, interval_s=0.02, timeout_s=p["order_timeout_s"] + 1.0).start()

@@ -130,8 +130,9 @@ def feed_outage(ctx: StressContext) -> BenchmarkResult:
     t_start = time.monotonic()
     info: dict[str, Any] = {}
     ctx.work.mkdir(parents=True, exist_ok=True)
-    extra = ("--feed", "push", "--max-quote-age-s", str(p["max_quote_age_s"]))
-    with service.running(ctx.work, "none", extra=extra) as handles:
+    extra = service.scenario_args(ctx.system, ctx.name, p,
+                                  required="the arguments that make the service take the pushed feed")
+    with service.running(ctx.work, system=ctx.system, what=ctx.name, db="none", extra=extra) as handles:
         url = handles[0].url
         c = Client(url)
         try:

@@ -53,7 +53,7 @@ def kill_and_restart(ctx: StressContext, store_kind: str) -> BenchmarkResult:
     t_start = time.monotonic()
     ledger = Ledger()
     info: dict[str, Any] = {"store": store_kind}
-    with scenario_store(store_kind, ctx.work) as db, service.running(ctx.work, db) as handles:
+    with scenario_store(store_kind, ctx.work) as db, service.running(ctx.work, system=ctx.system, what=ctx.name, db=db) as handles:
         url = handles[0].url
         port = int(url.rsplit(":", 1)[1])
         known_before = set(read_store(db).orders)  # the maker's opening quotes
@@ -67,7 +67,7 @@ def kill_and_restart(ctx: StressContext, store_kind: str) -> BenchmarkResult:
             t_kill = service.kill9(handles[0])
             t_detect = prober.wait_for(False, t_kill, timeout_s=10.0)
             t_restart = time.monotonic()
-            handles.append(service.start(ctx.work, db, port=port, ready_timeout_s=p["restart_timeout_s"]))
+            handles.append(service.start(ctx.work, db, system=ctx.system, what=ctx.name, port=port, ready_timeout_s=p["restart_timeout_s"]))
             t_ready = time.monotonic()
             # the first success the prober saw after it saw the outage: recover and downtime then come
             # from the same observer (start()'s own readiness poll returns up to one poll later)

@@ -90,7 +90,7 @@ def order_rejections(ctx: StressContext) -> BenchmarkResult:
         finally:
             c.close()
 
-    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, db) as handles:
+    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, system=ctx.system, what=ctx.name, db=db) as handles:
         threads = [threading.Thread(target=client, args=(k, handles[0].url), daemon=True)
                    for k in range(max(1, int(p["threads"] * ctx.intensity)))]
         for t in threads:

@@ -1,8 +1,9 @@
 """The service under test for failure scenarios: started by the scenario on loopback (its own
 process group, its log in the scenario's folder), SIGKILLed on purpose, always stopped.
 
-A small synthetic world (16 symbols, 20 accounts, 5,000 replayed ticks) keeps a start at a few
-seconds on a 2-core box; the order flow uses SYM000..SYM007 and acct-1..acct-8.
+The service is the run's system (``ctx.system``, systems.yaml), started with its definition's
+``service.fault_args`` appended (the bundled demo: a small synthetic world that starts in a few
+seconds on a 2-core box); never the bundled demo in its place.
 """
 from __future__ import annotations
 
@@ -15,15 +16,45 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
+from perf_tasks.system import System
 
 log = logging.getLogger(__name__)
-WORLD_ARGS = ("--symbols", "16", "--accounts", "20", "--ticks", "5000", "--log-level", "warning")
 
 
-def start(work: Path, db: str, *, workers: int = 1, port: int | None = None, extra: Sequence[str] = (),
-          ready_timeout_s: float = 90.0) -> ServiceHandle:
-    return start_service(work, workers=workers, port=port, ready_timeout_s=ready_timeout_s, db=db,
-                         extra_args=(*WORLD_ARGS, *extra))
+def start(work: Path, db: str, *, system: System | None, workers: int = 1, port: int | None = None,
+          extra: Sequence[str] = (), ready_timeout_s: float = 90.0, what: str = "a failure scenario") -> ServiceHandle:
+    """Start ``system``'s service (its ``fault_args`` appended); a run without a system, or one with
+    only a url, raises :class:`perf_tasks.system.NotApplicableError` (never the bundled demo)."""
+    if system is None:
+        from perf_tasks.system import NotApplicableError
+        raise NotApplicableError(f"{what} is not applicable: the config folder defines no system under test "
+                                 "(systems.yaml; docs/own-system.md)")
+    svc = system.require_service(what)
+    return start_service(work, system=system, workers=workers, port=port, ready_timeout_s=ready_timeout_s, db=db,
+                         extra_args=(*svc.fault_args, *extra), what=what)
+
+
+def scenario_args(system: System | None, scenario: str, params: dict, *, required: str = "") -> tuple[str, ...]:
+    """The definition's ``service.scenario_args[scenario]`` with ``{param}`` filled from the
+    scenario's ``params``; ``required``: why the scenario cannot run without them (then a missing
+    entry raises :class:`perf_tasks.system.NotApplicableError` naming the key)."""
+    from perf_tasks.system import NotApplicableError
+    svc = system.service if system is not None else None
+    args = (svc.scenario_args.get(scenario) if svc is not None else None)
+    if args is None:
+        if required and system is not None:
+            raise NotApplicableError(f"{scenario} is not applicable to system {system.name!r}: "
+                                     f"{system.source}.service.scenario_args.{scenario} is not set ({required})")
+        return ()
+    out = []
+    for i, a in enumerate(args):
+        try:
+            out.append(a.format(**{k: v for k, v in params.items()}))
+        except (KeyError, IndexError, ValueError) as exc:
+            from perf_tasks.errors import ConfigError
+            raise ConfigError(f"{system.source}.service.scenario_args.{scenario}[{i}] {a!r}: unknown parameter "
+                              f"{exc} (known: {sorted(params)})") from None
+    return tuple(out)
 
 
 def kill9(handle: ServiceHandle) -> float:

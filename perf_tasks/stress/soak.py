@@ -100,7 +100,7 @@ def soak(ctx: StressContext) -> BenchmarkResult:
     ledger = Ledger()
     times: list[float] = []
     rss: list[int] = []
-    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, db) as handles:
+    with scenario_store("sqlite", ctx.work) as db, service.running(ctx.work, system=ctx.system, what=ctx.name, db=db) as handles:
         pid = handles[0].pid
         assert pid is not None
         flow = OrderFlow(handles[0].url, ledger, threads=p["threads"], seed=ctx.seed, pause_s=p["pause_s"],

@@ -77,7 +77,7 @@ def worker_kill(ctx: StressContext) -> BenchmarkResult:
     probes_after = probe_fail = 0
     t_spawn = t_ready = None
     try:
-        with service.running(ctx.work, db, workers=p["workers"]) as handles:
+        with service.running(ctx.work, system=ctx.system, what=ctx.name, db=db, workers=p["workers"]) as handles:
             url, master = handles[0].url, handles[0].pid
             assert master is not None
             deadline = time.monotonic() + 30

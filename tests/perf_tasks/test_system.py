@@ -149,7 +149,9 @@ def test_the_demo_still_starts_through_its_definition_from_the_stress_call_site(
 
     monkeypatch.delenv("PERF_CONFIG_DIR", raising=False)
     monkeypatch.delenv("PERF_SYSTEM", raising=False)
-    with service.running(tmp_path / "svc", f"sqlite:///{tmp_path / 'orders.db'}") as handles:
+    from perf_tasks.sut import default_system
+
+    with service.running(tmp_path / "svc", f"sqlite:///{tmp_path / 'orders.db'}", system=default_system()) as handles:
         h = handles[-1]
         assert h.system == "trading" and h.stop_signal == "SIGTERM"
         with urllib.request.urlopen(h.url + "/health", timeout=5) as resp:

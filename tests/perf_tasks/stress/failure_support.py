@@ -60,9 +60,16 @@ class Leftovers:
         assert not threads, f"threads left running: {threads}"
 
 
+def bundled_system():
+    """The bundled demo's definition (config/systems.yaml's default): what these scenarios start."""
+    from perf_tasks.system import load_system
+    return load_system(Path(__file__).resolve().parents[3] / "config")
+
+
 def run(name: str, work: Path, *, profile: str = "smoke", config: dict | None = None,
         intensity: float = 1.0) -> BenchmarkResult:
-    ctx = StressContext(name=name, work=work, profile=profile, intensity=intensity, config=config or {})
+    ctx = StressContext(name=name, work=work, profile=profile, intensity=intensity, config=config or {},
+                        system=bundled_system())
     result = FAILURES[name](ctx)
     validate(result)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Iterator
 
 import psutil
@@ -93,7 +94,10 @@ def test_running_starts_the_service_and_stops_every_handle_even_one_killed_on_pu
     from perf_tasks.stress.service import running
 
     db = str(tmp_path / "orders.db")
-    with running(tmp_path, db, ready_timeout_s=90) as handles:
+    from perf_tasks.system import load_system
+
+    system = load_system(Path(__file__).resolve().parents[3] / "config")
+    with running(tmp_path, db, system=system, ready_timeout_s=90) as handles:
         (first,) = handles
         with urllib.request.urlopen(first.url + "/health", timeout=5) as resp:
             assert resp.status == 200
