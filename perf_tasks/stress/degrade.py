@@ -44,7 +44,7 @@ from perf_tasks.errors import ConfigError
 from perf_tasks.load.result import LoadResult
 from perf_tasks.load.safety import DEFAULT_ALLOWLIST, check_target
 from perf_tasks.results import BenchmarkResult, Metric
-from perf_tasks.stress.base import SUITE, StressContext
+from perf_tasks.stress.base import SUITE, StressContext, require_system
 from perf_tasks.stress.outcome import target_for
 from perf_tasks.stress.resources import StressorReading
 from perf_tasks.sut import ServiceHandle, start_service, stop_service
@@ -54,7 +54,24 @@ log = logging.getLogger(__name__)
 HUNG_AFTER_S = 5.0  # no health answer within this after the stressed window: hung
 PROBE_TIMEOUT_S = 2.0  # one health probe (the spec's 2 s response limit)
 DEFAULT_JOURNEY = "user_workload"
-JOURNEYS_FILE = Path(__file__).resolve().parents[2] / "config" / "load_journeys.yaml"
+DEFAULT_HEALTH_PATH = "/health"
+
+
+def journey_of(ctx: StressContext) -> str:
+    """The load journey the scenario drives: its stress.yaml section's ``journey`` (validated there)."""
+    j = (ctx.config or {}).get("journey")
+    return str(j) if j else DEFAULT_JOURNEY
+
+
+def journeys_path_of(ctx: StressContext) -> Path:
+    """The journeys file of the run's system (its config folder); never the checkout's demo file."""
+    return require_system(ctx, f"scenario {ctx.name!r} (its load journeys)").journeys_path()
+
+
+def health_path_of(ctx: StressContext) -> str:
+    system = ctx.system
+    svc = getattr(system, "service", None) if system is not None else None
+    return getattr(svc, "health_path", None) or DEFAULT_HEALTH_PATH
 
 
 @dataclass(frozen=True)
@@ -85,13 +102,17 @@ class Stability:
 @contextmanager
 def service_for(ctx: StressContext, *, allow: tuple[str, ...] = ()) -> Iterator[ServiceHandle]:
     """The service to drive: ``ctx.service_url`` (checked against the allowlist, never stopped by
-    us) or the bundled service, started here with its database in ``ctx.work`` and always stopped."""
+    us) or the run's system's service (``ctx.system``), started here with its database in
+    ``ctx.work`` and always stopped. A url-only system or no system: not applicable."""
     if ctx.service_url:
         check_target(ctx.service_url, (*DEFAULT_ALLOWLIST, *allow), source=f"scenario {ctx.name!r} service_url")
         yield ServiceHandle(url=ctx.service_url.rstrip("/"), pid=None)
         return
     folder = ctx.work / "service"
-    handle = start_service(folder, db=str(folder / "orders.db"), extra_args=("--log-level", "warning"))
+    system = require_system(ctx, f"scenario {ctx.name!r}")
+    system.require_service(f"scenario {ctx.name!r} without --target")
+    handle = start_service(folder, system=system, db=str(folder / "orders.db"),
+                           what=f"scenario {ctx.name!r} without --target")
     try:
         yield handle
     finally:
@@ -99,14 +120,15 @@ def service_for(ctx: StressContext, *, allow: tuple[str, ...] = ()) -> Iterator[
 
 
 def run_window(url: str, window: LoadWindow, *, name: str, seed: int, target_pid: int | None = None,
-               allow: tuple[str, ...] = ()) -> LoadResult:
-    """One load window against ``url`` with the load engine (bounded: duration and 2x the expected requests)."""
+               allow: tuple[str, ...] = (), journeys_file: Path) -> LoadResult:
+    """One load window against ``url`` with the load engine (bounded: duration and 2x the expected
+    requests), driving ``window.journey`` of ``journeys_file`` (the run's system's journeys)."""
     from perf_tasks.load.journey import load_journeys, resolve_journey
     from perf_tasks.load.plan import LoadPlan
     from perf_tasks.load.live_push import run_plan_live
 
-    journeys = load_journeys(JOURNEYS_FILE)
-    spec = resolve_journey(journeys, window.journey, source=f"scenario {name!r} journey ({JOURNEYS_FILE.name})")
+    journeys = load_journeys(journeys_file)
+    spec = resolve_journey(journeys, window.journey, source=f"scenario {name!r} journey ({journeys_file})")
     plan = LoadPlan(scenario=name, target_url=url, journey_name=window.journey, journey=spec,
                     duration_s=window.duration_s, users=window.users, rate_per_s=window.rate_per_s,
                     max_requests=int(2 * window.rate_per_s * window.duration_s + 100), timeout_s=window.timeout_s,
@@ -114,8 +136,9 @@ def run_window(url: str, window: LoadWindow, *, name: str, seed: int, target_pid
     return run_plan_live(plan)  # pushed live to the Pushgateway when the run has one
 
 
-def probe_stability(handle: ServiceHandle, *, hung_after_s: float = HUNG_AFTER_S) -> Stability:
-    """Ask ``/health`` directly until it answers or ``hung_after_s`` passed; a started service
+def probe_stability(handle: ServiceHandle, *, hung_after_s: float = HUNG_AFTER_S,
+                    health_path: str = DEFAULT_HEALTH_PATH) -> Stability:
+    """Ask the system's ``health_path`` directly until it answers or ``hung_after_s`` passed; a started service
     whose process is gone crashed."""
     if handle.pid is not None and not _alive(handle.pid):
         return Stability(crashed=True, hung=False, probe_ms=None, detail=f"service process {handle.pid} is gone")
@@ -124,7 +147,7 @@ def probe_stability(handle: ServiceHandle, *, hung_after_s: float = HUNG_AFTER_S
     while True:
         t0 = time.monotonic()
         try:
-            with urllib.request.urlopen(handle.url + "/health", timeout=PROBE_TIMEOUT_S) as resp:
+            with urllib.request.urlopen(handle.url + health_path, timeout=PROBE_TIMEOUT_S) as resp:
                 resp.read()
             return Stability(crashed=False, hung=False, probe_ms=1000.0 * (time.monotonic() - t0))
         except urllib.error.HTTPError as exc:

@@ -35,6 +35,8 @@ class ScenarioSection(_Strict):
     #: profile -> parameter -> value (the scenario checks the names and types of its own parameters)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     shocks: list[tuple[float, ...]] | None = Field(None, description="crash scenarios: (seconds, size) shocks")
+    journey: str | None = Field(None, min_length=1,
+                                description="the load journey (of the system's journeys file) the scenario drives")
 
 
 class StressConfig(_Strict):

@@ -36,7 +36,12 @@ from perf_tasks.errors import ConfigError
 from perf_tasks.results import BenchmarkResult, Metric
 from perf_tasks.stress.base import SUITE, StressContext
 from perf_tasks.stress.degrade import (
+    DEFAULT_HEALTH_PATH,
+    DEFAULT_JOURNEY,
     LoadWindow,
+    health_path_of,
+    journey_of,
+    journeys_path_of,
     degradation_result,
     probe_stability,
     run_window,
@@ -85,8 +90,8 @@ BANDWIDTH_FILL_PCT = (80.0, 120.0)
 PROBES = 10
 
 
-def _window(p: dict[str, Any]) -> LoadWindow:
-    return LoadWindow(rate_per_s=p["rate_per_s"], duration_s=p["duration_s"])
+def _window(p: dict[str, Any], journey: str = DEFAULT_JOURNEY) -> LoadWindow:
+    return LoadWindow(rate_per_s=p["rate_per_s"], duration_s=p["duration_s"], journey=journey)
 
 
 def _check_intensity(ctx: StressContext) -> float:
@@ -98,6 +103,8 @@ def _check_intensity(ctx: StressContext) -> float:
 
 class _Stress:
     """What a scenario does around the two windows; the default drives the service directly."""
+
+    health_path: str = DEFAULT_HEALTH_PATH  # the system's health path (set per run by _degrade)
 
     def url(self, service_url: str) -> str:
         return service_url
@@ -188,9 +195,9 @@ class _NetStress(_Stress):
 class _LatencyStress(_NetStress):
     def start(self) -> None:
         assert self.proxy is not None
-        self.direct_ms = _median([_get_ms(self.service_url + "/health") for _ in range(PROBES)])
+        self.direct_ms = _median([_get_ms(self.service_url + self.health_path) for _ in range(PROBES)])
         super().start()
-        self.proxied_ms = _median([_get_ms(self.proxy.url + "/health") for _ in range(PROBES)])
+        self.proxied_ms = _median([_get_ms(self.proxy.url + self.health_path) for _ in range(PROBES)])
 
     def reading(self) -> StressorReading:
         want = 2.0 * self.faults.latency_ms
@@ -301,7 +308,7 @@ class _BlackholeStress(_NetStress):
         deadline = t_off + 10.0
         while time.monotonic() < deadline and not self._stop.is_set():
             try:
-                _get_ms(self.proxy.url + "/health", timeout_s=1.0)
+                _get_ms(self.proxy.url + self.health_path, timeout_s=1.0)
                 self.recovery_ms = 1000.0 * (time.monotonic() - t_off)
                 return
             except OSError:
@@ -358,7 +365,10 @@ def client_recovery_s(series: Any, lift_s: float) -> float | None:
 
 def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description: str) -> BenchmarkResult:
     t0 = time.monotonic()
-    window = _window(p)
+    window = _window(p, journey_of(ctx))
+    journeys_file = journeys_path_of(ctx)
+    health_path = health_path_of(ctx)
+    stress.health_path = health_path  # type: ignore[attr-defined]
     ctx.work.mkdir(parents=True, exist_ok=True)
     with service_for(ctx, allow=ctx.allow) as svc:
         around = stress.around(svc.url) if isinstance(stress, _NetStress) else _nothing(svc.url)
@@ -366,18 +376,18 @@ def _degrade(ctx: StressContext, stress: _Stress, p: dict[str, Any], description
             if isinstance(stress, _BandwidthStress):
                 stress.begin_baseline()
             baseline = run_window(url, window, name=f"{ctx.name}.unstressed", seed=ctx.seed, target_pid=svc.pid,
-                                  allow=ctx.allow)
+                                  allow=ctx.allow, journeys_file=journeys_file)
             try:
                 stress.start()
                 if not isinstance(stress, _BlackholeStress):
                     time.sleep(p["settle_s"])
                 stress.mark()
                 stressed = run_window(url, window, name=f"{ctx.name}.stressed", seed=ctx.seed,
-                                      target_pid=svc.pid, allow=ctx.allow)
+                                      target_pid=svc.pid, allow=ctx.allow, journeys_file=journeys_file)
                 reading = stress.reading()
             finally:
                 stress.stop()
-        stability = probe_stability(svc)
+        stability = probe_stability(svc, health_path=health_path)
     _keep(ctx, baseline=baseline, stressed=stressed)
     log.info("%s: %s; unstressed p95 %s ms, stressed p95 %s ms; %s", ctx.name,
              reading.describe() if reading else "-", _p95(baseline), _p95(stressed),

@@ -12,6 +12,7 @@ import pytest
 
 from perf_tasks.errors import ConfigError, UserError
 from perf_tasks.stress.base import StressContext
+from perf_tasks.system import load_system
 from perf_tasks.stress.resources import (
     CPU_TOLERANCE_PTS,
     DISK_TOLERANCE_PCT,
@@ -171,13 +172,17 @@ def stub_url():
     srv.server_close()
 
 
+_BUNDLED = load_system(Path(__file__).resolve().parents[3] / "config")
+
+
 @pytest.mark.parametrize("name", list(STRESSORS))
 def test_every_stressor_scenario_leaves_no_process_file_or_socket_behind(name: str, tmp_path: Path, stub_url: str):
     """Each scenario on 1 s windows against a stub service: afterwards no child process, nothing
     listening (the fault proxy), only the two windows' load results in the scenario's folder."""
     before_children, before_ports = _children(), _listening_ports() | {int(stub_url.rsplit(":", 1)[1])}
     ctx = StressContext(name=name, work=tmp_path / name, profile="smoke", service_url=stub_url,
-                        config={"profiles": {"smoke": {"duration_s": 1.0, "settle_s": 0.1}}})
+                        config={"profiles": {"smoke": {"duration_s": 1.0, "settle_s": 0.1}}},
+                        system=_BUNDLED)
     result = STRESSORS[name](ctx)
     assert result.error is None and result.name == name
     names = {m.name.rsplit(".", 1)[-1] for m in result.metrics}
@@ -195,7 +200,8 @@ def test_a_stressor_scenario_with_the_bundled_service_leaves_nothing_behind(name
     two windows' load results in the scenario's folder."""
     before_children, before_ports = _children(), _listening_ports()
     ctx = StressContext(name=name, work=tmp_path / name, profile="smoke",
-                        config={"profiles": {"smoke": {"duration_s": 1.5, "settle_s": 0.2}}})
+                        config={"profiles": {"smoke": {"duration_s": 1.5, "settle_s": 0.2}}},
+                        system=_BUNDLED)
     result = STRESSORS[name](ctx)
     assert result.error is None and result.name == name
     assert {m.name.rsplit(".", 1)[-1] for m in result.metrics} >= {"crashed_pct", "hung_pct", "stressor_achieved_pct"}
