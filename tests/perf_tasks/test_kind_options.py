@@ -62,7 +62,7 @@ def test_prepare_stores_the_resolved_options_as_json(tmp_path):
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("scenarios:\n  cpu_saturation:\n    journey: user_workload\n", r"scenarios\.cpu_saturation\.journey"),
+    ("scenarios:\n  cpu_saturation:\n    health_path: /healthz\n", r"scenarios\.cpu_saturation\.health_path"),
     ("scenarios:\n  cpu_saturation:\n    targets:\n      hung_pct: {maxx: 0}\n",
      r"scenarios\.cpu_saturation\.targets\.hung_pct\.maxx"),
 ])
