@@ -149,7 +149,7 @@ class FingerprintDef(_Strict):
 
 class Workloads(_Strict):
     # a module with ``simulate(...)`` the market_crash scenario runs in process (the demo:
-    # trading_agent.crash); unset: market_crash is not applicable
+    # its crash module, config/systems.yaml); unset: market_crash is not applicable
     crash: str | None = None
 
     @field_validator("crash")

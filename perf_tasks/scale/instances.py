@@ -1,7 +1,7 @@
 """Instances of the system under test: 1..N processes, each its own port, optionally pinned to
 cores (vertical axis) and memory-limited where the platform allows; always stopped.
 
-Two kinds: the bundled service (``python -m trading_agent.service``, via :mod:`perf_tasks.sut`)
+Two kinds: the system's service (its systems.yaml command, via :mod:`perf_tasks.sut`)
 and the known-capacity test server (:mod:`perf_tasks.scale.testserver`). CPU pinning uses
 ``os.sched_setaffinity`` on the instance and its children right after start (uvicorn with one worker
 serves in the started process). A memory limit uses cgroup v2 ``memory.max`` only when a cgroup v2

@@ -1,8 +1,8 @@
 """Trading-specific stress (spec §3.1): a market crash through the pipeline, and an order flood.
 
 ``market_crash``: for each (shock, volume) pair (default -20 %/5x, -30 %/10x, -50 %/20x; the
-trigger's ``intensity`` scales the shock), :func:`trading_agent.crash.simulate` pushes a seeded
-session through ticks -> features -> risk -> alerts -> orders. Per pair (``s<shock>_...``):
+trigger's ``intensity`` scales the shock), ``simulate()`` of the system's ``workloads.crash`` module
+pushes a seeded session through ticks -> features -> risk -> alerts -> orders. Per pair (``s<shock>_...``):
 ``record_p99_ms`` (one record through validation and features), ``check_p99_ms`` (one full limit
 check), ``order_p99_ms`` and ``order_max_ms`` (one de-risking order through the engine; a crash
 sends tens of orders, so the target is on the slowest), ``breaches_per_s`` (limit

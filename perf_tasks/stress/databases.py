@@ -28,7 +28,7 @@ def _url_with_db(admin_url: str, name: str) -> str:
 
 
 def pg_lock_files(url: str) -> list[Path]:
-    """The service's worker-slot lock files for database ``url`` (see trading_agent.service.storage)."""
+    """The service's worker-slot lock files for database ``url``."""
     digest = hashlib.sha1(url.encode()).hexdigest()[:12]
     return sorted(Path(tempfile.gettempdir()).glob(f"trading-service-pg-{digest}*.lock"))
 

@@ -1,7 +1,7 @@
 """Database unreachable and back (spec §3.1 "database connection failures"), through the fault
 proxy (:mod:`perf_tasks.stress.faultproxy`) between the service and PostgreSQL.
 
-The service's documented behaviour (``trading_agent.service.app``): while its store is away,
+The service's documented behaviour (the bundled demo's, see its service app): while its store is away,
 ``/orders``, ``/portfolio`` and ``/ready`` answer 503 with ``Retry-After`` within
 ``--order-timeout-s`` (never a hang); it reopens the store and rebuilds from it on its own when
 the database returns; no acknowledged order is lost or duplicated. Two ways to be away:
